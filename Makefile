@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench bench-quick warmup clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+# The main job end to end on the embedded defaults, no network needed.
+demo: $(STAMP)
+	$(VENV)/bin/fastopt backtest --strategies strategies
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+bench-quick: $(STAMP)
+	$(PY) -m bench --quick
+
+warmup: $(STAMP)
+	$(PY) -m fastopt warmup
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
