@@ -1,0 +1,83 @@
+"""Numba kernels of the sliding-window statistics (see ``fastopt.rolling``).
+
+Every kernel has a plain-numpy twin in ``fastopt.rolling`` (``*_np``) that the
+tests compare against at 1e-12. Inputs are C-contiguous float64 arrays; the
+state arrays are updated in place.
+
+Window state (all sums are over the ``lookback`` rows of the current window,
+of the *shifted* returns ``x = r - shift``; ``s`` is the position of a row in
+the window, 0 = oldest, ``lookback - 1`` = newest):
+
+- ``cross[a, b] = sum_s x[s, a] * x[s, b]`` (the full symmetric matrix; with
+  ``full_cov=False`` only the diagonal is maintained),
+- ``s0[a] = sum_s x[s, a]``, ``s1[a] = sum_s s * x[s, a]``, ``s2[a] = sum_s s**2 * x[s, a]``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def slide_window_nb(cross, s0, s1, s2, rows_out, rows_in, shift, lookback, full_cov):
+    """Slide the window by ``k = rows_in.shape[0]`` days (``k < lookback``).
+
+    ``rows_out`` (k x N) are the k oldest rows leaving the window (oldest first),
+    ``rows_in`` (k x N) the k rows entering it (oldest first). Cost O(k * N^2)
+    with ``full_cov``, O(k * N) without.
+    """
+    n_rows = rows_in.shape[0]
+    n = rows_in.shape[1]
+    last = float(lookback - 1)
+    x_in = np.empty((n_rows, n))
+    x_out = np.empty((n_rows, n))
+    for j in range(n_rows):
+        for a in range(n):
+            x_in[j, a] = rows_in[j, a] - shift[a]
+            x_out[j, a] = rows_out[j, a] - shift[a]
+    # cross products: one rank-one update in and one out per day, full symmetric
+    # matrix, row by row (contiguous, vectorizable inner loop)
+    if full_cov:
+        for j in range(n_rows):
+            xi = x_in[j]
+            xo = x_out[j]
+            for a in range(n):
+                in_a = xi[a]
+                out_a = xo[a]
+                row = cross[a]
+                for b in range(n):
+                    row[b] += in_a * xi[b] - out_a * xo[b]
+    else:
+        for j in range(n_rows):
+            for a in range(n):
+                cross[a, a] += x_in[j, a] * x_in[j, a] - x_out[j, a] * x_out[j, a]
+    # positional sums: one day at a time (every remaining row moves one slot older)
+    for j in range(n_rows):
+        for a in range(n):
+            leaving = x_out[j, a]
+            entering = x_in[j, a]
+            rest0 = s0[a] - leaving  # rows at positions 1..L-1 (the leaving row sits at 0)
+            new_s2 = s2[a] - 2.0 * s1[a] + rest0 + last * last * entering
+            new_s1 = s1[a] - rest0 + last * entering
+            s0[a] = rest0 + entering
+            s1[a] = new_s1
+            s2[a] = new_s2
+
+
+@njit(cache=True)
+def cov_from_cross_nb(cross, s0, lookback, out):
+    """Fill ``out`` (N x N) with the sample covariance (ddof=1) of the window.
+
+    ``cov[a, b] = (cross[a, b] - s0[a] * s0[b] / L) / (L - 1)``. ``cross`` is
+    symmetric and every cell is computed with the same expression, so ``out``
+    is exactly symmetric.
+    """
+    n = s0.shape[0]
+    inv_l = 1.0 / lookback
+    inv_dof = 1.0 / (lookback - 1)
+    for a in range(n):
+        sum_a = s0[a]
+        row = cross[a]
+        out_row = out[a]
+        for b in range(n):
+            out_row[b] = (row[b] - sum_a * s0[b] * inv_l) * inv_dof

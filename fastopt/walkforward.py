@@ -1,0 +1,461 @@
+"""Walk-forward management backtest: daily out-of-sample re-optimization.
+
+For every rebalance day ``i`` (the first out-of-sample day ``lookback`` and then
+every ``rebalance`` days) the allocator is fitted on the trailing window
+``returns[i - lookback : i]`` only (strictly out of sample) and its weights are
+held until the next rebalance day. Day ``i``'s out-of-sample portfolio return is
+``returns[i] . exposure[i]`` minus costs.
+
+Conventions (all returns are simple daily returns as fractions):
+
+- ``weights`` (days x N): the allocator's weights in force each day, >= 0,
+  summing to 1, or all 0 on a cash day.
+- ``leverage`` (days): 1.0 without ``target_vol``; with it
+  ``min(target_vol / ann_vol, max_leverage)`` where ``ann_vol`` is the
+  annualized volatility of the fitted weights on the *same trailing window*
+  (``sqrt(w' cov w * periods_per_year)``, cov ddof=1); ``max_leverage`` when
+  that volatility is 0; 0.0 on cash days (with ``target_vol``).
+- ``exposure = leverage * weights``: the fraction of equity in each strategy.
+- Turnover, drift-free convention: the book is assumed to be reset to its
+  target exposures every day (returns combine as ``r . exposure``, no drift of
+  the weights between days), so trading happens only when the target changes:
+  ``turnover[t] = sum_a |exposure[t, a] - exposure[t - 1, a]|`` with
+  ``exposure[-1] = 0`` (the first day buys in from cash). With ``rebalance=k``
+  it is non-zero only on rebalance days. ``cost_bps`` charges
+  ``turnover * cost_bps / 1e4`` on that day's return.
+- No rising curve: when the ``slope_std`` fit reports ``no_rising_curve`` (every
+  strategy's cumulative-sum slope <= 0 on the window), ``when_negative`` decides:
+  ``cash`` (default: weights 0), ``previous`` (keep the weights in force, cash
+  if none) or ``least-bad`` (the optimizer's least-bad allocation).
+- Benchmarks over the same out-of-sample days, unlevered, charged the same
+  ``cost_bps`` on their own turnover (the first day buys in from cash):
+  ``equal_weight`` (static 1/N), ``inverse_vol`` (re-fitted on the same
+  schedule and trailing window: ``w ~ 1 / std``, strategies with 0 std get 0)
+  and ``random_n`` static Dirichlet(1, ..., 1) portfolios drawn from ``seed``.
+
+Speed: with ``incremental=True`` (default) the window statistics slide by one
+day with rank-one updates (``fastopt.rolling``) and each ``slope_std`` fit is
+warm-started from the previous solution; ``incremental=False`` recomputes the
+statistics from scratch and solves cold every rebalance day (the reference the
+fast path is tested against).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fastopt import metrics
+from fastopt.errors import InputError, NothingToDo
+from fastopt.random_portfolios import RandomBenchmark, random_benchmark
+from fastopt.rolling import DEFAULT_RECOMPUTE_EVERY, RollingStats, RollingWindow, exact_window_stats
+
+__all__ = ["walkforward", "WalkForwardResult", "PortfolioSummary", "WHEN_NEGATIVE", "FAST_ALLOCATOR"]
+
+#: Policies for a window where no strategy has a rising curve.
+WHEN_NEGATIVE = ("cash", "previous", "least-bad")
+#: The allocator with the incremental / warm-started fast path.
+FAST_ALLOCATOR = "slope_std"
+NO_RISING = "no_rising_curve"
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PortfolioSummary:
+    """Out-of-sample performance of one portfolio (fractions; ratios annualized)."""
+
+    total_return: float
+    cagr: float
+    sharpe: float
+    sortino: float
+    max_drawdown: float  # positive fraction (0.25 = a 25 % fall)
+    ann_vol: float
+    avg_turnover: float  # mean daily turnover, fraction of equity per day
+
+    @classmethod
+    def of(cls, returns: NDArray[np.float64], turnover: NDArray[np.float64], periods_per_year: float) -> PortfolioSummary:
+        return cls(
+            total_return=float(metrics.total_return(returns)),
+            cagr=float(metrics.cagr(returns, periods_per_year)),
+            sharpe=float(metrics.sharpe(returns, periods_per_year)),
+            sortino=float(metrics.sortino(returns, periods_per_year)),
+            max_drawdown=float(metrics.max_drawdown(returns)),
+            ann_vol=float(metrics.ann_vol(returns, periods_per_year)),
+            avg_turnover=float(np.mean(turnover)) if turnover.size else 0.0,
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "total_return": self.total_return,
+            "cagr": self.cagr,
+            "sharpe": self.sharpe,
+            "sortino": self.sortino,
+            "max_drawdown": self.max_drawdown,
+            "ann_vol": self.ann_vol,
+            "avg_turnover": self.avg_turnover,
+        }
+
+
+@dataclass(frozen=True)
+class WalkForwardResult:
+    """Everything a walk-forward produced. Arrays have one row per out-of-sample day.
+
+    ``returns`` (D): net out-of-sample portfolio returns (after costs), day
+    ``lookback`` of the input onwards; ``gross_returns`` (D) before costs;
+    ``weights`` (D x N); ``leverage`` (D); ``turnover`` (D);
+    ``rebalance_mask`` (D, True on fit days); ``fit_scores`` (fits, the
+    in-sample annualized score of each ``slope_std`` fit, NaN for other
+    allocators); ``fit_status`` (fits); ``no_rising`` (D, True on days held
+    from a fit with no rising curve); ``cash_days`` (days with zero exposure);
+    ``no_rising_days``; ``benchmarks`` (name -> PortfolioSummary) with their
+    daily returns in ``benchmark_returns``; ``random`` (None when random_n=0).
+    """
+
+    returns: NDArray[np.float64]
+    gross_returns: NDArray[np.float64]
+    weights: NDArray[np.float64]
+    leverage: NDArray[np.float64]
+    turnover: NDArray[np.float64]
+    rebalance_mask: NDArray[np.bool_]
+    fit_scores: NDArray[np.float64]
+    fit_status: list[str]
+    no_rising: NDArray[np.bool_]
+    cash_days: int
+    no_rising_days: int
+    names: list[str]
+    dates: NDArray[np.datetime64] | None
+    lookback: int
+    rebalance: int
+    allocator: str
+    managed: PortfolioSummary
+    benchmarks: dict[str, PortfolioSummary]
+    benchmark_returns: dict[str, NDArray[np.float64]]
+    random: RandomBenchmark | None
+    settings: dict[str, Any] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+
+    @property
+    def exposures(self) -> NDArray[np.float64]:
+        """Fraction of equity in each strategy each day: ``leverage * weights`` (D x N)."""
+        return self.weights * self.leverage[:, None]
+
+    @property
+    def n_days(self) -> int:
+        return int(self.returns.shape[0])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_panel_parts(returns: Any, names: list[str] | None, dates: Any) -> tuple[NDArray[np.float64], list[str], Any]:
+    """Accept a Panel (duck-typed) or a T x N array; validate and return (returns, names, dates)."""
+    if hasattr(returns, "returns") and hasattr(returns, "names"):
+        names = list(returns.names) if names is None else names
+        dates = getattr(returns, "dates", None) if dates is None else dates
+        returns = returns.returns
+    arr = np.asarray(returns, dtype=np.float64)
+    if arr.ndim != 2:
+        raise InputError(f"returns must be a days x strategies matrix, got {arr.ndim} dimension(s)")
+    if arr.shape[1] < 1:
+        raise NothingToDo("no strategy to walk forward (0 columns)")
+    if not np.isfinite(arr).all():
+        day, col = np.argwhere(~np.isfinite(arr))[0]
+        raise InputError(f"returns has a non-finite value at day {day}, strategy {col}")
+    if names is None:
+        names = [f"s{a}" for a in range(arr.shape[1])]
+    names = [str(n) for n in names]
+    if len(names) != arr.shape[1]:
+        raise InputError(f"{len(names)} names for {arr.shape[1]} strategies")
+    if dates is not None:
+        dates = np.asarray(dates, dtype="datetime64[D]").reshape(-1)
+        if dates.size != arr.shape[0]:
+            raise InputError(f"{dates.size} dates for {arr.shape[0]} days of returns")
+    return np.ascontiguousarray(arr), names, dates
+
+
+def _check_options(
+    *, lookback: int, rebalance: int, target_vol: float | None, max_leverage: float, cost_bps: float,
+    when_negative: str, random_n: int, recompute_every: int,
+) -> None:
+    if isinstance(lookback, bool) or not isinstance(lookback, (int, np.integer)) or lookback < 2:
+        raise InputError(f"lookback must be an integer >= 2 days, got {lookback!r}")
+    if isinstance(rebalance, bool) or not isinstance(rebalance, (int, np.integer)) or rebalance < 1:
+        raise InputError(f"rebalance must be an integer >= 1 day, got {rebalance!r}")
+    if target_vol is not None and not (math.isfinite(target_vol) and target_vol > 0):
+        raise InputError(f"target_vol must be a positive fraction per year (0.30 = 30 %), got {target_vol!r}")
+    if not (math.isfinite(max_leverage) and max_leverage > 0):
+        raise InputError(f"max_leverage must be positive, got {max_leverage!r}")
+    if not (math.isfinite(cost_bps) and cost_bps >= 0):
+        raise InputError(f"cost_bps must be >= 0, got {cost_bps!r}")
+    if when_negative not in WHEN_NEGATIVE:
+        raise InputError(f"when_negative must be one of {', '.join(WHEN_NEGATIVE)}, got {when_negative!r}")
+    if isinstance(random_n, bool) or not isinstance(random_n, (int, np.integer)) or random_n < 0:
+        raise InputError(f"random_n must be an integer >= 0, got {random_n!r}")
+    if recompute_every < 1:
+        raise InputError(f"recompute_every must be >= 1, got {recompute_every!r}")
+
+
+def _resolve_allocator(allocator: Any) -> tuple[str, Any]:
+    """(display name, allocator object or None for the fast slope_std path)."""
+    if isinstance(allocator, str):
+        spec = allocator.strip()
+        if spec == FAST_ALLOCATOR:
+            return FAST_ALLOCATOR, None
+        from fastopt.allocators import get_allocator
+
+        try:
+            obj = get_allocator(spec)
+        except InputError:
+            raise
+        except (KeyError, ValueError, ImportError, OSError) as exc:
+            raise InputError(f"unknown allocator {spec!r}: {exc}") from None
+        return str(getattr(obj, "name", spec)), obj
+    if hasattr(allocator, "allocate"):
+        return str(getattr(allocator, "name", type(allocator).__name__)), allocator
+    raise InputError(f"allocator must be a name, a path or an object with allocate(), got {allocator!r}")
+
+
+def _clean_weights(raw: Any, n: int, who: str) -> tuple[NDArray[np.float64], str, float]:
+    """Validate an allocator's output: (weights, status, score). Accepts an array or an Allocation."""
+    status = str(getattr(raw, "status", "allocator"))
+    score = getattr(raw, "score", float("nan"))
+    values = getattr(raw, "weights", raw)
+    if isinstance(values, dict):
+        raise InputError(f"allocator {who!r} returned a dict; the walk-forward expects an array in name order")
+    w = np.asarray(values, dtype=np.float64).reshape(-1)
+    if w.size != n:
+        raise InputError(f"allocator {who!r} returned {w.size} weights for {n} strategies")
+    if not np.isfinite(w).all():
+        raise InputError(f"allocator {who!r} returned non-finite weights")
+    if (w < -1e-9).any():
+        raise InputError(f"allocator {who!r} returned negative weights (min {w.min():.3g})")
+    total = float(w.sum())
+    if total > 1.0 + 1e-6:
+        raise InputError(f"allocator {who!r} returned weights summing to {total:.6g} > 1")
+    w = np.where(w < 0, 0.0, w)
+    return w, status, float(score) if score is not None else float("nan")
+
+
+def _portfolio_path(
+    oos_returns: NDArray[np.float64], exposures: NDArray[np.float64], cost_bps: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(net returns, gross returns, turnover) of held exposures (D x N), drift-free turnover."""
+    gross = np.einsum("tn,tn->t", oos_returns, exposures)
+    change = np.empty_like(exposures)
+    change[0] = exposures[0]
+    np.subtract(exposures[1:], exposures[:-1], out=change[1:])
+    turnover = np.abs(change).sum(axis=1)
+    net = gross - turnover * (cost_bps / 1e4) if cost_bps else gross.copy()
+    return net, gross, turnover
+
+
+def _inverse_vol_weights(var: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``w ~ 1 / std`` over strategies with std > 0; all 0 (cash) when none."""
+    std = np.sqrt(np.maximum(var, 0.0))
+    inv = np.zeros_like(std)
+    positive = std > 0
+    inv[positive] = 1.0 / std[positive]
+    total = inv.sum()
+    return inv / total if total > 0 else inv
+
+
+# --------------------------------------------------------------------------- main
+
+
+def walkforward(
+    returns: Any,
+    lookback: int = 365,
+    rebalance: int = 1,
+    allocator: Any = FAST_ALLOCATOR,
+    *,
+    names: list[str] | None = None,
+    dates: Any = None,
+    target_vol: float | None = None,
+    max_leverage: float = 5.0,
+    cost_bps: float = 0.0,
+    when_negative: str = "cash",
+    random_n: int = 1000,
+    seed: int = 42,
+    max_weight: float = 1.0,
+    min_weight: float = 0.0,
+    max_strategies: int | None = None,
+    periods_per_year: float = 365,
+    incremental: bool = True,
+    recompute_every: int = DEFAULT_RECOMPUTE_EVERY,
+    progress: ProgressCallback | None = None,
+) -> WalkForwardResult:
+    """Walk-forward the allocator over ``returns`` (T x N daily fractions, or a Panel).
+
+    Out-of-sample days are ``lookback .. T-1``; see the module docstring for the
+    conventions. ``allocator``: ``"slope_std"`` (the fast incremental path), any
+    name/path ``fastopt.allocators.get_allocator`` accepts, or an object with
+    ``allocate(window, names, *, previous_weights=None)``. ``progress(done, total)``
+    is called after every fit. Raises InputError (bad options, unknown allocator)
+    or NothingToDo (fewer than ``lookback + 1`` days).
+    """
+    started = time.perf_counter()
+    data, names, dates = _as_panel_parts(returns, names, dates)
+    _check_options(
+        lookback=lookback, rebalance=rebalance, target_vol=target_vol, max_leverage=max_leverage,
+        cost_bps=cost_bps, when_negative=when_negative, random_n=random_n, recompute_every=recompute_every,
+    )
+    lookback = int(lookback)
+    rebalance = int(rebalance)
+    n_total, n_strategies = data.shape
+    if n_total < lookback + 1:
+        raise NothingToDo(
+            f"not enough history: {n_total} days, the walk-forward needs at least lookback + 1 = "
+            f"{lookback + 1} days"
+        )
+    allocator_name, allocator_obj = _resolve_allocator(allocator)
+    fast = allocator_obj is None
+    need_cov = fast or target_vol is not None
+    if fast:
+        from fastopt.optimizer import solve_ratio
+
+    n_oos = n_total - lookback
+    fit_days = list(range(lookback, n_total, rebalance))
+    weights = np.zeros((n_oos, n_strategies))
+    inv_vol = np.zeros((n_oos, n_strategies))
+    leverage = np.zeros(n_oos)
+    no_rising = np.zeros(n_oos, dtype=bool)
+    rebalance_mask = np.zeros(n_oos, dtype=bool)
+    fit_scores = np.full(len(fit_days), np.nan)
+    fit_status: list[str] = []
+
+    window = (
+        RollingWindow(data, lookback, full_cov=need_cov, recompute_every=recompute_every)
+        if incremental else None
+    )
+    cov_buffer = np.empty((n_strategies, n_strategies)) if (incremental and need_cov) else None
+    solution: NDArray[np.float64] | None = None  # last optimizer solution (warm start)
+    held = np.zeros(n_strategies)  # weights in force
+
+    for fit_index, day in enumerate(fit_days):
+        stats = _stats_for(data, day, lookback, window, need_cov, cov_buffer, fast and not incremental)
+        if fast:
+            allocation = solve_ratio(
+                stats.g, stats.cov, max_weight=max_weight, min_weight=min_weight,
+                max_strategies=max_strategies, previous_weights=solution if incremental else None,
+                seed=seed, periods_per_year=periods_per_year,
+            )
+            fitted, status, score = _clean_weights(allocation, n_strategies, allocator_name)
+            fit_scores[fit_index] = score
+            if status == NO_RISING:
+                if when_negative == "cash":
+                    new = np.zeros(n_strategies)
+                elif when_negative == "previous":
+                    new = held.copy()
+                else:
+                    new = fitted
+            else:
+                new = fitted
+                solution = fitted
+        else:
+            raw = allocator_obj.allocate(
+                data[day - lookback : day], names, previous_weights=held if held.any() else None
+            )
+            new, status, score = _clean_weights(raw, n_strategies, allocator_name)
+            fit_scores[fit_index] = score
+        fit_status.append(status)
+        held = new
+        lev = _leverage(held, stats, target_vol, max_leverage, periods_per_year)
+        start = day - lookback
+        stop = min(start + rebalance, n_oos)
+        weights[start:stop] = held
+        leverage[start:stop] = lev
+        inv_vol[start:stop] = _inverse_vol_weights(stats.var)
+        no_rising[start:stop] = status == NO_RISING
+        rebalance_mask[start] = True
+        if progress is not None:
+            progress(fit_index + 1, len(fit_days))
+
+    oos = data[lookback:]
+    net, gross, turnover = _portfolio_path(oos, weights * leverage[:, None], cost_bps)
+    bench_returns: dict[str, NDArray[np.float64]] = {}
+    benchmarks: dict[str, PortfolioSummary] = {}
+    equal = np.full((n_oos, n_strategies), 1.0 / n_strategies)
+    for label, exposure in (("equal_weight", equal), ("inverse_vol", inv_vol)):
+        b_net, _, b_turn = _portfolio_path(oos, exposure, cost_bps)
+        bench_returns[label] = b_net
+        benchmarks[label] = PortfolioSummary.of(b_net, b_turn, periods_per_year)
+    managed = PortfolioSummary.of(net, turnover, periods_per_year)
+    random = (
+        random_benchmark(
+            oos, n=random_n, seed=seed, cost_bps=cost_bps, periods_per_year=periods_per_year,
+            managed_sharpe=managed.sharpe,
+        )
+        if random_n > 0 else None
+    )
+    exposure_total = np.abs(weights).sum(axis=1) * leverage
+    settings = {
+        "lookback": lookback, "rebalance": rebalance, "allocator": allocator_name,
+        "target_vol": target_vol, "max_leverage": max_leverage, "cost_bps": cost_bps,
+        "when_negative": when_negative, "random_n": random_n, "seed": seed,
+        "max_weight": max_weight, "min_weight": min_weight, "max_strategies": max_strategies,
+        "periods_per_year": periods_per_year, "incremental": incremental,
+        "recompute_every": recompute_every,
+    }
+    return WalkForwardResult(
+        returns=net,
+        gross_returns=gross,
+        weights=weights,
+        leverage=leverage,
+        turnover=turnover,
+        rebalance_mask=rebalance_mask,
+        fit_scores=fit_scores,
+        fit_status=fit_status,
+        no_rising=no_rising,
+        cash_days=int(np.count_nonzero(exposure_total == 0)),
+        no_rising_days=int(np.count_nonzero(no_rising)),
+        names=names,
+        dates=None if dates is None else dates[lookback:],
+        lookback=lookback,
+        rebalance=rebalance,
+        allocator=allocator_name,
+        managed=managed,
+        benchmarks=benchmarks,
+        benchmark_returns=bench_returns,
+        random=random,
+        settings=settings,
+        elapsed_seconds=time.perf_counter() - started,
+    )
+
+
+def _stats_for(
+    data: NDArray[np.float64], day: int, lookback: int, window: RollingWindow | None, need_cov: bool,
+    cov_buffer: NDArray[np.float64] | None, use_objective: bool,
+) -> RollingStats:
+    """Statistics of ``data[day - lookback : day]``: incremental (window given) or from scratch."""
+    if window is not None:
+        window.move_to(day)
+        return window.stats(cov_out=cov_buffer)
+    block = data[day - lookback : day]
+    if use_objective:
+        from fastopt.objective import window_stats
+
+        ws = window_stats(block)
+        return RollingStats(g=ws.g, mean=ws.mean, var=np.diag(ws.cov).copy(), cov=ws.cov, n_days=ws.n_days)
+    return exact_window_stats(block, full_cov=need_cov)
+
+
+def _leverage(
+    held: NDArray[np.float64], stats: RollingStats, target_vol: float | None, max_leverage: float,
+    periods_per_year: float,
+) -> float:
+    """Leverage applied to ``held`` (see the module docstring)."""
+    if not held.any():
+        return 0.0 if target_vol is not None else 1.0
+    if target_vol is None:
+        return 1.0
+    variance = float(held @ stats.cov @ held)
+    ann_vol = math.sqrt(max(variance, 0.0) * periods_per_year)
+    if ann_vol <= 0:
+        return float(max_leverage)
+    return float(min(target_vol / ann_vol, max_leverage))

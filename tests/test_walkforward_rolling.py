@@ -1,0 +1,163 @@
+"""Incremental window statistics: numba kernels == numpy twins, incremental == exact."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fastopt.objective import window_stats
+from fastopt.rolling import (
+    RollingWindow,
+    cov_from_cross_np,
+    exact_window_stats,
+    slide_window_np,
+    slope_weights,
+)
+from fastopt.rolling_kernels import cov_from_cross_nb, slide_window_nb
+
+
+def _close(actual, expected, rel=1e-10):
+    scale = max(float(np.abs(expected).max()), 1e-300)
+    assert float(np.abs(actual - expected).max()) <= rel * scale
+
+
+@st.composite
+def sliding_case(draw):
+    n = draw(st.integers(1, 6))
+    lookback = draw(st.integers(2, 25))
+    k = draw(st.integers(1, lookback - 1))
+    seed = draw(st.integers(0, 2**32 - 1))
+    full_cov = draw(st.booleans())
+    scale = draw(st.sampled_from([1e-4, 0.02, 3.0]))
+    return n, lookback, k, seed, full_cov, scale
+
+
+@given(sliding_case())
+def test_slide_kernel_matches_numpy_twin(case):
+    n, lookback, k, seed, full_cov, scale = case
+    rng = np.random.default_rng(seed)
+    cross = rng.normal(size=(n, n))
+    cross = np.ascontiguousarray(cross + cross.T)
+    s0, s1, s2 = (rng.normal(size=n) for _ in range(3))
+    rows_out = rng.normal(0.001, scale, size=(k, n))
+    rows_in = rng.normal(0.001, scale, size=(k, n))
+    shift = rng.normal(0, scale, size=n)
+    state_nb = [cross.copy(), s0.copy(), s1.copy(), s2.copy()]
+    state_np = [cross.copy(), s0.copy(), s1.copy(), s2.copy()]
+    slide_window_nb(*state_nb, rows_out, rows_in, shift, lookback, full_cov)
+    slide_window_np(*state_np, rows_out, rows_in, shift, lookback, full_cov)
+    for got, want in zip(state_nb, state_np):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(want).max()))
+
+
+@given(st.integers(1, 8), st.integers(2, 50), st.integers(0, 2**32 - 1))
+def test_cov_kernel_matches_numpy_twin_and_is_symmetric(n, lookback, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(lookback, n))
+    cross = np.ascontiguousarray(x.T @ x)
+    cross = 0.5 * (cross + cross.T)
+    s0 = x.sum(axis=0)
+    out_nb = np.empty((n, n))
+    out_np = np.empty((n, n))
+    cov_from_cross_nb(cross, s0, lookback, out_nb)
+    cov_from_cross_np(cross, s0, lookback, out_np)
+    np.testing.assert_allclose(out_nb, out_np, rtol=1e-12, atol=1e-15)
+    assert np.array_equal(out_nb, out_nb.T)
+    if lookback > 1:
+        np.testing.assert_allclose(out_nb, np.cov(x, rowvar=False, ddof=1).reshape(n, n), rtol=1e-9, atol=1e-12)
+
+
+@given(st.integers(2, 60), st.integers(0, 2**32 - 1))
+def test_slope_weights_give_the_ols_slope_of_the_cumulative_sum(lookback, seed):
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.001, 0.02, size=lookback)
+    expected = np.polyfit(np.arange(lookback, dtype=float), np.cumsum(r), 1)[0]
+    assert slope_weights(lookback) @ r == pytest.approx(expected, rel=1e-9, abs=1e-13)
+    assert slope_weights(lookback).sum() == pytest.approx(1.0, rel=1e-13)
+
+
+def test_exact_stats_agree_with_the_objective_module():
+    rng = np.random.default_rng(3)
+    window = rng.normal(0.002, 0.03, size=(120, 7))
+    mine = exact_window_stats(window)
+    theirs = window_stats(window)
+    _close(mine.g, theirs.g, 1e-12)
+    _close(mine.cov, theirs.cov, 1e-12)
+    _close(mine.mean, theirs.mean, 1e-12)
+
+
+@st.composite
+def path_case(draw):
+    n = draw(st.integers(1, 5))
+    lookback = draw(st.integers(2, 30))
+    n_days = draw(st.integers(lookback, lookback + 80))
+    steps = draw(st.lists(st.integers(1, 12), min_size=1, max_size=20))
+    seed = draw(st.integers(0, 2**32 - 1))
+    recompute_every = draw(st.sampled_from([1, 7, 1000]))
+    use_numba = draw(st.booleans())
+    full_cov = draw(st.booleans())
+    offset = draw(st.sampled_from([0.0, 0.05, 5.0]))
+    return n, lookback, n_days, steps, seed, recompute_every, use_numba, full_cov, offset
+
+
+@given(path_case())
+def test_incremental_window_equals_exact_recomputation(case):
+    n, lookback, n_days, steps, seed, recompute_every, use_numba, full_cov, offset = case
+    rng = np.random.default_rng(seed)
+    data = rng.normal(offset, 0.02, size=(n_days, n))
+    win = RollingWindow(data, lookback, full_cov=full_cov, recompute_every=recompute_every, use_numba=use_numba)
+    end = lookback
+    for step in [0, *steps]:
+        end = min(end + step, n_days)
+        win.move_to(end)
+        got = win.stats()
+        want = exact_window_stats(data[end - lookback : end], full_cov=full_cov)
+        _close(got.g, want.g)
+        _close(got.mean, want.mean)
+        _close(got.var, want.var)
+        if full_cov:
+            _close(got.cov, want.cov)
+            assert np.array_equal(got.cov, got.cov.T)
+        else:
+            assert got.cov is None
+
+
+def test_drift_stays_bounded_over_a_long_path_without_recomputation():
+    rng = np.random.default_rng(11)
+    data = rng.normal(0.001, 0.03, size=(3000, 12)) + rng.normal(0, 0.01, size=12)
+    win = RollingWindow(data, 200, recompute_every=10**9)
+    for end in range(200, 3001):
+        win.move_to(end)
+    assert win.slid_since_exact == 2800  # really incremental all the way
+    got = win.stats()
+    want = exact_window_stats(data[-200:])
+    _close(got.g, want.g, 1e-11)
+    _close(got.cov, want.cov, 1e-11)
+
+
+def test_reused_cov_buffer_is_filled_in_place():
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(50, 4))
+    win = RollingWindow(data, 10)
+    buffer = np.full((4, 4), np.nan)
+    win.move_to(20)
+    stats = win.stats(cov_out=buffer)
+    assert stats.cov is buffer
+    _close(buffer, exact_window_stats(data[10:20]).cov)
+
+
+def test_moving_backwards_recomputes_and_bad_positions_raise():
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(40, 3))
+    win = RollingWindow(data, 10)
+    with pytest.raises(ValueError, match="not positioned"):
+        win.stats()
+    win.move_to(30)
+    win.move_to(15)
+    _close(win.stats().cov, exact_window_stats(data[5:15]).cov)
+    for bad in (9, 41):
+        with pytest.raises(ValueError, match="out of range"):
+            win.move_to(bad)
+    with pytest.raises(ValueError):
+        RollingWindow(data, 1)
