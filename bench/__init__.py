@@ -1,0 +1,1 @@
+"""Benchmark suite and synthetic-data generators (``python -m bench``; ``bench.universe``)."""

@@ -1,0 +1,322 @@
+"""`strategies/<name>/stats.json`: a strategy's backtest, as daily returns.
+
+The file is a JSON object. ``daily_returns`` holds one *simple* return per
+calendar day as a **fraction** (0.01 = +1 %), in one of three accepted shapes::
+
+    {"daily_dates": ["2024-01-01", "2024-01-02"], "daily_returns": [0.01, -0.002]}
+    {"daily_returns": {"2024-01-01": 0.01, "2024-01-02": -0.002}}
+    {"daily_returns": [{"date": "2024-01-01", "return": 0.01}, ...]}
+
+Every other key (``strategy``, ``symbol``, ``interval``, ``start``, ``end``,
+``"Total Return [%]"``, ``"Sharpe Ratio"``, ``"Max Drawdown [%]"``, ...) is kept
+as metadata. Dates are ``YYYY-MM-DD`` (UTC calendar days); they may be given in
+any order (they are sorted on read) but never twice. Gaps are allowed (the
+loader treats a missing day inside the history as a 0 return).
+
+Refused, with the reason: invalid JSON, NaN/Infinity, a non-object top level,
+missing/mistyped ``daily_returns``/``daily_dates``, a non-number or boolean
+return, a return <= -1 (a loss of 100 % or more), an unparseable or duplicate
+date, lists of different lengths, an empty series. A return with ``|r| > 1`` is
+accepted with a warning (the file may be in percent instead of fractions).
+"""
+from __future__ import annotations
+
+import math
+import re
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import ArrayLike, NDArray
+
+from fastopt import metrics
+from fastopt.atomic import atomic_write_json
+from fastopt.errors import InputError
+
+#: The keys that carry the series; everything else is metadata.
+SERIES_KEYS = ("daily_dates", "daily_returns")
+#: Accepted ``shape`` values of :func:`write_stats` (see the module docstring).
+SHAPES = ("lists", "mapping", "records")
+_NUMBER_TYPES = (float, int)
+_ISO_DAYS = re.compile(r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2})*")
+
+
+@dataclass(frozen=True)
+class StatsSeries:
+    """A validated stats.json.
+
+    ``dates``: sorted unique ``datetime64[D]`` (T); ``returns``: float64 (T), simple
+    daily returns as fractions aligned with ``dates``; ``metadata``: every other
+    key of the file; ``warnings``: non-fatal remarks (e.g. values that look like percent).
+    """
+
+    dates: NDArray[np.datetime64]
+    returns: NDArray[np.float64]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def first_date(self) -> np.datetime64:
+        return self.dates[0]
+
+    @property
+    def last_date(self) -> np.datetime64:
+        return self.dates[-1]
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _parse_dates(raw: Sequence[Any], where: str) -> NDArray[np.datetime64]:
+    """Strict ``YYYY-MM-DD`` strings -> datetime64[D]; ValueError naming the first bad one."""
+    if set(map(type, raw)) - {str}:
+        index = next(i for i, v in enumerate(raw) if not isinstance(v, str))
+        raise ValueError(f"{where}[{index}] must be a 'YYYY-MM-DD' string, got {type(raw[index]).__name__}")
+    # Fast path: every entry is exactly 10 characters laid out as dddd-dd-dd (checked on
+    # the character codes, vectorized), and numpy accepts each as a real calendar day.
+    if set(map(len, raw)) == {10} and _canonical_layout(np.array(raw, dtype="U10")):
+        try:
+            return np.array(raw, dtype="datetime64[D]")
+        except ValueError:
+            pass
+    index = next((i for i, v in enumerate(raw) if not _is_iso_day(v)), 0)
+    raise ValueError(f"{where}[{index}] = {raw[index]!r} is not a valid 'YYYY-MM-DD' date")
+
+
+_DASH_COLUMNS = np.array([4, 7])
+_DIGIT_COLUMNS = np.array([0, 1, 2, 3, 5, 6, 8, 9])
+
+
+def _canonical_layout(days: NDArray[np.str_]) -> bool:
+    """True when every 10-character string is digits except '-' at positions 4 and 7."""
+    codes = days.view(np.uint32).reshape(-1, 10)
+    digits = codes[:, _DIGIT_COLUMNS]
+    return bool((codes[:, _DASH_COLUMNS] == ord("-")).all() and ((digits >= 48) & (digits <= 57)).all())
+
+
+def _is_iso_day(text: str) -> bool:
+    if len(text) != 10 or not _ISO_DAYS.fullmatch(text):
+        return False
+    try:
+        return np.datetime_as_string(np.datetime64(text, "D"), unit="D") == text
+    except ValueError:
+        return False
+
+
+def _parse_returns(raw: Sequence[Any], where: str) -> NDArray[np.float64]:
+    """Numbers (not booleans, not null) -> float64; ValueError naming the first bad one."""
+    if set(map(type, raw)) - {float, int}:
+        index = next(i for i, v in enumerate(raw) if type(v) not in _NUMBER_TYPES)
+        value = raw[index]
+        kind = "null" if value is None else type(value).__name__
+        raise ValueError(f"{where}[{index}] must be a number, got {kind}")
+    values = np.array(raw, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.all():
+        index = int(np.argmin(finite))
+        raise ValueError(f"{where}[{index}] is not finite ({raw[index]!r})")
+    return values
+
+
+def _series_from(data: Mapping[str, Any]) -> tuple[list[Any], list[Any], str, str]:
+    """Pull (raw dates, raw returns, dates label, returns label) out of any accepted shape."""
+    if "daily_returns" not in data:
+        raise ValueError("no 'daily_returns' key (expected the daily return series)")
+    raw = data["daily_returns"]
+    if isinstance(raw, list):
+        if raw and isinstance(raw[0], dict):
+            dates: list[Any] = []
+            rets: list[Any] = []
+            for i, row in enumerate(raw):
+                if not isinstance(row, dict) or "date" not in row or "return" not in row:
+                    raise ValueError(f"daily_returns[{i}] must be an object with 'date' and 'return'")
+                dates.append(row["date"])
+                rets.append(row["return"])
+            if "daily_dates" in data:
+                raise ValueError("'daily_dates' given together with dated daily_returns records")
+            return dates, rets, "daily_returns[].date", "daily_returns[].return"
+        if "daily_dates" not in data:
+            raise ValueError("'daily_returns' is a list but 'daily_dates' is missing")
+        dates_raw = data["daily_dates"]
+        if not isinstance(dates_raw, list):
+            raise ValueError(f"'daily_dates' must be a list, got {type(dates_raw).__name__}")
+        if len(dates_raw) != len(raw):
+            raise ValueError(
+                f"'daily_dates' has {len(dates_raw)} entries but 'daily_returns' has {len(raw)}"
+            )
+        return dates_raw, raw, "daily_dates", "daily_returns"
+    if isinstance(raw, dict):
+        if "daily_dates" in data:
+            raise ValueError("'daily_dates' given together with a daily_returns date -> return object")
+        return list(raw.keys()), list(raw.values()), "daily_returns key", "daily_returns"
+    raise ValueError(
+        f"'daily_returns' must be a list or an object of date -> return, got {type(raw).__name__}"
+    )
+
+
+def parse_stats(data: Any) -> StatsSeries:
+    """Validate a decoded stats.json object. Raises ValueError with a precise reason."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    raw_dates, raw_returns, dates_label, returns_label = _series_from(data)
+    if not raw_returns:
+        raise ValueError("empty series: 'daily_returns' has no entries")
+    returns = _parse_returns(raw_returns, returns_label)
+    dates = _parse_dates(raw_dates, dates_label)
+    if dates.size > 1 and not (dates[1:] > dates[:-1]).all():
+        order = np.argsort(dates, kind="stable")
+        dates = dates[order]
+        returns = returns[order]
+        same = dates[1:] == dates[:-1]
+        if same.any():
+            day = np.datetime_as_string(dates[int(np.argmax(same))], unit="D")
+            raise ValueError(f"duplicate date {day} in {dates_label}")
+    low = returns <= -1.0
+    if low.any():
+        index = int(np.argmax(low))
+        day = np.datetime_as_string(dates[index], unit="D")
+        raise ValueError(
+            f"return {returns[index]!r} on {day} is <= -1 (a loss of 100 % or more is impossible "
+            "for a simple return as a fraction)"
+        )
+    warnings: list[str] = []
+    big = np.abs(returns) > 1.0
+    if big.any():
+        index = int(np.argmax(big))
+        day = np.datetime_as_string(dates[index], unit="D")
+        warnings.append(
+            f"{int(big.sum())} daily return(s) with |r| > 1 (first {returns[index]!r} on {day}): "
+            "returns may be in percent instead of fractions"
+        )
+    metadata = {k: v for k, v in data.items() if k not in SERIES_KEYS}
+    return StatsSeries(dates=dates, returns=returns, metadata=metadata, warnings=tuple(warnings))
+
+
+def loads_stats(content: bytes | str) -> StatsSeries:
+    """Decode and validate stats.json text (strict JSON: NaN/Infinity refused). ValueError on failure."""
+    if not content.strip():
+        raise ValueError("empty file (half-written?)")
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
+    return parse_stats(data)
+
+
+def read_stats(path: str | os.PathLike[str]) -> StatsSeries:
+    """Read and validate one stats.json; InputError naming the file and the reason."""
+    try:
+        content = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError("stats file not found", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    try:
+        return loads_stats(content)
+    except ValueError as exc:
+        raise InputError(str(exc), path=path) from None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _round_metric(value: float, digits: int) -> float:
+    return round(float(value), digits) if math.isfinite(value) else 0.0
+
+
+def summary_keys(returns: ArrayLike, *, periods_per_year: float = 365) -> dict[str, float]:
+    """The human-readable summary keys BlaveClaw users expect, in percent where the key says [%]."""
+    stats = metrics.summary(np.asarray(returns, dtype=np.float64), periods_per_year)
+    return {
+        "Total Return [%]": _round_metric(stats["total_return"] * 100.0, 4),
+        "Annual Return [%]": _round_metric(stats["cagr"] * 100.0, 4),
+        "Annual Volatility [%]": _round_metric(stats["ann_vol"] * 100.0, 4),
+        "Sharpe Ratio": _round_metric(stats["sharpe"], 4),
+        "Sortino Ratio": _round_metric(stats["sortino"], 4),
+        "Max Drawdown [%]": _round_metric(stats["max_drawdown"] * 100.0, 4),
+        "Win Rate [%]": _round_metric(stats["win_rate"] * 100.0, 4),
+    }
+
+
+def build_stats(
+    *,
+    strategy: str,
+    symbol: str | None,
+    dates: ArrayLike,
+    returns: ArrayLike,
+    shape: str = "lists",
+    with_metrics: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Build (and validate) the stats.json object without writing it (pure).
+
+    ``dates``: anything numpy turns into ``datetime64[D]`` (ISO strings, dates,
+    datetime64); ``returns``: simple daily returns as fractions, same length.
+    ``shape`` picks the ``daily_returns`` layout: ``"lists"`` (daily_dates +
+    daily_returns lists, the default), ``"mapping"`` or ``"records"``.
+    Keys in ``extra`` are written as-is after the computed summary keys (so they
+    override them). Raises ValueError if the result would not parse back.
+    """
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
+    day_array = np.asarray(dates, dtype="datetime64[D]").reshape(-1)
+    values = np.asarray(returns, dtype=np.float64).reshape(-1)
+    if day_array.shape != values.shape:
+        raise ValueError(f"{day_array.size} dates but {values.size} returns")
+    if values.size == 0:
+        raise ValueError("empty series: no returns to write")
+    day_strings = [str(d) for d in np.datetime_as_string(day_array, unit="D")]
+    return_list = [float(v) for v in values]
+    obj: dict[str, Any] = {"strategy": strategy, "symbol": symbol}
+    obj["start"] = min(day_strings)
+    obj["end"] = max(day_strings)
+    if with_metrics and np.isfinite(values).all():
+        order = np.argsort(day_array, kind="stable")
+        obj.update(summary_keys(values[order]))
+    obj.update(extra)
+    for key in SERIES_KEYS:
+        obj.pop(key, None)
+    if shape == "lists":
+        obj["daily_dates"] = day_strings
+        obj["daily_returns"] = return_list
+    elif shape == "mapping":
+        obj["daily_returns"] = dict(zip(day_strings, return_list))
+        if len(obj["daily_returns"]) != len(day_strings):
+            raise ValueError("duplicate dates")
+    else:
+        obj["daily_returns"] = [{"date": d, "return": r} for d, r in zip(day_strings, return_list)]
+    parse_stats(obj)
+    return obj
+
+
+def write_stats(
+    path: str | os.PathLike[str],
+    *,
+    strategy: str,
+    symbol: str | None,
+    dates: ArrayLike,
+    returns: ArrayLike,
+    shape: str = "lists",
+    with_metrics: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Validate then atomically write a stats.json; returns the object written.
+
+    See :func:`build_stats` for the arguments. Nothing is written (and an
+    existing file is left untouched) when validation or serialization fails.
+    """
+    obj = build_stats(
+        strategy=strategy,
+        symbol=symbol,
+        dates=dates,
+        returns=returns,
+        shape=shape,
+        with_metrics=with_metrics,
+        **extra,
+    )
+    atomic_write_json(path, obj)
+    return obj
