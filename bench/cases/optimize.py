@@ -1,0 +1,268 @@
+"""Case 1 — optimize: fastopt's search against the alternatives, on the same T×N window.
+
+Every method's time includes computing Σ and g from the returns. Parity: weights on
+the simplex; methods that claim the optimum must reach the best score found by any
+method within ``OPTIMAL_TOLERANCE`` (relative), else they are marked "wrong".
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.baselines.legacy import legacy_optimize
+from bench.baselines.pypfopt_maxsharpe import pypfopt_max_sharpe
+from bench.baselines.random_search import random_search
+from bench.baselines.reference import (count_nonzero, kkt_residual, ratio_stats, simplex_violation,
+                                       slope_std_score)
+from bench.baselines.scipy_slsqp import slsqp_analytic
+from bench.cases import BenchContext, Unavailable, require, universe
+from bench.runner import (STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, STATUS_WRONG, CaseResult, Table,
+                          extrapolate_power_law, fmt_gap, fmt_ratio, fmt_time, measure, relative_gap,
+                          run_python)
+
+NAME = "optimize"
+TITLE = "1. optimize: one solve of max slope/std (Σ and g included)"
+
+OPTIMAL_TOLERANCE = 1e-6
+SIMPLEX_TOLERANCE = 1e-9
+RANDOM_SAMPLES = 100_000
+RANDOM_BLOCK = 2_000
+
+FULL_SIZES = {"n_strategies": (10, 100, 500, 1000, 2000), "n_days": (365, 1825)}
+QUICK_SIZES = {"n_strategies": (10, 100, 500), "n_days": (365,)}
+
+
+@dataclass
+class Method:
+    """One contender: ``solve(returns) -> weights``; ``probe(returns) -> predicted seconds`` (optional)."""
+
+    key: str
+    label: str
+    solve: Callable[[np.ndarray], np.ndarray] | None
+    claims_optimum: bool
+    unavailable: str | None = None
+    probe: Callable[[np.ndarray], float] | None = None
+    note: str = ""
+
+
+def _fastopt_methods() -> list[Method]:
+    try:
+        optimize = require("fastopt.optimizer", "optimize")
+    except Unavailable as exc:
+        reason = str(exc)
+        return [Method("fastopt_search", "fastopt search", None, True, unavailable=reason),
+                Method("fastopt_exact", "fastopt exact (cvxpy+Clarabel)", None, True, unavailable=reason)]
+
+    def search(returns: np.ndarray) -> np.ndarray:
+        return np.asarray(optimize(returns, solver="search").weights, dtype=np.float64)
+
+    def exact(returns: np.ndarray) -> np.ndarray:
+        return np.asarray(optimize(returns, solver="exact").weights, dtype=np.float64)
+
+    return [Method("fastopt_search", "fastopt search", search, True),
+            Method("fastopt_exact", "fastopt exact (cvxpy+Clarabel)", exact, True)]
+
+
+def _random_probe(returns: np.ndarray) -> float:
+    start = time.perf_counter()
+    random_search(returns, n_samples=RANDOM_SAMPLES, block=RANDOM_BLOCK, max_blocks=1)
+    return (time.perf_counter() - start) * RANDOM_SAMPLES / RANDOM_BLOCK
+
+
+def methods() -> list[Method]:
+    """fastopt first (the ratio column divides by its time), then the alternatives."""
+    lookback_note = "lookback = all T rows"
+    return [
+        *_fastopt_methods(),
+        Method("slsqp_analytic", "scipy SLSQP, analytic gradient, from equal weights", slsqp_analytic, True),
+        Method("legacy", "today: BlaveClaw SLSQP, numeric gradient, 11 starts",
+               lambda r: legacy_optimize(r, lookback=r.shape[0], seed=42), False, note=lookback_note),
+        Method("random", f"Dirichlet random search, {RANDOM_SAMPLES // 1000}k samples",
+               lambda r: random_search(r, n_samples=RANDOM_SAMPLES, block=RANDOM_BLOCK, seed=0), False,
+               probe=_random_probe),
+        Method("pypfopt", "PyPortfolioOpt max_sharpe(mu=g, cov=Σ)", pypfopt_max_sharpe, True),
+    ]
+
+
+def _budgets(quick: bool) -> dict:
+    if quick:
+        return {"call_limit_s": 1.5, "repeat_budget_s": 0.5, "max_repeats": 3}
+    return {"call_limit_s": 20.0, "repeat_budget_s": 4.0, "max_repeats": 7}
+
+
+def _floor_record(returns: np.ndarray, budgets: dict) -> dict:
+    _, timing = measure(lambda: ratio_stats(returns), max_repeats=budgets["max_repeats"] * 2,
+                        budget_s=budgets["repeat_budget_s"])
+    return {"method": "numpy Σ and g only (floor)", "key": "floor", "status": STATUS_OK,
+            "median_s": timing.median_s, "repeats": timing.repeats}
+
+
+def run_config(returns: np.ndarray, contenders: list[Method], budgets: dict,
+               history: dict[str, list[tuple[int, float]]], skipped_from: dict[str, dict]) -> list[dict]:
+    """All methods on one window; ``history`` (key → [(N, seconds)]) feeds extrapolation."""
+    n_days, n = returns.shape
+    stats = ratio_stats(returns)
+    records: list[dict] = []
+    weights_by_key: dict[str, np.ndarray] = {}
+    for method in contenders:
+        base = {"method": method.label, "key": method.key, "n_strategies": n, "n_days": n_days,
+                "median_s": None, "extrapolated_s": None, "note": method.note}
+        if method.solve is None:
+            records.append({**base, "status": STATUS_SKIPPED, "note": f"not measured: {method.unavailable}"})
+            continue
+        points = history.setdefault(method.key, [])
+        predicted = None
+        exponent = 2.0
+        how = ""
+        if points:
+            predicted, exponent = extrapolate_power_law([p[0] for p in points], [p[1] for p in points], n)
+            how = f"power law N^{exponent:.2f} from N={points[-1][0]}"
+        if method.key in skipped_from:
+            prev = skipped_from[method.key]
+            exponent = prev["exponent"]
+            predicted = prev["seconds"] * (n / prev["n"]) ** exponent
+            how = f"power law N^{exponent:.2f} from the N={prev['n']} estimate"
+        elif method.probe is not None and (predicted is None or predicted <= budgets["call_limit_s"]):
+            predicted = method.probe(returns)
+            how = "one timed block × number of blocks"
+        if predicted is not None and predicted > budgets["call_limit_s"]:
+            skipped_from.setdefault(method.key, {"seconds": predicted, "n": n, "exponent": exponent})
+            records.append({**base, "status": STATUS_SKIPPED, "extrapolated_s": predicted,
+                            "note": f"over the {budgets['call_limit_s']:g} s per-call budget; "
+                                    f"extrapolated ({how})"})
+            continue
+        try:
+            weights, timing = measure(lambda m=method: m.solve(returns), max_repeats=budgets["max_repeats"],
+                                      budget_s=budgets["repeat_budget_s"])
+        except Exception as exc:  # a baseline library failing is a result to report, not a crash
+            records.append({**base, "status": STATUS_ERROR, "note": f"{type(exc).__name__}: {exc}"[:200]})
+            continue
+        weights = np.asarray(weights, dtype=np.float64)
+        weights_by_key[method.key] = weights
+        points.append((n, timing.median_s))
+        records.append({**base, "status": STATUS_OK, "median_s": timing.median_s, "repeats": timing.repeats,
+                        "warmup_s": timing.warmup_s, "score": slope_std_score(returns, weights),
+                        "nonzero": count_nonzero(weights), "kkt_residual": kkt_residual(stats, weights),
+                        "simplex_violation": simplex_violation(weights), "claims_optimum": method.claims_optimum})
+    _parity(records)
+    return records
+
+
+def _parity(records: list[dict]) -> None:
+    """Gap to the best score of any valid method; mark wrong results."""
+    valid = [r for r in records if r["status"] == STATUS_OK and r["simplex_violation"] <= SIMPLEX_TOLERANCE]
+    best = max((r["score"] for r in valid), default=None)
+    for r in records:
+        if r["status"] != STATUS_OK:
+            continue
+        problems = []
+        if r["simplex_violation"] > SIMPLEX_TOLERANCE:
+            problems.append(f"weights off the simplex by {r['simplex_violation']:.1e}")
+        if best is not None:
+            r["gap"] = relative_gap(best, r["score"])
+            if r["gap"] > OPTIMAL_TOLERANCE:
+                if r["key"].startswith("fastopt"):
+                    problems.append(f"score {r['gap']:.1e} below the best found (tolerance {OPTIMAL_TOLERANCE:g})")
+                elif r["claims_optimum"]:
+                    r["note"] = "; ".join(x for x in (r["note"], "inexact: stopped short of the optimum") if x)
+        if problems:
+            r["status"] = STATUS_WRONG
+            r["note"] = "; ".join([*problems, r["note"]]).strip("; ")
+
+
+def _table(n_days: int, n: int, records: list[dict], floor: dict) -> Table:
+    fastopt_time = next((r["median_s"] for r in records if r["key"] == "fastopt_search" and r["median_s"]), None)
+    table = Table(title=f"N = {n} strategies, T = {n_days} days",
+                  columns=["method", "median time", "× fastopt search", "score", "gap to best",
+                           "non-zero w", "KKT residual", "status"])
+    for r in [*records, floor]:
+        t = r.get("median_s") or r.get("extrapolated_s")
+        ratio = (t / fastopt_time) if (t and fastopt_time) else None
+        time_cell = fmt_time(r.get("median_s")) if r.get("median_s") else (
+            f"~{fmt_time(r['extrapolated_s'])} (extrapolated)" if r.get("extrapolated_s") else "–")
+        status = r["status"] if r["key"] != "floor" else "floor"
+        if r.get("note"):
+            status = f"{status}: {r['note']}"
+        if r["status"] == STATUS_WRONG:
+            status = f"**{status}**"
+        table.rows.append([r["method"], time_cell, fmt_ratio(ratio),
+                           f"{r['score']:.6f}" if "score" in r else "–", fmt_gap(r.get("gap")),
+                           str(r.get("nonzero", "–")),
+                           f"{r['kkt_residual']:.1e}" if "kkt_residual" in r else "–", status])
+    return table
+
+
+COMPILE_SNIPPET = """
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+from fastopt.optimizer import optimize
+import_s = time.perf_counter() - t0
+from bench.universe import generate_universe
+_, _, returns = generate_universe({n}, {days}, {seed}, market_factor=True)
+returns = np.ascontiguousarray(returns, dtype=np.float64)
+t = time.perf_counter(); optimize(returns, solver="search"); first_s = time.perf_counter() - t
+t = time.perf_counter(); optimize(returns, solver="search"); second_s = time.perf_counter() - t
+print(json.dumps({{"import_s": import_s, "first_call_s": first_s, "second_call_s": second_s}}))
+"""
+
+
+def compile_times(ctx: BenchContext, *, n: int = 100, days: int = 365) -> Table:
+    """First call in a fresh process with an empty numba cache, then with that cache filled."""
+    cache_dir = ctx.scratch / "numba-cache-optimize"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    code = COMPILE_SNIPPET.format(n=n, days=days, seed=ctx.seed)
+    table = Table(title=f"numba compile (fresh process, N = {n}, T = {days}, fastopt search)",
+                  columns=["numba cache", "import fastopt.optimizer", "first call", "second call",
+                           "first − second (≈ compile or cache load)"])
+    for label in ("cold (empty NUMBA_CACHE_DIR)", "warm (same dir, second process)"):
+        out = run_python(code, env={"NUMBA_CACHE_DIR": str(cache_dir)}, timeout_s=900)
+        table.rows.append([label, fmt_time(out["import_s"]), fmt_time(out["first_call_s"]),
+                           fmt_time(out["second_call_s"]), fmt_time(out["first_call_s"] - out["second_call_s"])])
+    return table
+
+
+def run(ctx: BenchContext) -> CaseResult:
+    sizes = QUICK_SIZES if ctx.quick else FULL_SIZES
+    budgets = _budgets(ctx.quick)
+    contenders = methods()
+    result = CaseResult(name=NAME, title=TITLE)
+    for n_days in sizes["n_days"]:
+        history: dict[str, list[tuple[int, float]]] = {}
+        skipped_from: dict[str, dict] = {}
+        for n in sizes["n_strategies"]:
+            _, _, returns = universe(n, n_days, seed=ctx.seed)
+            ctx.log(f"optimize: N={n} T={n_days}")
+            records = run_config(returns, contenders, budgets, history, skipped_from)
+            floor = _floor_record(returns, budgets)
+            floor.update({"n_strategies": n, "n_days": n_days})
+            result.records.extend([*records, floor])
+            result.tables.append(_table(n_days, n, records, floor))
+            for r in records:
+                if r["status"] == STATUS_WRONG:
+                    result.parity_failures.append(f"{r['method']} at N={n}, T={n_days}: {r['note']}")
+    fastopt_ready = all(m.solve is not None for m in contenders if m.key.startswith("fastopt"))
+    if fastopt_ready and not ctx.quick:
+        try:
+            result.tables.append(compile_times(ctx))
+        except Exception as exc:
+            result.notes.append(f"numba compile time not measured: {type(exc).__name__}: {exc}")
+    elif ctx.quick:
+        result.notes.append("numba cold-cache compile time is measured by the full run only.")
+    result.notes.extend([
+        f"Budgets: a method predicted to take over {budgets['call_limit_s']:g} s per call is skipped with "
+        f"its extrapolated time; timed repeats stop after ~{budgets['repeat_budget_s']:g} s "
+        f"(max {budgets['max_repeats']}).",
+        "Data: bench.universe.generate_universe(N, T, seed, market_factor=True); lookback = the whole window.",
+        "'today' re-implements BlaveClaw manager.optimize_weights (polyfit objective × 252 / std ddof 0, "
+        "numeric gradients, equal + 10 Dirichlet starts); its weights are scored here unrounded "
+        "(BlaveClaw rounds them to 4 decimals).",
+        "Gap to best: relative distance to the best score any method reached on that window. fastopt's "
+        f"results are marked wrong (and the run fails) above {OPTIMAL_TOLERANCE:g}; SLSQP and PyPortfolioOpt, "
+        "which also target the exact optimum, are marked inexact above it.",
+        "KKT residual: the bench's own optimality certificate (bench/baselines/reference.py, 0 = optimal).",
+    ])
+    return result
