@@ -1,0 +1,68 @@
+"""`Allocation`: the result of an optimization (weights plus how they were found)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Status values and what they mean (docs/objective.md has the details).
+STATUSES = {
+    "optimal": "KKT conditions certified: the global optimum of the convex slope/std problem",
+    "local": "a KKT point of a non-convex objective (slope_std_compound): best found, not certified global",
+    "single_strategy": "only one usable strategy: weight 1",
+    "no_rising_curve": "every strategy's curve slope is <= 0: least-bad allocation, no rising curve exists",
+    "unbounded": "a long-only mix with (numerically) zero variance and positive slope exists: ratio unbounded",
+    "ill_conditioned": "covariance singular or near-singular on the solution's support (N >= T?)",
+    "cardinality_heuristic": "max_strategies given: best support found by search, exact weights on it",
+    "max_iterations": "iteration limit reached before the KKT certificate: best point found",
+    "allocator": "weights from an allocator that does not optimize the score",
+}
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Weights of one optimization and how they were found.
+
+    ``weights``: float64 (N,), >= 0, summing to 1 (read-only array);
+    ``score``: annualized slope/std of the objective at ``weights``;
+    ``status``: one of ``STATUSES``; ``solver``: "search", "exact", ...;
+    ``iterations``: local-refinement iterations; ``message``: one human line;
+    ``diagnostics``: kkt_gap, candidates, starts, excluded, fallback, timings...
+    """
+
+    weights: np.ndarray
+    score: float
+    status: str
+    solver: str
+    iterations: int = 0
+    message: str = ""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        w = np.array(self.weights, dtype=np.float64, copy=True).reshape(-1)
+        w.setflags(write=False)
+        object.__setattr__(self, "weights", w)
+
+    @property
+    def support(self) -> np.ndarray:
+        """Indices of the strategies with a positive weight."""
+        return np.flatnonzero(self.weights > 0)
+
+
+def normalize_weights(weights: np.ndarray) -> np.ndarray:
+    """Clip tiny negatives to 0 and rescale so that the weights sum to 1 (float terms).
+
+    After the division, the largest weight absorbs the remaining rounding so
+    that ``math.fsum(w) == 1`` as closely as float64 allows.
+    """
+    w = np.asarray(weights, dtype=np.float64).copy()
+    w[w < 0] = 0.0
+    total = w.sum()
+    if not total > 0:
+        raise ValueError("cannot normalize all-zero weights")
+    w /= total
+    k = int(np.argmax(w))
+    rest = np.sum(np.delete(w, k)) if w.size > 1 else 0.0
+    w[k] = 1.0 - rest
+    return w

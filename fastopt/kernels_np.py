@@ -1,0 +1,153 @@
+"""Plain-numpy twins of ``fastopt.kernels`` (same signatures minus the ``_nb``).
+
+They exist to prove the numba kernels right (tests compare them to 1e-12) and
+to document the maths in vectorized form. Conventions: see ``fastopt.kernels``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def slope_basis(n_days: int) -> np.ndarray:
+    """h with slope(cumsum(r) vs t) = h . r; h_s = 6 s (T - s) / (T (T^2 - 1))."""
+    if n_days < 2:
+        return np.zeros(n_days)
+    t = float(n_days)
+    s = np.arange(n_days, dtype=np.float64)
+    return 6.0 * s * (t - s) / (t * (t * t - 1.0))
+
+
+def curve_slope_std(r: np.ndarray, compound: bool) -> tuple[float, float]:
+    """(OLS slope per day of the cumulative curve vs t = 0..T-1, std(r, ddof=1))."""
+    n = r.size
+    if n < 2:
+        return float("nan"), float("nan")
+    curve = np.cumprod(1.0 + r) - 1.0 if compound else np.cumsum(r)
+    t = np.arange(n, dtype=np.float64)
+    a = t - t.mean()
+    slope = float(a @ curve / (a @ a))
+    return slope, float(np.std(r, ddof=1))
+
+
+def portfolio_score(returns: np.ndarray, weights: np.ndarray, compound: bool) -> float:
+    """slope / std (per day) of the portfolio curve by definition; NaN if std == 0."""
+    slope, std = curve_slope_std(returns @ weights, compound)
+    return slope / std if std > 0 else float("nan")
+
+
+def batch_ratio_sparse(g: np.ndarray, cov: np.ndarray, idx: np.ndarray, val: np.ndarray) -> np.ndarray:
+    """Per-day slope/std of K sparse candidates (weights val[k] on idx[k]); -inf if var <= 0."""
+    num = np.einsum("ks,ks->k", g[idx], val)
+    sub = cov[idx[:, :, None], idx[:, None, :]]
+    var = np.einsum("ka,kab,kb->k", val, sub, val)
+    out = np.full(idx.shape[0], -np.inf)
+    ok = var > 0
+    out[ok] = num[ok] / np.sqrt(var[ok])
+    return out
+
+
+def batch_compound_sparse(returns: np.ndarray, idx: np.ndarray, val: np.ndarray) -> np.ndarray:
+    """Per-day compound-curve score of K sparse candidates; -inf when std == 0."""
+    out = np.empty(idx.shape[0])
+    for k in range(idx.shape[0]):
+        r = returns[:, idx[k]] @ val[k]
+        slope, std = curve_slope_std(r, True)
+        out[k] = slope / std if std > 0 else -np.inf
+    return out
+
+
+def ratio_gradient(g: np.ndarray, cov_w: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Gradient of g.w / sqrt(w' cov w) given cov_w = cov @ w."""
+    big_g = g @ weights
+    var = weights @ cov_w
+    return (g * var - big_g * cov_w) / var**1.5
+
+
+def pair_step(g_i, g_j, big_g, var, cov_w_i, cov_w_j, c_ii, c_jj, c_ij, lo, hi) -> float:
+    """Exact maximizer t in [lo, hi] of the ratio along w + t (e_i - e_j)."""
+    d = g_i - g_j
+    p = cov_w_i - cov_w_j
+    q = c_ii + c_jj - 2.0 * c_ij
+    a0 = d * var - big_g * p
+    a1 = d * p - big_g * q
+    if a0 == 0.0 and a1 == 0.0:
+        return 0.0
+    if a1 < 0.0:
+        return float(np.clip(-a0 / a1, lo, hi))
+    ends = np.array([lo, hi])
+    v = var + 2.0 * ends * p + ends * ends * q
+    f = np.where(v > 0, (big_g + ends * d) / np.sqrt(np.where(v > 0, v, 1.0)), -np.inf)
+    return float(ends[int(np.argmax(f))])
+
+
+def pair_move(cov, cov_w, weights, i, j, t) -> None:
+    """Move t of weight from j to i, keeping cov_w = cov @ w current (in place)."""
+    weights[i] += t
+    weights[j] -= t
+    cov_w += t * (cov[i] - cov[j])
+
+
+def smo_ratio(g, cov, weights, cov_w, upper, tol, max_iter) -> tuple[int, float]:
+    """Twin of ``smo_ratio_nb``: most-violating-pair ascent; updates weights/cov_w in place."""
+    gap = float("inf")
+    it = 0
+    while it < max_iter:
+        big_g = float(g @ weights)
+        var = float(weights @ cov_w)
+        if not var > 0:
+            break
+        d = g * var - big_g * cov_w
+        grow = np.where(weights < upper, d, -np.inf)
+        give = np.where(weights > 0, d, np.inf)
+        i = int(np.argmax(grow))
+        j = int(np.argmin(give))
+        if not np.isfinite(grow[i]) or not np.isfinite(give[j]) or i == j:
+            gap = 0.0
+            break
+        scale = abs(big_g) * var
+        gap = (grow[i] - give[j]) / scale if scale > 0 else float("inf")
+        if gap <= tol:
+            break
+        room_i = upper[i] - weights[i]
+        give_j = weights[j]
+        hi = min(room_i, give_j)
+        t = pair_step(g[i], g[j], big_g, var, cov_w[i], cov_w[j], cov[i, i], cov[j, j], cov[i, j], 0.0, hi)
+        it += 1
+        if not t > 0:
+            break
+        pair_move(cov, cov_w, weights, i, j, t)
+        if t == hi:
+            if give_j <= room_i:
+                weights[i] -= weights[j]
+                weights[j] = 0.0
+            else:
+                weights[j] += weights[i] - upper[i]
+                weights[i] = upper[i]
+    return it, float(gap)
+
+
+def compound_score_grad(returns: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """(per-day compound score, gradient) by the chain rule in vector form."""
+    n_days = returns.shape[0]
+    r = returns @ weights
+    growth = np.cumprod(1.0 + r)
+    a = np.arange(n_days, dtype=np.float64) - (n_days - 1) / 2.0
+    s_tt = n_days * (n_days * n_days - 1.0) / 12.0
+    slope = float(a @ (growth - 1.0) / s_tt)
+    tail = np.cumsum((a * growth)[::-1])[::-1]
+    dslope_dr = tail / (1.0 + r) / s_tt
+    std = float(np.std(r, ddof=1))
+    if not std > 0:
+        return float("nan"), np.zeros(returns.shape[1])
+    coef = dslope_dr / std - slope * (r - r.mean()) / ((n_days - 1) * std**3)
+    return slope / std, coef @ returns
+
+
+def cov_matvec_sparse(cov: np.ndarray, weights: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """cov @ w from the rows in ``support`` (cov symmetric)."""
+    return weights[support] @ cov[support]
+
+
+def cholesky_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve (L L') x = rhs with L lower triangular (dense solves, for reference)."""
+    return np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))

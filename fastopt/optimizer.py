@@ -1,0 +1,883 @@
+"""Maximize slope/std over long-only weights: seeded search + exact local refinement.
+
+Pipeline of ``solve_ratio`` (the core, on precomputed ``g`` and ``cov``):
+
+1. validate and exclude zero-variance strategies; refuse infeasible bounds;
+2. search: sparse Dirichlet portfolios, best single strategies, the best
+   edges between them, equal weights and the previous weights, all scored in
+   one numba batch (``batch_ratio_sparse_nb``, O(K s^2));
+3. refinement from the best candidate: pairwise (SMO) moves with the exact
+   line maximizer, O(N) each thanks to an incrementally updated ``cov @ w``,
+   alternated with an active-set step that solves the convex reformulation
+   min y'cov y s.t. g.y = 1, y >= 0, y_i <= m_i sum(y) exactly on the current
+   active set (with a ratio test), until the KKT gap is below ``tol``.
+
+When some g_i > 0 the problem is pseudo-concave on {g.w > 0}: a KKT point is
+the global optimum, so the certificate (status "optimal") is a proof.
+Derivations and measurements: docs/objective.md.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from fastopt.allocation import Allocation, normalize_weights
+from fastopt.errors import InputError, NothingToDo
+from fastopt.kernels import (
+    batch_compound_sparse_nb,
+    batch_ratio_sparse_nb,
+    cholesky_solve_nb,
+    compound_score_grad_nb,
+    cov_matvec_sparse_nb,
+    smo_ratio_nb,
+)
+from fastopt.objective import (
+    DEFAULT_PERIODS_PER_YEAR,
+    OBJECTIVES,
+    as_returns_matrix,
+    resolve_shrinkage,
+    shrink_covariance,
+    single_thread_blas,
+    window_stats,
+)
+
+#: KKT gap (relative gradient spread, see ``kkt_gap``) under which a point is certified.
+KKT_TOL = 1e-11
+#: Portfolio variance / (sum_k w_k std_k)^2 under which the optimum is called unbounded.
+UNBOUNDED_REL_VAR = 1e-10
+
+# ---------------------------------------------------------------------------
+# validation helpers
+
+
+def resolve_upper(
+    max_weight: float | Mapping[Any, float] | Sequence[float] | np.ndarray,
+    n_assets: int,
+    names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Per-strategy upper bounds (fractions of the portfolio) from ``max_weight``.
+
+    A scalar applies to all; a mapping (name or index -> bound) overrides the
+    default 1.0 for the strategies it names; a sequence gives one bound each.
+    """
+    def check(value: Any, where: str) -> float:
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"max_weight{where} must be a number, got {value!r}") from None
+        if not (0.0 <= out <= 1.0) or math.isnan(out):
+            raise InputError(f"max_weight{where} must be in [0, 1], got {value!r}")
+        return out
+
+    if isinstance(max_weight, Mapping):
+        upper = np.ones(n_assets)
+        index = {name: k for k, name in enumerate(names or [])}
+        for key, value in max_weight.items():
+            if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+                k = int(key)
+                if not 0 <= k < n_assets:
+                    raise InputError(f"max_weight index {k} out of range (N = {n_assets})")
+            elif key in index:
+                k = index[key]
+            else:
+                raise InputError(f"max_weight names an unknown strategy {key!r}")
+            upper[k] = check(value, f"[{key!r}]")
+        return upper
+    if np.ndim(max_weight) == 0:
+        return np.full(n_assets, check(max_weight, ""))
+    arr = np.asarray(max_weight, dtype=np.float64).reshape(-1)
+    if arr.size != n_assets:
+        raise InputError(f"max_weight has {arr.size} entries for {n_assets} strategies")
+    return np.array([check(v, f"[{k}]") for k, v in enumerate(arr)])
+
+
+def _check_stats(g: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    g = np.ascontiguousarray(np.asarray(g, dtype=np.float64).reshape(-1))
+    cov = np.ascontiguousarray(np.asarray(cov, dtype=np.float64))
+    n = g.size
+    if n < 1:
+        raise NothingToDo("no strategy to allocate (N = 0)")
+    if cov.shape != (n, n):
+        raise InputError(f"cov must be {n} x {n} to match g, got {cov.shape}")
+    if not (np.isfinite(g).all() and np.isfinite(cov).all()):
+        raise InputError("g and cov must be finite (NaN/inf in the return window?)")
+    return g, cov
+
+
+def _score_of(g: np.ndarray, cov: np.ndarray, w: np.ndarray) -> float:
+    """Per-day slope/std of dense w (O(N s) using the support); -inf if var <= 0."""
+    cov_w = _cov_w(cov, w)
+    var = float(w @ cov_w)
+    return float(g @ w) / math.sqrt(var) if var > 0 else -math.inf
+
+
+def _cov_w(cov: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """cov @ w in O(N |support|)."""
+    return cov_matvec_sparse_nb(cov, np.ascontiguousarray(w, dtype=np.float64), np.flatnonzero(w))
+
+
+def _relative_variance(cov: np.ndarray, w: np.ndarray, cov_w: np.ndarray) -> float:
+    """w'cov w / (sum_k w_k std_k)^2: 1 for perfectly correlated, 0 for a riskless mix."""
+    spread = float(w @ np.sqrt(np.diag(cov))) ** 2
+    return float(w @ cov_w) / spread if spread > 0 else 0.0
+
+
+def kkt_gap(g: np.ndarray, cov_w: np.ndarray, w: np.ndarray, upper: np.ndarray) -> float:
+    """Relative KKT gap of max g.w/sqrt(w'cov w) on {0 <= w <= upper, sum w = 1}.
+
+    (max grad over strategies that can grow - min grad over strategies that can
+    shrink) / (|f| / V) ... expressed as (d_i - d_j) / (|G| V) with
+    d = g V - G cov_w; 0 at a KKT point (a global optimum when g.w > 0).
+    """
+    big_g = float(g @ w)
+    var = float(w @ cov_w)
+    if not var > 0 or big_g == 0:
+        return math.inf
+    d = g * var - big_g * cov_w
+    grow = d[w < upper]
+    give = d[w > 0]
+    if grow.size == 0 or give.size == 0:
+        return 0.0
+    return max(0.0, float(grow.max() - give.min()) / (abs(big_g) * var))
+
+
+# ---------------------------------------------------------------------------
+# candidate generation
+
+
+def _repair(w: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
+    """Map w >= 0 onto {0 <= w <= upper, sum 1} by capping and redistributing; None if impossible."""
+    w = np.clip(np.asarray(w, dtype=np.float64), 0.0, None) * (upper > 0)
+    if w.sum() <= 0:
+        return None
+    w = w / w.sum()
+    for _ in range(w.size + 1):
+        over = w > upper
+        if not over.any():
+            return w
+        excess = float((w[over] - upper[over]).sum())
+        w[over] = upper[over]
+        free = (w > 0) & (w < upper)
+        room = float(w[free].sum())
+        if room <= 0:
+            free = (upper > w)
+            if not free.any():
+                return None
+            share = (upper - w) * free
+            w = w + excess * share / share.sum()
+        else:
+            w[free] *= 1.0 + excess / room
+    return w if (w <= upper + 1e-12).all() else None
+
+
+def _greedy_fill(order: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
+    """Fill strategies in ``order`` up to their bound until the weights sum to 1."""
+    w = np.zeros(upper.size)
+    left = 1.0
+    for k in order:
+        take = min(upper[k], left)
+        w[k] = take
+        left -= take
+        if left <= 1e-15:
+            return w / w.sum()
+    return None
+
+
+def _sparse_candidates(
+    rng: np.random.Generator,
+    pool: np.ndarray,
+    good_pool: np.ndarray,
+    n_samples: int,
+    width: int,
+    min_support: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """K sparse Dirichlet(1) portfolios: idx (K x width) and val (K x width), zero-padded."""
+    k_pool = pool.size
+    width = min(width, k_pool)
+    min_support = min(max(1, min_support), width)
+    sizes = rng.integers(min_support, width + 1, size=n_samples)
+    idx = np.empty((n_samples, width), dtype=np.int64)
+    half = n_samples // 2 if good_pool.size >= width else 0
+    # first half: supports drawn from the best strategies; second half: from all
+    for source, rows in ((good_pool, slice(0, half)), (pool, slice(half, n_samples))):
+        count = rows.stop - rows.start
+        if count <= 0:
+            continue
+        # drawn with replacement: a repeated index just adds its weights (the scores stay exact)
+        idx[rows] = source[rng.integers(0, source.size, size=(count, width))]
+    val = rng.gamma(1.0, size=(n_samples, width))
+    val[np.arange(width)[None, :] >= sizes[:, None]] = 0.0
+    val /= val.sum(axis=1, keepdims=True)
+    return idx, val
+
+
+# ---------------------------------------------------------------------------
+# local refinement
+
+
+def _active_set_step(g: np.ndarray, cov: np.ndarray, w: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray | None, bool]:
+    """One exact step of the convex reformulation on w's active set.
+
+    Free F = {0 < w < upper}, at-bound U = {w = upper < 1}, zero elsewhere.
+    With y = w / (g.w), y_U = v 1'y_F, v = upper_U / (1 - sum upper_U), the
+    problem min y'cov y s.t. g.y = 1 becomes min z'Qz s.t. b.z = 1 with
+    Q = cov_FF + u1' + 1u' + kappa 11', b = g_F + (g_U . v), whose solution is
+    z ∝ Q^-1 b. Moves from the current point toward it as far as feasibility
+    allows (ratio test). Returns (new w or None, singular flag).
+    """
+    big_g = float(g @ w)
+    if not big_g > 0:
+        return None, False
+    free = np.flatnonzero((w > 0) & (w < upper))
+    at_ub = np.flatnonzero((w > 0) & (w >= upper) & (upper < 1))
+    if free.size == 0:
+        return None, False
+    m_u = float(upper[at_ub].sum())
+    if m_u >= 1.0:
+        return None, False
+    q = cov[np.ix_(free, free)]
+    b = g[free].copy()
+    if at_ub.size:
+        v = upper[at_ub] / (1.0 - m_u)
+        u = cov[np.ix_(free, at_ub)] @ v
+        kappa = float(v @ cov[np.ix_(at_ub, at_ub)] @ v)
+        q = q + u[:, None] + u[None, :] + kappa
+        b += float(g[at_ub] @ v)
+    singular = False
+    with single_thread_blas():
+        try:
+            chol = np.linalg.cholesky(q)
+            diag = np.diag(chol)
+            if diag.min() ** 2 < 1e-13 * diag.max() ** 2:
+                raise np.linalg.LinAlgError("near-singular")
+            z = cholesky_solve_nb(np.ascontiguousarray(chol), b)
+        except np.linalg.LinAlgError:
+            singular = True
+            z = np.linalg.lstsq(q, b, rcond=1e-13)[0]
+    bz = float(b @ z)
+    if not (np.isfinite(z).all() and bz > 0):
+        return None, singular
+    z /= bz  # b.z = 1
+    y_cur = w[free] / big_g
+    d = z - y_cur
+    alpha = 1.0
+    block_zero = -1
+    block_ub = -1
+    neg = d < 0
+    if neg.any():
+        ratios = -y_cur[neg] / d[neg]
+        k = int(np.argmin(ratios))
+        if ratios[k] < alpha:
+            alpha = float(ratios[k])
+            block_zero = int(np.flatnonzero(neg)[k])
+    cap = upper[free] < 1
+    if cap.any():
+        denom = 1.0 - m_u
+        s_cur = y_cur.sum() / denom
+        s_d = d.sum() / denom
+        h0 = y_cur - upper[free] * s_cur
+        dh = d - upper[free] * s_d
+        rising = cap & (dh > 0)
+        if rising.any():
+            ratios = np.where(rising, -h0 / np.where(rising, dh, 1.0), np.inf)
+            ratios = np.maximum(ratios, 0.0)
+            k = int(np.argmin(ratios))
+            if ratios[k] < alpha:
+                alpha = float(ratios[k])
+                block_zero = -1
+                block_ub = k
+    y_new = y_cur + alpha * d
+    y_new[y_new < 0] = 0.0
+    if block_zero >= 0:
+        y_new[block_zero] = 0.0
+    total = y_new.sum() / (1.0 - m_u)
+    if not total > 0:
+        return None, singular
+    out = np.zeros_like(w)
+    out[free] = y_new / total
+    out[at_ub] = upper[at_ub]
+    if block_ub >= 0:
+        out[free[block_ub]] = upper[free[block_ub]]
+    out = np.minimum(out, upper)
+    s = out.sum()
+    if not s > 0:
+        return None, singular
+    return out / s, singular
+
+
+def _refine(
+    g: np.ndarray,
+    cov: np.ndarray,
+    w0: np.ndarray,
+    upper: np.ndarray,
+    *,
+    tol: float,
+    max_rounds: int,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """SMO + active-set refinement from w0 to a KKT point. Returns (w, info)."""
+    w = np.ascontiguousarray(w0, dtype=np.float64).copy()
+    cov_w = _cov_w(cov, w)
+    iterations = 0
+    singular = False
+    steps = 0
+    gap = math.inf
+    n = g.size
+    for _ in range(max_rounds):
+        budget = 2 * int(np.count_nonzero(w)) + 20
+        it, gap = smo_ratio_nb(g, cov, w, cov_w, upper, tol, budget)
+        iterations += int(it)
+        if gap <= tol:
+            break
+        new_w, sing = _active_set_step(g, cov, w, upper)
+        singular |= sing
+        steps += 1
+        if new_w is not None:
+            new_cov_w = _cov_w(cov, new_w)
+            old = float(g @ w) / math.sqrt(float(w @ cov_w))
+            var_new = float(new_w @ new_cov_w)
+            if var_new > 0 and float(g @ new_w) / math.sqrt(var_new) >= old - 1e-15 * abs(old):
+                w = np.ascontiguousarray(new_w)
+                cov_w = new_cov_w
+        gap = kkt_gap(g, cov_w, w, upper)
+        if gap <= tol:
+            break
+        if sing and _relative_variance(cov, w, cov_w) < UNBOUNDED_REL_VAR:
+            break  # heading to a zero-variance mix: the ratio is unbounded, stop here
+    else:
+        if not singular:  # last resort: plain SMO with a large budget
+            it, gap = smo_ratio_nb(g, cov, w, cov_w, upper, tol, 50 * n + 1000)
+            iterations += int(it)
+    cov_w = _cov_w(cov, w)
+    gap = kkt_gap(g, cov_w, w, upper)
+    return w, {"iterations": iterations, "active_set_steps": steps, "kkt_gap": gap, "singular": singular}
+
+
+# ---------------------------------------------------------------------------
+# the core
+
+
+def _core(
+    g: np.ndarray,
+    cov: np.ndarray,
+    upper: np.ndarray,
+    *,
+    previous: np.ndarray | None,
+    seed: int,
+    n_samples: int | None,
+    tol: float,
+    max_rounds: int,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Search + refine on a problem whose strategies all have variance > 0 (upper may be 0)."""
+    n = g.size
+    rng = np.random.default_rng(seed)
+    usable = np.flatnonzero(upper > 0)
+    std = np.sqrt(np.diag(cov))
+    single = np.where(upper > 0, g / std, -np.inf)
+    order = np.argsort(-single, kind="stable")
+    order = order[np.isfinite(single[order])]
+    bounded = bool((upper[usable] < 1).any())
+    dense: list[tuple[str, np.ndarray]] = []
+    fill = _greedy_fill(order, upper)
+    if fill is not None:
+        dense.append(("best_singles", fill))
+    eq = _repair(np.where(upper > 0, 1.0, 0.0), upper)
+    if eq is not None:
+        dense.append(("equal", eq))
+    if previous is not None:
+        prev = _repair(previous, upper)
+        if prev is not None:
+            dense.append(("previous", prev))
+    # sparse candidates: singles, best edges, Dirichlet samples
+    if n_samples is None:
+        n_samples = 0 if previous is not None else int(min(4096, max(256, 2 * usable.size)))
+    idx_blocks: list[np.ndarray] = []
+    val_blocks: list[np.ndarray] = []
+    min_support = int(math.ceil(1.0 / max(float(upper[usable].max()), 1e-12) - 1e-9))
+    width = max(min_support + 6, 8)
+    if not bounded:
+        top = order[: min(order.size, 16 if previous is None else 4)]
+        cand_i, cand_j = np.triu_indices(top.size, k=1)
+        edges_idx = np.zeros((cand_i.size, width), dtype=np.int64)
+        edges_val = np.zeros((cand_i.size, width))
+        for row, (a, b) in enumerate(zip(top[cand_i], top[cand_j])):
+            w_a = 1.0 - _edge_step(g, cov, int(a), int(b))
+            edges_idx[row, 0], edges_idx[row, 1] = a, b
+            edges_val[row, 0], edges_val[row, 1] = w_a, 1.0 - w_a
+        idx_blocks.append(edges_idx)
+        val_blocks.append(edges_val)
+    if n_samples > 0 and usable.size >= 2:
+        good = order[: min(order.size, max(4 * width, 64))]
+        idx_s, val_s = _sparse_candidates(rng, usable, good, n_samples, width, max(2, min_support))
+        if bounded:
+            keep = []
+            for row in range(idx_s.shape[0]):
+                dense_w = np.zeros(n)
+                np.add.at(dense_w, idx_s[row], val_s[row])
+                rep = _repair(dense_w, upper)
+                if rep is not None and np.count_nonzero(rep) <= width:
+                    nz = np.flatnonzero(rep)
+                    idx_s[row, : nz.size] = nz
+                    idx_s[row, nz.size :] = nz[0]
+                    val_s[row, : nz.size] = rep[nz]
+                    val_s[row, nz.size :] = 0.0
+                    keep.append(row)
+            idx_s, val_s = idx_s[keep], val_s[keep]
+        idx_blocks.append(idx_s)
+        val_blocks.append(val_s)
+    best_w = None
+    best_score = -math.inf
+    best_name = ""
+    n_tried = 0
+    if idx_blocks:
+        idx_all = np.ascontiguousarray(np.concatenate(idx_blocks))
+        val_all = np.ascontiguousarray(np.concatenate(val_blocks))
+        if idx_all.shape[0]:
+            scores = batch_ratio_sparse_nb(g, cov, idx_all, val_all)
+            n_tried += scores.size
+            k = int(np.argmax(scores))
+            if scores[k] > best_score:
+                best_score = float(scores[k])
+                best_w = np.zeros(n)
+                np.add.at(best_w, idx_all[k], val_all[k])
+                best_name = "edge" if (not bounded and k < idx_blocks[0].shape[0]) else "dirichlet"
+    for name, w in dense:
+        s = _score_of(g, cov, w)
+        n_tried += 1
+        if s > best_score or best_w is None:
+            best_score, best_w, best_name = s, w, name
+    assert best_w is not None
+    search_score = best_score
+    w, info = _refine(g, cov, best_w, upper, tol=tol, max_rounds=max_rounds)
+    info.update(candidates=n_tried, best_candidate=best_name, search_score=search_score)
+    return w, info
+
+
+def _edge_step(g: np.ndarray, cov: np.ndarray, a: int, b: int) -> float:
+    """Fraction t in [0, 1] moved from vertex a to b that maximizes the ratio on edge (a, b)."""
+    from fastopt.kernels import pair_step_nb
+
+    var = cov[a, a]
+    t = pair_step_nb(g[b], g[a], g[a], var, cov[b, a], cov[a, a], cov[b, b], cov[a, a], cov[a, b], 0.0, 1.0)
+    return float(t)
+
+
+def solve_ratio(
+    g: np.ndarray,
+    cov: np.ndarray,
+    *,
+    max_weight: float | Mapping[Any, float] | Sequence[float] = 1.0,
+    min_weight: float = 0.0,
+    max_strategies: int | None = None,
+    previous_weights: np.ndarray | None = None,
+    seed: int = 0,
+    periods_per_year: float = DEFAULT_PERIODS_PER_YEAR,
+    names: Sequence[str] | None = None,
+    n_samples: int | None = None,
+    tol: float = KKT_TOL,
+    max_rounds: int = 200,
+) -> Allocation:
+    """Maximize g.w / sqrt(w' cov w) over w >= 0, sum w = 1, w_i <= max_weight_i.
+
+    ``g``: (N,) slope per day of each strategy's cumulative-sum curve;
+    ``cov``: (N, N) covariance of daily returns (ddof=1, possibly shrunk).
+    ``max_weight``: scalar, sequence, or mapping name/index -> bound (fractions);
+    ``min_weight``: weights below it are set to 0 and the rest re-optimized;
+    ``max_strategies``: at most K non-zero weights (non-convex: heuristic);
+    ``previous_weights``: warm start (e.g. yesterday's weights in a walk-forward);
+    without it a seeded random search runs first. Deterministic for a seed.
+    ``score`` of the result is annualized with sqrt(periods_per_year).
+    """
+    started = time.perf_counter()
+    g, cov = _check_stats(g, cov)
+    n = g.size
+    upper = resolve_upper(max_weight, n, names)
+    if not (0.0 <= float(min_weight) <= 1.0):
+        raise InputError(f"min_weight must be in [0, 1], got {min_weight!r}")
+    if max_strategies is not None and (int(max_strategies) != max_strategies or max_strategies < 1):
+        raise InputError(f"max_strategies must be a positive integer, got {max_strategies!r}")
+    if previous_weights is not None:
+        previous_weights = np.asarray(previous_weights, dtype=np.float64).reshape(-1)
+        if previous_weights.size != n or not np.isfinite(previous_weights).all():
+            raise InputError(f"previous_weights must be {n} finite numbers")
+    diag = np.diag(cov)
+    excluded: dict[int, str] = {}
+    for k in np.flatnonzero(~(diag > 0)):
+        excluded[int(k)] = "zero variance in the window"
+        upper[k] = 0.0
+    usable = np.flatnonzero(upper > 0)
+    if usable.size == 0:
+        raise NothingToDo("no usable strategy: every one has zero variance or a max_weight of 0")
+    total_room = float(upper[usable].sum())
+    if total_room < 1.0 - 1e-12:
+        raise InputError(
+            f"infeasible bounds: the max weights of the {usable.size} usable strategies sum to "
+            f"{total_room:.6g} < 1 (raise max_weight or add strategies)"
+        )
+    if max_strategies is not None:
+        k_top = np.sort(upper[usable])[::-1][: int(max_strategies)].sum()
+        if k_top < 1.0 - 1e-12:
+            raise InputError(
+                f"infeasible bounds: {max_strategies} strategies with max weights summing to {k_top:.6g} < 1"
+            )
+    if float(min_weight) > float(upper[usable].max()) + 1e-15:
+        raise InputError(f"min_weight {min_weight} is above every max_weight")
+    ann = math.sqrt(periods_per_year)
+    base_diag = {"excluded": excluded, "n_usable": int(usable.size)}
+
+    def finish(w: np.ndarray, status: str, solver: str, info: dict[str, Any], message: str) -> Allocation:
+        w = normalize_weights(w)
+        s = _score_of(g, cov, w)
+        diag_out = {**base_diag, **info, "seconds": time.perf_counter() - started}
+        return Allocation(
+            weights=w,
+            score=float(s * ann) if math.isfinite(s) else float("nan"),
+            status=status,
+            solver=solver,
+            iterations=int(info.get("iterations", 0)),
+            message=message,
+            diagnostics=diag_out,
+        )
+
+    if usable.size == 1:
+        w = np.zeros(n)
+        w[usable[0]] = 1.0
+        return finish(w, "single_strategy", "search", {"kkt_gap": 0.0},
+                      "only one usable strategy: it gets weight 1")
+
+    # solve on the usable sub-problem (excluded strategies cost nothing)
+    sub_g = np.ascontiguousarray(g[usable])
+    sub_cov = np.ascontiguousarray(cov[np.ix_(usable, usable)])
+    sub_upper = np.ascontiguousarray(upper[usable])
+    sub_prev = previous_weights[usable] if previous_weights is not None else None
+    w_sub, info = _core(sub_g, sub_cov, sub_upper, previous=sub_prev, seed=seed,
+                        n_samples=n_samples, tol=tol, max_rounds=max_rounds)
+    status = "optimal" if info["kkt_gap"] <= tol * 10 else "max_iterations"
+
+    if max_strategies is not None and np.count_nonzero(w_sub) > max_strategies:
+        w_sub, card_info = _cardinality(sub_g, sub_cov, sub_upper, w_sub, int(max_strategies),
+                                        seed=seed, tol=tol, max_rounds=max_rounds)
+        info.update(card_info)
+        status = "cardinality_heuristic"
+
+    if min_weight > 0:
+        w_sub, dropped = _apply_min_weight(sub_g, sub_cov, sub_upper, w_sub, float(min_weight),
+                                           tol=tol, max_rounds=max_rounds)
+        info["dropped_below_min_weight"] = [int(usable[k]) for k in dropped]
+
+    w = np.zeros(n)
+    w[usable] = w_sub
+    message = "KKT certified optimum" if status == "optimal" else STATUS_MESSAGES.get(status, status)
+    if not (sub_g > 0).any():
+        status = "no_rising_curve"
+        message = ("no allocation has a rising curve: every strategy's slope is <= 0 "
+                   "(least-bad allocation returned)")
+    else:
+        sw = w_sub[w_sub > 0]
+        supp = np.flatnonzero(w_sub)
+        var = float(sw @ sub_cov[np.ix_(supp, supp)] @ sw)
+        spread = float(sw @ np.sqrt(np.diag(sub_cov))[supp]) ** 2
+        info["relative_variance"] = var / spread if spread > 0 else 0.0
+        if spread > 0 and var / spread < UNBOUNDED_REL_VAR:
+            status = "unbounded"
+            message = ("the window admits a long-only mix with almost zero variance and a positive slope, "
+                       "so slope/std grows without bound (N >= T or near-duplicate strategies); "
+                       "use shrinkage (e.g. 'auto') or a longer lookback")
+        elif info.get("singular") or usable.size >= _n_days_hint(cov):
+            if status == "optimal":
+                status = "ill_conditioned"
+                message = ("covariance is singular on the solution's support: weights are optimal but "
+                           "not unique and sensitive to noise; consider shrinkage")
+    return finish(w, status, "search", info, message)
+
+
+STATUS_MESSAGES = {
+    "max_iterations": "iteration limit reached before the KKT certificate: best point found",
+    "cardinality_heuristic": "max_strategies: best support found by search, exact weights on it",
+}
+
+
+def _n_days_hint(cov: np.ndarray) -> int:
+    return np.iinfo(np.int64).max  # the core does not know T; optimize() flags N >= T itself
+
+
+def _restricted(g, cov, upper, support, *, tol, max_rounds, start=None) -> tuple[np.ndarray, float, dict]:
+    """Exact optimum on a support (dense N result, per-day score)."""
+    support = np.asarray(sorted(set(int(k) for k in support)), dtype=np.int64)
+    sub_upper = upper[support].copy()
+    n = g.size
+    if sub_upper.sum() < 1 - 1e-12:
+        return np.zeros(n), -math.inf, {}
+    sg = np.ascontiguousarray(g[support])
+    sc = np.ascontiguousarray(cov[np.ix_(support, support)])
+    if support.size == 1:
+        w = np.zeros(n)
+        w[support[0]] = 1.0
+        return w, _score_of(g, cov, w), {"iterations": 0}
+    w0 = None if start is None else _repair(start[support], sub_upper)
+    if w0 is None:
+        w0 = _repair(np.ones(support.size), sub_upper)
+    ws, info = _refine(sg, sc, w0, sub_upper, tol=tol, max_rounds=max_rounds)
+    w = np.zeros(n)
+    w[support] = ws
+    return w, _score_of(g, cov, w), info
+
+
+def _cardinality(g, cov, upper, w_full, k_max, *, seed, tol, max_rounds) -> tuple[np.ndarray, dict]:
+    """At most k_max strategies: greedy forward selection vs top-k of the full optimum, then swaps."""
+    n = g.size
+    results: list[tuple[float, np.ndarray, str]] = []
+    # (a) top-k of the unconstrained optimum
+    top = np.argsort(-w_full, kind="stable")[:k_max]
+    w_a, s_a, _ = _restricted(g, cov, upper, top, tol=tol, max_rounds=max_rounds, start=w_full)
+    results.append((s_a, w_a, "top_k_of_optimum"))
+    # (b) greedy forward selection by gradient + exact re-solve
+    std = np.sqrt(np.diag(cov))
+    single = np.where(upper > 0, g / std, -np.inf)
+    support = [int(np.argmax(single))]
+    while len(support) < k_max or upper[support].sum() < 1 - 1e-12:
+        if len(support) >= k_max:
+            break
+        w_g, s_g, _ = _restricted(g, cov, upper, support, tol=tol, max_rounds=max_rounds)
+        if not np.isfinite(s_g):
+            w_g = np.zeros(n)
+            w_g[support] = 1.0 / len(support)
+        cov_w = cov @ w_g
+        big_g = float(g @ w_g)
+        var = float(w_g @ cov_w)
+        d = g * var - big_g * cov_w
+        d[support] = -np.inf
+        d[upper <= 0] = -np.inf
+        nxt = int(np.argmax(d))
+        if not np.isfinite(d[nxt]):
+            break
+        support.append(nxt)
+    w_b, s_b, _ = _restricted(g, cov, upper, support, tol=tol, max_rounds=max_rounds)
+    results.append((s_b, w_b, "greedy_forward"))
+    # (c) local swap search from the best so far: replace the smallest member by top outsiders
+    best_s, best_w, best_from = max(results, key=lambda r: r[0])
+    swaps = 0
+    improved = True
+    rounds = 0
+    while improved and rounds < 3 * k_max:
+        improved = False
+        rounds += 1
+        members = np.flatnonzero(best_w)
+        cov_w = cov @ best_w
+        big_g = float(g @ best_w)
+        var = float(best_w @ cov_w)
+        d = g * var - big_g * cov_w
+        d[members] = -np.inf
+        d[upper <= 0] = -np.inf
+        outsiders = np.argsort(-d)[:3]
+        for out_k in members[np.argsort(best_w[members])][:3]:
+            for in_k in outsiders:
+                if not np.isfinite(d[in_k]):
+                    continue
+                trial = [m for m in members if m != out_k] + [int(in_k)]
+                w_t, s_t, _ = _restricted(g, cov, upper, trial, tol=tol, max_rounds=max_rounds)
+                if s_t > best_s * (1 + 1e-12) + 1e-300:
+                    best_s, best_w, best_from, improved = s_t, w_t, "swap_search", True
+                    swaps += 1
+                    break
+            if improved:
+                break
+    return best_w, {"cardinality_from": best_from, "cardinality_swaps": swaps,
+                    "greedy_score_per_day": s_b, "kkt_gap_on_support": None}
+
+
+def _apply_min_weight(g, cov, upper, w, min_weight, *, tol, max_rounds) -> tuple[np.ndarray, list[int]]:
+    """Zero the smallest weight under min_weight and re-optimize, until all are >= min_weight."""
+    dropped: list[int] = []
+    upper = upper.copy()
+    while True:
+        small = np.flatnonzero((w > 0) & (w < min_weight * (1 - 1e-12)))
+        if small.size == 0:
+            return w, dropped
+        k = int(small[np.argmin(w[small])])
+        upper[k] = 0.0
+        dropped.append(k)
+        if upper.sum() < 1 - 1e-12:
+            raise InputError(
+                f"min_weight {min_weight:g} cannot hold together with max_weight: dropping strategies "
+                "under min_weight leaves too little room"
+            )
+        support = np.flatnonzero(upper > 0) if np.count_nonzero(w) <= 1 else np.flatnonzero((upper > 0))
+        w, _, _ = _restricted(g, cov, upper, support, tol=tol, max_rounds=max_rounds, start=w)
+
+
+# ---------------------------------------------------------------------------
+# public entry point on a return window
+
+
+def optimize(
+    returns: np.ndarray,
+    objective: str = "slope_std",
+    *,
+    solver: str = "search",
+    shrinkage: float | str = 0.0,
+    max_weight: float | Mapping[Any, float] | Sequence[float] = 1.0,
+    min_weight: float = 0.0,
+    max_strategies: int | None = None,
+    previous_weights: np.ndarray | None = None,
+    seed: int = 0,
+    periods_per_year: float = DEFAULT_PERIODS_PER_YEAR,
+    names: Sequence[str] | None = None,
+    n_samples: int | None = None,
+) -> Allocation:
+    """Optimal long-only weights for a T x N window of daily returns.
+
+    ``objective``: "slope_std" (cumulative-sum curve, convex reformulation,
+    certified optimum) or "slope_std_compound" (compounded curve: search +
+    local refinement from the slope_std optimum, status "local").
+    ``solver``: "search" (this module) or "exact" (cvxpy + Clarabel, slope_std only).
+    ``shrinkage``: X in [0, 1] or "auto" (Ledoit-Wolf intensity): the solver sees
+    (1-X) cov + X diag(cov); ``score`` is always reported on the raw covariance.
+    """
+    if objective not in OBJECTIVES:
+        raise InputError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    if solver not in ("search", "exact"):
+        raise InputError(f"unknown solver {solver!r}; choose search or exact")
+    arr = as_returns_matrix(returns)
+    stats = window_stats(arr)
+    intensity = resolve_shrinkage(shrinkage, arr)
+    cov = shrink_covariance(stats.cov, intensity)
+    options = dict(max_weight=max_weight, min_weight=min_weight, max_strategies=max_strategies,
+                   previous_weights=previous_weights, seed=seed, periods_per_year=periods_per_year,
+                   names=names)
+    if solver == "exact":
+        if objective != "slope_std":
+            raise InputError("solver='exact' supports only the slope_std objective")
+        from fastopt.exact import solve_exact
+
+        alloc = solve_exact(stats.g, cov, max_weight=max_weight, min_weight=min_weight,
+                            max_strategies=max_strategies, periods_per_year=periods_per_year, names=names)
+    else:
+        alloc = solve_ratio(stats.g, cov, n_samples=n_samples, **options)
+    if objective == "slope_std_compound" and alloc.status not in ("single_strategy",):
+        alloc = _refine_compound(arr, alloc, names=names, max_weight=max_weight, seed=seed,
+                                 periods_per_year=periods_per_year, n_samples=n_samples,
+                                 max_strategies=max_strategies, min_weight=min_weight)
+    ann = math.sqrt(periods_per_year)
+    w = alloc.weights
+    if objective == "slope_std":
+        raw = _score_of(stats.g, stats.cov, np.asarray(w))
+        raw_score = raw * ann if math.isfinite(raw) else float("nan")
+    else:
+        raw_score = alloc.score
+    status = alloc.status
+    message = alloc.message
+    n_days, n_assets = arr.shape
+    if status == "optimal" and n_assets >= n_days and intensity == 0.0:
+        status = "ill_conditioned"
+        message = (f"N = {n_assets} strategies >= T = {n_days} days: the covariance is singular, the "
+                   "optimum is not unique and fits noise; use shrinkage='auto' or a longer lookback")
+    diagnostics = {**alloc.diagnostics, "shrinkage": intensity, "objective": objective}
+    if intensity > 0:
+        diagnostics["shrunk_score"] = alloc.score
+    return Allocation(weights=w, score=float(raw_score), status=status, solver=alloc.solver,
+                      iterations=alloc.iterations, message=message, diagnostics=diagnostics)
+
+
+def _refine_compound(returns, alloc, *, names, max_weight, seed, periods_per_year, n_samples,
+                     max_strategies, min_weight, max_iter: int = 300) -> Allocation:
+    """Local refinement of the compounded-curve objective (non-convex): pairwise ascent."""
+    n_days, n = returns.shape
+    upper = resolve_upper(max_weight, n, names)
+    diag = np.einsum("ij,ij->j", returns - returns.mean(0), returns - returns.mean(0))
+    upper[~(diag > 0)] = 0.0
+    ann = math.sqrt(periods_per_year)
+    rng = np.random.default_rng(seed)
+    starts = [np.asarray(alloc.weights, dtype=np.float64)]
+    usable = np.flatnonzero(upper > 0)
+    if n_samples is None:
+        n_samples = 256
+    if max_strategies is None and usable.size >= 2 and n_samples > 0:
+        order = usable
+        idx, val = _sparse_candidates(rng, usable, order[: min(order.size, 64)], n_samples,
+                                      min(8, usable.size), 2)
+        scores = batch_compound_sparse_nb(returns, np.ascontiguousarray(idx), np.ascontiguousarray(val))
+        for k in np.argsort(-scores)[:2]:
+            w = np.zeros(n)
+            np.add.at(w, idx[k], val[k])
+            rep = _repair(w, upper)
+            if rep is not None:
+                starts.append(rep)
+    best_w, best_s, total_it, best_gap = None, -math.inf, 0, math.inf
+    for w0 in starts:
+        w, s, it, gap = _compound_ascent(returns, w0, upper, max_iter=max_iter,
+                                         frozen_support=max_strategies is not None or min_weight > 0)
+        total_it += it
+        if s > best_s:
+            best_w, best_s, best_gap = w, s, gap
+    diagnostics = {**alloc.diagnostics, "compound_starts": len(starts), "compound_kkt_gap": best_gap,
+                   "slope_std_start_score": alloc.score}
+    status = "local" if alloc.status in ("optimal", "ill_conditioned", "max_iterations") else alloc.status
+    return Allocation(weights=normalize_weights(best_w), score=float(best_s * ann), status=status,
+                      solver=alloc.solver, iterations=alloc.iterations + total_it,
+                      message="KKT point of the compounded-curve objective (non-convex: local)"
+                      if status == "local" else alloc.message, diagnostics=diagnostics)
+
+
+def _compound_ascent(returns, w0, upper, *, max_iter, frozen_support) -> tuple[np.ndarray, float, int, float]:
+    """Pairwise ascent on the compound score with a golden-section line search per pair."""
+    w = np.ascontiguousarray(w0, dtype=np.float64).copy()
+    allowed = (upper > 0) if not frozen_support else (w > 0)
+    score, grad = compound_score_grad_nb(returns, w)
+    gap = math.inf
+    it = 0
+    for it in range(1, max_iter + 1):
+        grow = np.where(allowed & (w < upper), grad, -np.inf)
+        give = np.where(w > 0, grad, np.inf)
+        i, j = int(np.argmax(grow)), int(np.argmin(give))
+        gap = float(grow[i] - give[j]) / max(abs(score), 1e-300)
+        if i == j or not np.isfinite(gap) or gap <= 1e-9:
+            break
+        hi = min(upper[i] - w[i], w[j])
+        r = returns @ w
+        delta = returns[:, i] - returns[:, j]
+        t = _golden_max(lambda t: _compound_line(r, delta, t), 0.0, hi)
+        trial = w.copy()
+        trial[i] += t
+        trial[j] -= t
+        if t == hi:
+            trial[j] = 0.0 if w[j] <= upper[i] - w[i] else trial[j]
+        new_score, new_grad = compound_score_grad_nb(returns, trial)
+        if not new_score > score:
+            break
+        w, score, grad = trial, new_score, new_grad
+    return w, float(score), it, gap
+
+
+def _compound_line(r: np.ndarray, delta: np.ndarray, t: float) -> float:
+    x = r + t * delta
+    n = x.size
+    growth = np.cumprod(1.0 + x) - 1.0
+    a = np.arange(n) - (n - 1) / 2.0
+    slope = a @ growth / (n * (n * n - 1.0) / 12.0)
+    std = x.std(ddof=1)
+    return slope / std if std > 0 else -math.inf
+
+
+def _golden_max(f, lo: float, hi: float, iters: int = 60) -> float:
+    """Golden-section maximizer of a unimodal f on [lo, hi] (ends included)."""
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = lo, hi
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(iters):
+        if b - a <= 1e-14 * max(1.0, abs(hi)):
+            break
+        if fc >= fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = f(d)
+    best = max([(f(hi), hi), (fc, c), (fd, d)], key=lambda p: p[0])
+    return best[1]
