@@ -90,7 +90,8 @@ def parse_state(data: Any) -> StrategyState:
 def read_state(path: str | os.PathLike[str]) -> StrategyState:
     """Read and validate a state.json; raises InputError naming the file and the reason."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:  # plain open: this runs for every strategy every cycle
+            text = handle.read()
     except FileNotFoundError:
         raise InputError("state file not found", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:

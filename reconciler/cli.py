@@ -1,0 +1,170 @@
+"""Options and entry point shared by `fastopt reconcile` and `python -m reconciler`."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastopt.atomic import dumps_json
+from fastopt.config_file import read_config
+from fastopt.errors import EXIT_FAILURE, EXIT_OK, InputError
+from reconciler.engine import PAPER_DB_NAME, CycleReport, EngineSettings, Reconciler
+from reconciler.loop import PollingLoop
+from reconciler.report import Reporter
+
+SUMMARY = "Turn the portfolio into orders: paper exchange by default, or any ccxt exchange."
+
+EPILOG = """examples:
+  fastopt reconcile --once --exchange paper                     # one cycle (cron), paper exchange
+  fastopt reconcile --once --dry-run --json                     # print the plan, send nothing
+  fastopt reconcile --exchange paper --prices prices.json       # loop, prices from a file (offline)
+  FASTOPT_OFFLINE=1 fastopt reconcile --once --prices data/prices   # last closes of *.csv in a folder
+  BINANCEUSDM_API_KEY=... BINANCEUSDM_SECRET=... \\
+    fastopt reconcile --exchange binanceusdm --max-order-usd 5000
+  fastopt reconcile --exchange binanceusdm --exchange-config testnet.json
+
+files (next to the config): last_reconcile.json (snapshot before orders), orders.jsonl
+(order journal), paper_exchange.sqlite (paper positions, cash, fills), reconciler.heartbeat,
+STOP (create it to stop sending orders), HALTED (with --manual-resume; remove it to resume).
+keys: <EXCHANGE_ID>_API_KEY, <EXCHANGE_ID>_SECRET, <EXCHANGE_ID>_PASSWORD environment variables only.
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add = parser.add_argument
+    add("--config", default="portfolio_config.json", help="portfolio config (default %(default)s)")
+    add("--strategies", default="strategies", help="folder of strategies/<name>/state.json (default %(default)s)")
+    add("--exchange", default="paper", help="'paper' (default, embedded) or a ccxt id such as binanceusdm")
+    add("--exchange-config", metavar="FILE", help="JSON: ccxt constructor params, 'options', 'api_base_url'")
+    add("--prices", metavar="FILE", help="paper prices when offline: JSON symbol->price, or a folder of OHLCV "
+        "*.csv (last close); default prices.json next to the config if present")
+    add("--once", action="store_true", help="run one cycle and exit (cron)")
+    add("--dry-run", action="store_true", help="print the plan, send nothing, write nothing")
+    add("--interval", type=float, default=5.0, help="seconds between polls (default %(default)s)")
+    add("--full-every", type=float, default=60.0, help="full cycle at least every N seconds (default %(default)s)")
+    add("--threshold", type=float, default=10.0, help="skip differences under this notional, account currency "
+        "(default %(default)s)")
+    add("--max-leverage", type=float, default=5.0, help="refuse configs above it; gross cap = account_value x it "
+        "(default %(default)s)")
+    add("--max-order-usd", type=float, default=None, help="cap on any single order's notional (default none)")
+    add("--stale-after", type=float, default=6.0, help="warn when a state is older than N hours (default %(default)s)")
+    add("--halt-after", type=int, default=3, help="halt trading after N consecutive failed position reads "
+        "(default %(default)s)")
+    add("--manual-resume", action="store_true", help="after a halt, resume only when the HALTED file is removed")
+    add("--fee-bps", type=float, default=4.0, help="paper taker fee in basis points (default %(default)s)")
+    add("--slippage-bps", type=float, default=2.0, help="paper slippage in basis points (default %(default)s)")
+    add("--read-retries", type=int, default=3, help="attempts per exchange read (default %(default)s)")
+    add("--backoff", type=float, default=0.5, help="first retry delay in seconds, doubling (default %(default)s)")
+    add("--max-cycles", type=int, default=None, help=argparse.SUPPRESS)
+    add("--json", action="store_true", help="print the cycle result as JSON on stdout (with --once/--dry-run)")
+    add("--quiet", action="store_true", help="no console lines (errors still set the exit code)")
+
+
+def _check(args: argparse.Namespace) -> None:
+    positive = {"--interval": args.interval, "--full-every": args.full_every, "--max-leverage": args.max_leverage,
+                "--stale-after": args.stale_after}
+    for name, value in positive.items():
+        if not math.isfinite(value) or value <= 0:
+            raise InputError(f"{name} must be a positive number, got {value}")
+    for name, value in {"--threshold": args.threshold, "--fee-bps": args.fee_bps,
+                        "--slippage-bps": args.slippage_bps, "--backoff": args.backoff}.items():
+        if not math.isfinite(value) or value < 0:
+            raise InputError(f"{name} must be >= 0, got {value}")
+    if args.max_order_usd is not None and (not math.isfinite(args.max_order_usd) or args.max_order_usd <= 0):
+        raise InputError(f"--max-order-usd must be a positive number, got {args.max_order_usd}")
+    if args.halt_after < 1 or args.read_retries < 1:
+        raise InputError("--halt-after and --read-retries must be >= 1")
+    if not Path(args.strategies).is_dir():
+        raise InputError("strategies folder not found", path=args.strategies)
+
+
+def read_exchange_config(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("exchange config not found", path=path) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"invalid exchange config: {exc}", path=path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("options", {}), dict):
+        raise InputError("exchange config must be a JSON object ('options' an object)", path=path)
+    return data
+
+
+def build_reconciler(args: argparse.Namespace, *, reporter: Reporter | None = None, after_send_hook=None) -> Reconciler:
+    """Everything one run needs, from parsed options (also used by tests and the bench)."""
+    from reconciler.paper import PaperExchange
+    from reconciler.prices import PriceSource
+    from reconciler.venue_ccxt import CcxtVenue
+
+    config_path = Path(args.config)
+    settings = EngineSettings(
+        config_path=config_path, strategies_dir=Path(args.strategies), default_exchange=args.exchange,
+        threshold=args.threshold, max_leverage=args.max_leverage, max_order_usd=args.max_order_usd,
+        stale_after_s=args.stale_after * 3600.0, dry_run=args.dry_run, halt_after=args.halt_after,
+        manual_resume=args.manual_resume,
+    )
+    exchange_settings = read_exchange_config(args.exchange_config) if args.exchange_config else None
+    folder = settings.folder
+    price_file = args.prices
+    if price_file is None and (folder / "prices.json").exists():
+        price_file = folder / "prices.json"
+
+    def factory(name: str, venue_settings: dict[str, Any]):
+        if name == "paper":
+            paper = venue_settings.get("paper") or {}
+            if not isinstance(paper, dict):
+                raise InputError("exchange settings 'paper' must be an object", path=config_path)
+            account_value = read_config(config_path, missing_ok=True).get("account_value") or 10_000.0
+            source = PriceSource(price_file=price_file, online_exchange=str(paper.get("price_source", "binanceusdm")))
+            try:
+                return PaperExchange(folder / PAPER_DB_NAME, price_source=source, initial_cash=float(account_value),
+                                     fee_bps=float(paper.get("fee_bps", args.fee_bps)),
+                                     slippage_bps=float(paper.get("slippage_bps", args.slippage_bps)),
+                                     markets=paper.get("markets"))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(f"invalid paper settings: {exc}", path=config_path) from None
+        return CcxtVenue(name, settings=venue_settings, read_attempts=args.read_retries, backoff_s=args.backoff)
+
+    return Reconciler(settings, venue_factory=factory, exchange_settings=exchange_settings,
+                      reporter=reporter or Reporter(quiet=args.quiet), after_send_hook=after_send_hook)
+
+
+def _report_json(report: CycleReport) -> dict[str, Any]:
+    def label(key):
+        return f"{key[1]}@{key[0]}"
+
+    return {
+        "status": report.status, "message": report.message,
+        "target_notional": {label(k): v for k, v in sorted(report.target_notional.items())},
+        "live_amount": {label(k): v for k, v in sorted(report.live_base.items())},
+        "orders": [{"exchange": o.venue, "symbol": o.symbol, "side": o.side, "amount": str(o.amount),
+                    "reduce_only": o.reduce_only, "leg": o.leg, "price": o.price} for o in report.plan.orders],
+        "skipped": [{"exchange": k.venue, "symbol": k.symbol, "reason": k.reason} for k in report.plan.skipped],
+        "results": report.results,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    reconciler = build_reconciler(args)
+    if args.once or args.dry_run:
+        report = reconciler.run_cycle()  # InputError propagates: exit 2 with the reason
+        for _ in range(2):  # an uncertain order: re-read positions and re-plan, at most twice
+            if report.status != "incomplete":
+                break
+            report = reconciler.run_cycle()
+        if args.json:
+            sys.stdout.write(dumps_json(_report_json(report)))
+        if not report.ok:
+            if not args.json:
+                print(f"reconcile: {report.status}: {report.message}", file=sys.stderr)
+            return EXIT_FAILURE
+        return EXIT_OK
+    loop = PollingLoop(reconciler, interval_s=args.interval, full_every_s=args.full_every,
+                       max_cycles=args.max_cycles)
+    return loop.run()

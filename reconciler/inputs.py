@@ -1,0 +1,99 @@
+"""Reading the strategies' state files safely, with a last-good cache.
+
+- A corrupt or half-written state.json keeps that strategy's last good state
+  (or counts as flat when there never was one) and warns.
+- A weighted strategy whose folder exists but has no state.json counts as
+  flat and warns once.
+- A weighted strategy with no folder at all under ``strategies`` is refused
+  (:func:`unknown_weighted`): most likely a wrong ``--strategies`` path or a
+  typo in the config, and trading on it would silently drop a strategy.
+- A state whose ``updated_at`` (else the file's mtime) is older than
+  ``stale_after_s`` warns (once per state version).
+
+Files are re-parsed only when their (mtime, size, inode) changed, so a cycle
+over hundreds of strategies costs one ``stat`` each.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fastopt.errors import InputError
+from fastopt.state_file import StrategyState, read_state
+
+Warn = Callable[[str], None]
+FileKey = tuple[int, int, int]
+
+
+def file_key(path: str | Path) -> FileKey | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def unknown_weighted(strategies_dir: Path, names: Iterable[str]) -> list[str]:
+    """Names with a weight > 0 that have no folder under ``strategies_dir``."""
+    return sorted(n for n in names if not (strategies_dir / n).is_dir())
+
+
+class StateReader:
+    """Loads ``strategies/<name>/state.json`` for the weighted strategies."""
+
+    def __init__(self, strategies_dir: str | os.PathLike[str], *, stale_after_s: float, warn: Warn) -> None:
+        self.dir = Path(strategies_dir)
+        self.stale_after_s = stale_after_s
+        self.warn = warn
+        self._good: dict[str, StrategyState] = {}
+        self._keys: dict[str, FileKey] = {}
+        self._warned_missing: set[str] = set()
+        self._paths: dict[str, str] = {}
+        self._warned_stale: set[tuple[str, FileKey]] = set()
+
+    def read(self, names: Iterable[str], *, now: datetime | None = None) -> dict[str, StrategyState]:
+        now = now or datetime.now(timezone.utc)
+        out: dict[str, StrategyState] = {}
+        paths = self._paths
+        for name in names:
+            path = paths.get(name)
+            if path is None:
+                path = paths[name] = os.path.join(self.dir, name, "state.json")
+            key = file_key(path)
+            if key is None:
+                if name not in self._warned_missing:
+                    self._warned_missing.add(name)
+                    self.warn(f"{path}: no state file; strategy {name} counts as flat")
+                self._good.pop(name, None)
+                self._keys.pop(name, None)
+                continue
+            self._warned_missing.discard(name)
+            if self._keys.get(name) != key:
+                try:
+                    state = read_state(path)
+                except InputError as err:
+                    kept = "keeping its last good state" if name in self._good else "counting it as flat"
+                    self.warn(f"{err}; {kept}")
+                    if name in self._good:
+                        out[name] = self._good[name]
+                    continue
+                self._good[name] = state
+                # changed while being read: the parsed text was complete JSON, so use it,
+                # but leave the key unset so the next cycle reads the file again
+                if file_key(path) == key:
+                    self._keys[name] = key
+                else:
+                    self._keys.pop(name, None)
+            state = self._good[name]
+            out[name] = state
+            self._check_stale(name, path, key, state, now)
+        return out
+
+    def _check_stale(self, name: str, path: str, key: FileKey, state: StrategyState, now: datetime) -> None:
+        stamp = state.updated_at or datetime.fromtimestamp(key[0] / 1e9, tz=timezone.utc)
+        age = (now - stamp).total_seconds()
+        if age > self.stale_after_s and (name, key) not in self._warned_stale:
+            self._warned_stale.add((name, key))
+            self.warn(f"{path}: state is stale ({age / 3600:.1f} h old, limit {self.stale_after_s / 3600:.1f} h)")

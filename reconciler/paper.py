@@ -1,0 +1,204 @@
+"""The embedded paper exchange: market orders filled at the current price, in SQLite.
+
+State (positions, cash, every fill) lives in one SQLite file next to the
+config, so it survives restarts. Market orders fill completely at the current
+price moved against the trader by ``slippage_bps`` and pay ``fee_bps`` of the
+notional; equity = cash + sum(position x price) (positions are linear perps,
+contract size 1, account currency = quote currency).
+
+Markets: unless overridden (``markets`` argument, e.g. from the
+``exchange_settings.paper.markets`` config key: symbol -> {"amount_step",
+"min_amount", "min_cost"}), a symbol priced ``p`` gets the amount step
+``10 ** floor(log10(5 / p))`` (worth 0.5 to 5 account-currency units, as on
+Binance: BTC 0.00001 at 95k, ETH 0.001 at 3.5k), min amount one step and min
+cost 5.
+
+Client order ids are unique (a second order with a known id is refused, like
+on a real exchange), and :meth:`PaperExchange.fetch_order_by_client_id` finds
+every order ever placed.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import InsufficientFunds, InvalidOrder
+from reconciler.model import Market, OrderResult
+
+DEFAULT_MIN_COST = 5.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, amount TEXT NOT NULL, entry_price REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (
+    client_order_id TEXT PRIMARY KEY, ts TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
+    amount TEXT NOT NULL, price REAL NOT NULL, fee REAL NOT NULL, reduce_only INTEGER NOT NULL
+);
+"""
+
+
+def default_market(symbol: str, price: float) -> Market:
+    """Default paper trading rules for a symbol priced ``price`` (see module doc)."""
+    exponent = math.floor(math.log10(5.0 / price)) if price > 0 else 0
+    step = Decimal(1).scaleb(exponent)
+    return Market(symbol=symbol, amount_step=step, min_amount=step, min_cost=DEFAULT_MIN_COST)
+
+
+def market_from_spec(symbol: str, spec: Mapping[str, Any]) -> Market:
+    """A Market from a ``{"amount_step", "min_amount", "min_cost"}`` mapping."""
+    step = Decimal(str(spec["amount_step"]))
+    if step <= 0:
+        raise ValueError(f"amount_step of {symbol} must be > 0")
+    return Market(
+        symbol=symbol,
+        amount_step=step,
+        min_amount=Decimal(str(spec.get("min_amount", step))),
+        min_cost=float(spec.get("min_cost", DEFAULT_MIN_COST)),
+    )
+
+
+class PaperExchange:
+    """Paper venue with the same interface as :class:`reconciler.venue_ccxt.CcxtVenue`."""
+
+    name = "paper"
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        *,
+        price_source: Callable[[list[str]], dict[str, float]],
+        initial_cash: float,
+        fee_bps: float = 4.0,
+        slippage_bps: float = 2.0,
+        markets: Mapping[str, Mapping[str, Any]] | None = None,
+        check_margin: bool = False,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.price_source = price_source
+        self.fee_rate = fee_bps / 1e4
+        self.slippage = slippage_bps / 1e4
+        self.check_margin = check_margin
+        self._market_specs = {s: market_from_spec(s, spec) for s, spec in (markets or {}).items()}
+        self._markets: dict[str, Market] = {}
+        self._last_prices: dict[str, float] = {}
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        if self._meta("cash") is None:
+            self._db.execute("INSERT INTO meta VALUES ('cash', ?)", (repr(float(initial_cash)),))
+            self._db.execute(
+                "INSERT INTO meta VALUES ('created_at', ?)", (datetime.now(timezone.utc).isoformat(),)
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    @property
+    def cash(self) -> float:
+        return float(self._meta("cash") or 0.0)
+
+    # -- reads ------------------------------------------------------------
+    def fetch_prices(self, symbols: Iterable[str]) -> dict[str, float]:
+        wanted = sorted(set(symbols))
+        prices = self.price_source(wanted) if wanted else {}
+        self._last_prices.update(prices)
+        return prices
+
+    def load_markets(self, symbols: Iterable[str], prices: Mapping[str, float]) -> dict[str, Market]:
+        out: dict[str, Market] = {}
+        for symbol in symbols:
+            market = self._market_specs.get(symbol) or self._markets.get(symbol)
+            if market is None and symbol in prices:
+                market = self._markets[symbol] = default_market(symbol, prices[symbol])
+            if market is not None:
+                out[symbol] = market
+        return out
+
+    def fetch_positions(self) -> dict[str, float]:
+        """Signed positions in base units; flat symbols absent."""
+        rows = self._db.execute("SELECT symbol, amount FROM positions").fetchall()
+        return {symbol: float(amount) for symbol, amount in rows if Decimal(amount) != 0}
+
+    def equity(self, prices: Mapping[str, float]) -> float:
+        positions = self.fetch_positions()
+        return self.cash + math.fsum(a * prices.get(s, 0.0) for s, a in positions.items())
+
+    # -- orders -----------------------------------------------------------
+    def create_order(
+        self, *, symbol: str, side: str, amount: Decimal, reduce_only: bool, client_order_id: str
+    ) -> OrderResult:
+        """Fill a market order completely, atomically with its bookkeeping."""
+        if side not in ("buy", "sell"):
+            raise InvalidOrder(f"paper: side must be buy or sell, got {side!r}")
+        price = self._last_prices.get(symbol)
+        if price is None:
+            price = self.fetch_prices([symbol]).get(symbol)
+        if price is None:
+            raise InvalidOrder(f"paper: no price for {symbol}")
+        market = self.load_markets([symbol], {symbol: price})[symbol]
+        if amount <= 0 or amount % market.amount_step != 0:
+            raise InvalidOrder(f"paper: amount {amount} of {symbol} is not a positive multiple of {market.amount_step}")
+        row = self._db.execute("SELECT amount, entry_price FROM positions WHERE symbol = ?", (symbol,)).fetchone()
+        held = Decimal(row[0]) if row else Decimal(0)
+        sign = 1 if side == "buy" else -1
+        if reduce_only:
+            if held == 0 or (held > 0) == (sign > 0):
+                raise InvalidOrder(f"paper: reduce-only {side} of {symbol} would not reduce the position {held}")
+            amount = min(amount, abs(held))
+        elif amount < market.min_amount or float(amount) * price < market.min_cost:
+            raise InvalidOrder(f"paper: {amount} {symbol} is below the market minimum")
+        fill_price = price * (1.0 + sign * self.slippage)
+        notional = float(amount) * fill_price
+        fee = notional * self.fee_rate
+        new_held = held + sign * amount
+        cash = self.cash - sign * notional - fee
+        if self.check_margin and cash < 0 and not reduce_only:
+            raise InsufficientFunds(f"paper: not enough cash for {amount} {symbol}")
+        entry = fill_price if (held == 0 or (held > 0) != (new_held > 0)) else (row[1] if row else fill_price)
+        ts = datetime.now(timezone.utc).isoformat()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (client_order_id, ts, symbol, side, str(amount), fill_price, fee, int(reduce_only)),
+            )
+            db.execute(
+                "INSERT INTO positions VALUES (?, ?, ?) ON CONFLICT(symbol) DO UPDATE SET amount = excluded.amount, "
+                "entry_price = excluded.entry_price",
+                (symbol, str(new_held), entry),
+            )
+            db.execute("UPDATE meta SET value = ? WHERE key = 'cash'", (repr(cash),))
+            db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK")
+            raise InvalidOrder(f"paper: duplicate client order id {client_order_id}") from None
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return OrderResult(client_order_id, "filled", float(amount), fill_price, client_order_id)
+
+    def fetch_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult | None:
+        row = self._db.execute(
+            "SELECT amount, price FROM fills WHERE client_order_id = ?", (client_order_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return OrderResult(client_order_id, "filled", float(row[0]), float(row[1]), client_order_id)
+
+    def fills(self) -> list[dict[str, Any]]:
+        cur = self._db.execute("SELECT * FROM fills ORDER BY ts")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]

@@ -1,0 +1,161 @@
+"""Where the paper exchange gets prices.
+
+Order of sources: ccxt public tickers when online (one quick attempt, default
+venue ``binanceusdm``; skipped when ``FASTOPT_OFFLINE=1``; on failure the
+source goes offline for ``retry_online_s`` seconds), then a local price file
+(JSON object symbol -> price), or a folder of OHLCV ``*.csv`` files whose
+last ``close`` is used (``BTC-USD.csv`` prices BTC/USDT:USDT, BTC/USDT, BTC/USD).
+A symbol found in neither has no price and is skipped by the plan, never
+traded blind. No price at all for any symbol is an error naming the file.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from fastopt.errors import InputError
+
+
+def offline_requested() -> bool:
+    """True when ``FASTOPT_OFFLINE`` is set to a true value."""
+    return os.environ.get("FASTOPT_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def read_price_file(path: str | os.PathLike[str]) -> dict[str, float]:
+    """Read a JSON ``{symbol: price}`` file; InputError naming the file when invalid."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("price file not found", path=path) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"unreadable price file: {exc}", path=path) from None
+    if not isinstance(data, dict):
+        raise InputError("price file must be a JSON object of symbol -> price", path=path)
+    prices: dict[str, float] = {}
+    for symbol, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise InputError(f"price of {symbol!r} must be a positive number, got {value!r}", path=path)
+        prices[str(symbol)] = float(value)
+    return prices
+
+
+class PriceSource:
+    """Callable ``symbols -> {symbol: price}`` for the paper exchange (see module doc)."""
+
+    def __init__(
+        self,
+        *,
+        price_file: str | os.PathLike[str] | None,
+        online_exchange: str = "binanceusdm",
+        offline: bool | None = None,
+        timeout_ms: int = 3000,
+        retry_online_s: float = 300.0,
+    ) -> None:
+        self.price_file = None if price_file is None else Path(price_file)
+        self.online_exchange = online_exchange
+        self.offline = offline_requested() if offline is None else offline
+        self.timeout_ms = timeout_ms
+        self.retry_online_s = retry_online_s
+        self._online_down_until = 0.0
+        self._client = None
+        self._file_cache: tuple[tuple[int, int], dict[str, float]] | None = None
+
+    def _from_file(self) -> dict[str, float]:
+        if self.price_file is None:
+            return {}
+        try:
+            st = self.price_file.stat()
+        except FileNotFoundError:
+            raise InputError("price file not found", path=self.price_file) from None
+        key = (st.st_mtime_ns, st.st_size)
+        if self._file_cache is None or self._file_cache[0] != key:
+            reader = last_closes_from_csv_dir if self.price_file.is_dir() else read_price_file
+            self._file_cache = (key, reader(self.price_file))
+        return self._file_cache[1]
+
+    def _online(self, symbols: list[str]) -> dict[str, float]:
+        if self.offline or time.monotonic() < self._online_down_until:
+            return {}
+        try:
+            import ccxt
+
+            if self._client is None:
+                cls = getattr(ccxt, self.online_exchange)
+                self._client = cls({"timeout": self.timeout_ms, "enableRateLimit": True,
+                                    "options": {"fetchCurrencies": False}})
+                self._client.load_markets()
+            known = [s for s in symbols if s in self._client.markets]
+            tickers = self._client.fetch_tickers(known) if known else {}
+        except Exception as exc:  # any failure: go offline for a while, fall back to the file
+            self._online_down_until = time.monotonic() + self.retry_online_s
+            print(f"reconciler: online prices unavailable ({type(exc).__name__}); using the price file",
+                  file=sys.stderr)
+            return {}
+        out: dict[str, float] = {}
+        for symbol, ticker in tickers.items():
+            value = ticker.get("markPrice") or ticker.get("last") or ticker.get("close")
+            if value:
+                out[symbol] = float(value)
+        return out
+
+    def __call__(self, symbols: list[str]) -> dict[str, float]:
+        prices = self._online(symbols)
+        missing = [s for s in symbols if s not in prices]
+        if missing:
+            if self.price_file is None and not prices:
+                raise InputError(
+                    "no prices: offline and no price file (give --prices FILE, a JSON object symbol -> price)"
+                )
+            file_prices = self._from_file()
+            prices.update({s: file_prices[s] for s in missing if s in file_prices})
+        return prices
+
+
+_QUOTES = ("USDT", "USDC", "USD", "BUSD")
+
+
+def aliases_for_stem(stem: str) -> list[str]:
+    """Symbols a price-file stem stands for: ``BTC-USD`` -> BTC/USDT:USDT, BTC/USDT, BTC/USD, BTC-USD."""
+    cleaned = stem.upper().replace("_", "-")
+    base = cleaned
+    if "-" in cleaned:
+        base = cleaned.split("-")[0]
+    else:
+        for quote in _QUOTES:
+            if cleaned.endswith(quote) and len(cleaned) > len(quote):
+                base = cleaned[: -len(quote)]
+                break
+    return [f"{base}/USDT:USDT", f"{base}/USDT", f"{base}/USD", stem]
+
+
+def last_closes_from_csv_dir(folder: str | os.PathLike[str]) -> dict[str, float]:
+    """Last close of every ``*.csv`` (with a ``close`` column) in ``folder``, under the aliases of its name."""
+    out: dict[str, float] = {}
+    folder = Path(folder)
+    for path in sorted(folder.glob("*.csv")):
+        try:
+            with open(path, "rb") as handle:
+                header = handle.readline().decode("utf-8").strip().lower().split(",")
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - 4096))
+                tail = handle.read().decode("utf-8", errors="replace").strip().splitlines()
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc}", path=path) from None
+        if "close" not in header or not tail:
+            continue
+        fields = tail[-1].split(",")
+        try:
+            close = float(fields[header.index("close")])
+        except (ValueError, IndexError):
+            raise InputError("last row has no numeric close", path=path) from None
+        if math.isfinite(close) and close > 0:
+            for alias in aliases_for_stem(path.stem):
+                out.setdefault(alias, close)
+    if not out:
+        raise InputError("no *.csv with a close column", path=folder)
+    return out
