@@ -1,0 +1,223 @@
+"""`fastopt backtest`: run every strategies/<name>/strategy.py in parallel subprocesses.
+
+Each strategy runs as ``python strategy.py [--live] [--prices-dir DIR]`` in its
+own folder (so it writes its stats.json / pnl.png, or state.json with
+``--live``, next to itself). A strategy that fails or exceeds ``--timeout`` (its
+whole process group is killed) is reported with the tail of its stderr; the
+others keep running. Exit 0 if all succeeded, 1 if any failed, 2 for a bad
+folder, 3 when no strategy.py was found.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fastopt.errors import EXIT_FAILURE, EXIT_OK, InputError, NothingToDo
+
+SUMMARY = "run every strategy's backtest (or --live position) in parallel"
+
+STRATEGY_FILENAME = "strategy.py"
+DEFAULT_TIMEOUT_S = 600.0
+STDERR_TAIL_LINES = 8
+
+EPILOG = """examples:
+  fastopt backtest                                   # every strategies/*/strategy.py -> stats.json + pnl.png
+  fastopt backtest --strategies strategies --jobs 2 --timeout 120
+  fastopt backtest --prices-dir ../shared/data/prices
+  fastopt backtest --live                            # today's positions -> state.json
+  fastopt backtest --json | jq '.results[] | select(.status != "ok")'
+
+exit codes: 0 all succeeded, 1 some failed or timed out, 2 bad folder/option, 3 no strategy found
+"""
+
+
+@dataclass(frozen=True)
+class StrategyRun:
+    """Outcome of one strategy subprocess."""
+
+    name: str
+    status: str  # "ok", "failed" or "timeout"
+    returncode: int | None
+    seconds: float
+    stdout_tail: str
+    stderr_tail: str
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("--strategies", default="strategies", help="folder of <name>/strategy.py (default: strategies)")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="parallel strategies (default: number of CPUs, at most 4)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help=f"seconds per strategy before it is killed (default {DEFAULT_TIMEOUT_S:g})"
+    )
+    parser.add_argument("--live", action="store_true", help="write today's positions (state.json) instead of backtesting")
+    parser.add_argument("--prices-dir", default=None, help="folder of daily price CSVs passed to every strategy")
+    parser.add_argument("--only", action="append", default=None, metavar="NAME", help="run only this strategy (repeatable)")
+    parser.add_argument("--json", action="store_true", help="machine-readable results on stdout")
+
+
+def discover_strategies(folder: Path) -> list[tuple[str, Path]]:
+    """Sorted (name, strategy.py path) one level under ``folder``; InputError if it is not a folder."""
+    if not folder.exists():
+        raise InputError("strategies folder not found", path=folder)
+    if not folder.is_dir():
+        raise InputError("not a folder", path=folder)
+    found = []
+    for child in sorted(folder.iterdir()):
+        script = child / STRATEGY_FILENAME
+        if child.is_dir() and not child.name.startswith((".", "_")) and script.is_file():
+            found.append((child.name, script))
+    return found
+
+
+def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_one(name: str, script: Path, *, extra_args: list[str], timeout_s: float) -> StrategyRun:
+    """Run one strategy.py in its folder; kill its whole process group on timeout."""
+    started = time.perf_counter()
+    script = script.resolve()
+    command = [sys.executable, str(script), *extra_args]
+    process = subprocess.Popen(
+        command,
+        cwd=script.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        stdout, stderr = process.communicate()
+        elapsed = time.perf_counter() - started
+        note = f"killed after {timeout_s:g} s timeout"
+        return StrategyRun(name, "timeout", None, elapsed, _tail(stdout), _tail(f"{stderr}\n{note}"))
+    elapsed = time.perf_counter() - started
+    status = "ok" if process.returncode == 0 else "failed"
+    return StrategyRun(name, status, process.returncode, elapsed, _tail(stdout, 2), _tail(stderr))
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+
+
+def run_all(
+    strategies: list[tuple[str, Path]],
+    *,
+    extra_args: list[str],
+    timeout_s: float,
+    jobs: int,
+    show_progress: bool,
+) -> list[StrategyRun]:
+    """Run strategies in a thread pool (each thread waits on one subprocess)."""
+    results: list[StrategyRun] = []
+    progress = None
+    task = None
+    if show_progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(
+            TextColumn("backtest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        progress.start()
+        task = progress.add_task("", total=len(strategies))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {
+                pool.submit(run_one, name, script, extra_args=extra_args, timeout_s=timeout_s): name
+                for name, script in strategies
+            }
+            for future in as_completed(futures):
+                outcome = future.result()
+                results.append(outcome)
+                if progress is not None:
+                    progress.update(task, advance=1, description=f"{outcome.name}: {outcome.status}")
+    finally:
+        if progress is not None:
+            progress.stop()
+    results.sort(key=lambda r: r.name)
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = Path(args.strategies)
+    if args.timeout is None or not args.timeout > 0:
+        raise InputError(f"--timeout must be a positive number of seconds, got {args.timeout!r}")
+    jobs = args.jobs if args.jobs is not None else min(4, os.cpu_count() or 1)
+    if jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {jobs}")
+    strategies = discover_strategies(folder)
+    if args.only:
+        wanted = set(args.only)
+        unknown = sorted(wanted - {name for name, _ in strategies})
+        if unknown:
+            raise InputError(f"no strategy named {', '.join(unknown)} under {folder}")
+        strategies = [(n, p) for n, p in strategies if n in wanted]
+    if not strategies:
+        raise NothingToDo(f"no */{STRATEGY_FILENAME} found", path=folder)
+    extra_args: list[str] = []
+    if args.live:
+        extra_args.append("--live")
+    if args.prices_dir is not None:
+        prices_dir = Path(args.prices_dir)
+        if not prices_dir.is_dir():
+            raise InputError("prices folder not found", path=prices_dir)
+        extra_args += ["--prices-dir", str(prices_dir.resolve())]
+    results = run_all(
+        strategies,
+        extra_args=extra_args,
+        timeout_s=float(args.timeout),
+        jobs=jobs,
+        show_progress=sys.stderr.isatty() or bool(os.environ.get("FASTOPT_PROGRESS")),
+    )
+    failed = [r for r in results if r.status != "ok"]
+    if args.json:
+        payload = {
+            "mode": "live" if args.live else "backtest",
+            "strategies_dir": str(folder),
+            "ok": len(results) - len(failed),
+            "failed": len(failed),
+            "results": [asdict(r) for r in results],
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        _print_report(results)
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _print_report(results: list[StrategyRun]) -> None:
+    width = max(len(r.name) for r in results)
+    for r in results:
+        last = r.stdout_tail.splitlines()[-1] if r.stdout_tail else ""
+        print(f"{r.status:<7} {r.name:<{width}} {r.seconds:6.1f}s  {last if r.status == 'ok' else ''}".rstrip())
+    failed = [r for r in results if r.status != "ok"]
+    for r in failed:
+        code = "timeout" if r.returncode is None else f"exit {r.returncode}"
+        print(f"\n--- {r.name} ({code}) stderr tail:", file=sys.stderr)
+        print(r.stderr_tail or "(no stderr)", file=sys.stderr)
+    print(f"{len(results) - len(failed)} ok, {len(failed)} failed", file=sys.stderr)

@@ -1,0 +1,39 @@
+"""btc_ti_24h_short: BTC trend intensity, short only (the mirror of btc_ti_24h).
+
+Rules (decided at each daily close, held the next day):
+- short (-1) when the close is below its 24-day EMA *and* the 24-day return is negative;
+- flat (0) when the close rises above the 24-day EMA;
+- otherwise hold the current position.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import fastopt  # noqa: F401
+except ImportError:  # run from a checkout without the package installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from fastopt.prices import PriceHistory
+from fastopt.strategy import ema, pct_change, run_strategy
+
+NAME = "btc_ti_24h_short"
+SYMBOL = "BTC/USDT:USDT"
+LOOKBACK_DAYS = 24
+
+
+def signal(prices: PriceHistory) -> np.ndarray:
+    close = prices.close
+    trend = ema(close, LOOKBACK_DAYS)
+    momentum = pct_change(close, LOOKBACK_DAYS)
+    position = np.full(close.size, np.nan)  # NaN = hold
+    position[(close < trend) & (momentum < 0)] = -1.0
+    position[close > trend] = 0.0
+    return position
+
+
+if __name__ == "__main__":
+    sys.exit(run_strategy(name=NAME, symbol=SYMBOL, signal=signal, here=__file__, description=__doc__.splitlines()[0]))

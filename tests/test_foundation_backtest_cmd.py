@@ -1,0 +1,124 @@
+"""`fastopt backtest` and the example strategies on the real prices."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fastopt.cli import main
+from fastopt.loader import load_panel
+from fastopt.state_file import read_state
+from fastopt.stats_file import read_stats
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = ["btc_ti_24h", "btc_ti_24h_short", "eth_trend", "sol_trend", "bnb_meanrev", "btc_breakout"]
+
+OK_SCRIPT = "print('fine')\n"
+FAIL_SCRIPT = "import sys\nprint('about to fail', file=sys.stderr)\nraise SystemExit('boom: bad rule')\n"
+HANG_SCRIPT = "import sys, time\nprint('hanging', file=sys.stderr, flush=True)\ntime.sleep(120)\n"
+
+
+def _make(root: Path, name: str, code: str) -> None:
+    (root / name).mkdir(parents=True)
+    (root / name / "strategy.py").write_text(code)
+
+
+@pytest.mark.integration
+def test_failing_and_hanging_strategies_are_reported(tmp_path, capsys):
+    _make(tmp_path, "good", OK_SCRIPT)
+    _make(tmp_path, "bad", FAIL_SCRIPT)
+    _make(tmp_path, "stuck", HANG_SCRIPT)
+    (tmp_path / "not_a_strategy").mkdir()
+    code = main(["backtest", "--strategies", str(tmp_path), "--timeout", "3", "--jobs", "3", "--json"])
+    assert code == 1
+    payload = json.loads(capsys.readouterr().out)
+    by_name = {r["name"]: r for r in payload["results"]}
+    assert set(by_name) == {"good", "bad", "stuck"}
+    assert by_name["good"]["status"] == "ok"
+    assert by_name["bad"]["status"] == "failed" and by_name["bad"]["returncode"] == 1
+    assert "boom: bad rule" in by_name["bad"]["stderr_tail"]
+    assert by_name["stuck"]["status"] == "timeout" and by_name["stuck"]["seconds"] < 60
+    assert "hanging" in by_name["stuck"]["stderr_tail"] and "killed" in by_name["stuck"]["stderr_tail"]
+    # human report: the failures' stderr tails go to stderr
+    code = main(["backtest", "--strategies", str(tmp_path), "--timeout", "3", "--only", "bad"])
+    captured = capsys.readouterr()
+    assert code == 1 and "boom: bad rule" in captured.err and "failed" in captured.out
+
+
+def test_exit_codes_for_bad_and_empty_folders(tmp_path, capsys):
+    assert main(["backtest", "--strategies", str(tmp_path / "missing")]) == 2
+    assert main(["backtest", "--strategies", str(tmp_path)]) == 3
+    _make(tmp_path, "good", OK_SCRIPT)
+    assert main(["backtest", "--strategies", str(tmp_path), "--only", "nope"]) == 2
+    assert main(["backtest", "--strategies", str(tmp_path), "--timeout", "0"]) == 2
+    assert main(["backtest", "--strategies", str(tmp_path), "--prices-dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "strategies folder not found" in err and "no */strategy.py found" in err
+    assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory, shared_prices):
+    """Copy the example strategies to a temp folder and backtest them (then --live) on the real prices."""
+    root = tmp_path_factory.mktemp("examples")
+    for name in EXAMPLES:
+        (root / name).mkdir()
+        shutil.copy(REPO / "strategies" / name / "strategy.py", root / name / "strategy.py")
+    backtest_code = main(["backtest", "--strategies", str(root), "--prices-dir", str(shared_prices), "--jobs", "2"])
+    live_code = main(["backtest", "--strategies", str(root), "--prices-dir", str(shared_prices), "--jobs", "2", "--live"])
+    return root, backtest_code, live_code
+
+
+@pytest.mark.integration
+def test_examples_write_valid_stats_and_state(example_run):
+    root, backtest_code, live_code = example_run
+    assert backtest_code == 0 and live_code == 0
+    for name in EXAMPLES:
+        stats = read_stats(root / name / "stats.json")
+        assert stats.metadata["strategy"] == name
+        assert stats.last_date == np.datetime64("2024-12-31")
+        assert stats.metadata["Total Trades"] > 0
+        assert (stats.returns > -1).all() and np.count_nonzero(stats.returns) > 100
+        assert (root / name / "pnl.png").stat().st_size > 1000
+        state = read_state(root / name / "state.json")
+        (symbol, position), = state.positions.items()
+        assert symbol.endswith("/USDT:USDT") and -1.0 <= position <= 1.0
+        assert state.extra["as_of"] == "2024-12-31"
+
+
+@pytest.mark.integration
+def test_btc_trend_returns_match_independent_pandas(example_run, shared_prices):
+    """Re-derive btc_ti_24h from the CSV with pandas and compare day by day."""
+    root, _, _ = example_run
+    frame = pd.read_csv(shared_prices / "BTC-USD.csv", parse_dates=["date"]).set_index("date")
+    close = frame["close"]
+    trend = close.ewm(span=24, adjust=False).mean()
+    momentum = close.pct_change(24)
+    signal = pd.Series(np.nan, index=close.index)
+    signal[(close > trend) & (momentum > 0)] = 1.0
+    signal[close < trend] = 0.0
+    held = signal.ffill().fillna(0.0)
+    previous = held.shift(1).fillna(0.0)
+    expected = (previous * close.pct_change().fillna(0.0) - (held - previous).abs() * 5 / 10_000).to_numpy()
+    stats = read_stats(root / "btc_ti_24h" / "stats.json")
+    assert np.array_equal(stats.dates, close.index.values.astype("datetime64[D]"))
+    np.testing.assert_allclose(stats.returns, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.integration
+def test_panel_of_examples_equals_pandas_join(example_run):
+    root, _, _ = example_run
+    panel = load_panel(root, lookback=1000)
+    columns = {}
+    for name in EXAMPLES:
+        data = json.loads((root / name / "stats.json").read_text())
+        columns[name] = pd.Series(data["daily_returns"], index=pd.to_datetime(data["daily_dates"]))
+    wide = pd.concat(columns, axis=1).sort_index()
+    wide = wide[wide.index > wide.index.max() - pd.Timedelta(days=1000)].fillna(0.0)
+    assert panel.names == sorted(EXAMPLES)
+    assert np.array_equal(panel.dates, wide.index.values.astype("datetime64[D]"))
+    assert panel.returns.tobytes() == np.ascontiguousarray(wide[panel.names].to_numpy()).tobytes()

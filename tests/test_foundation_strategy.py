@@ -1,0 +1,175 @@
+"""Strategy helpers: backtest timing/fees, indicators, outputs, prices sources."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from fastopt import prices as prices_mod
+from fastopt import strategy as strat
+from fastopt.errors import InputError
+from fastopt.state_file import read_state
+from fastopt.stats_file import read_stats
+
+closes = arrays(np.float64, st.integers(3, 60), elements=st.floats(1.0, 1000.0, allow_nan=False))
+
+
+def _positions_for(close: np.ndarray) -> np.ndarray:
+    """A causal rule (uses data up to t only) with holds: long above the 3-day SMA, flat below."""
+    trend = strat.sma(close, 3)
+    position = np.full(close.size, np.nan)
+    position[close > trend * 1.01] = 1.0
+    position[close < trend * 0.99] = -0.5
+    return position
+
+
+@given(closes, st.data())
+def test_no_look_ahead(close, data):
+    """Changing prices after day t never changes returns up to day t."""
+    t = data.draw(st.integers(0, close.size - 2))
+    future = data.draw(arrays(np.float64, close.size - t - 1, elements=st.floats(1.0, 1000.0, allow_nan=False)))
+    changed = close.copy()
+    changed[t + 1 :] = future
+    a = strat.backtest(close, _positions_for(close), fee_bps=7.0)
+    b = strat.backtest(changed, _positions_for(changed), fee_bps=7.0)
+    assert a.returns[: t + 1].tobytes() == b.returns[: t + 1].tobytes()
+
+
+@given(closes, st.data(), st.floats(0.0, 50.0))
+def test_backtest_matches_loop(close, data, fee_bps):
+    raw = data.draw(
+        arrays(np.float64, close.size, elements=st.one_of(st.just(np.nan), st.floats(-2.0, 2.0, allow_nan=False)))
+    )
+    result = strat.backtest(close, raw, fee_bps=fee_bps)
+    held, previous = 0.0, 0.0
+    trades = 0
+    for t in range(close.size):
+        held = held if np.isnan(raw[t]) else raw[t]
+        gross = 0.0 if t == 0 else previous * (close[t] / close[t - 1] - 1.0)
+        cost = abs(held - previous) * fee_bps / 10_000.0
+        trades += held != previous
+        expected = max(gross - cost, -0.999999)
+        assert result.returns[t] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+        assert result.position[t] == held
+        previous = held
+    assert result.n_trades == trades
+
+
+def test_resolve_positions_and_errors():
+    assert strat.resolve_positions([np.nan, 1, np.nan, 0, np.nan]).tolist() == [0, 1, 1, 0, 0]
+    with pytest.raises(ValueError):
+        strat.resolve_positions([np.inf])
+    with pytest.raises(ValueError):
+        strat.backtest([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError):
+        strat.backtest([1.0, -2.0], [1.0, 1.0])
+
+
+@given(arrays(np.float64, st.integers(1, 80), elements=st.floats(1.0, 100.0, allow_nan=False)), st.integers(1, 10))
+def test_indicators_match_pandas(x, window):
+    s = pd.Series(x)
+    np.testing.assert_allclose(strat.sma(x, window), s.rolling(window).mean().to_numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(strat.rolling_max(x, window), s.rolling(window).max().to_numpy())
+    np.testing.assert_allclose(strat.rolling_min(x, window), s.rolling(window).min().to_numpy())
+    np.testing.assert_allclose(strat.ema(x, window), s.ewm(span=window, adjust=False).mean().to_numpy(), rtol=1e-12)
+    if window >= 2:
+        np.testing.assert_allclose(
+            strat.rolling_std(x, window), s.rolling(window).std().to_numpy(), rtol=1e-7, atol=1e-9
+        )
+    np.testing.assert_allclose(strat.pct_change(x, window), s.pct_change(window).to_numpy(), rtol=1e-12)
+
+
+def test_rsi_bounds_and_known_case():
+    rising = np.arange(1.0, 40.0)
+    assert np.all(strat.rsi(rising, 14)[14:] == 100.0)
+    x = 100 + np.sin(np.arange(200) / 5.0) * 10
+    r = strat.rsi(x, 14)
+    assert np.isnan(r[:14]).all() and (r[14:] >= 0).all() and (r[14:] <= 100).all()
+
+
+def test_outputs_are_valid_files(tmp_path):
+    dates = np.datetime64("2024-01-01") + np.arange(50).astype("timedelta64[D]")
+    close = 100 * np.cumprod(1 + np.sin(np.arange(50)) * 0.01)
+    result = strat.backtest(close, _positions_for(close))
+    obj = strat.write_stats(tmp_path / "stats.json", strategy="x", symbol="BTC/USDT:USDT", dates=dates, result=result)
+    parsed = read_stats(tmp_path / "stats.json")
+    assert parsed.returns.tobytes() == result.returns.tobytes()
+    assert obj["Total Trades"] == result.n_trades
+    strat.write_state(tmp_path / "state.json", symbol="BTC/USDT:USDT", position=-0.5)
+    assert read_state(tmp_path / "state.json").positions == {"BTC/USDT:USDT": -0.5}
+    strat.plot_pnl(tmp_path / "pnl.png", dates, result.returns, title="x")
+    assert (tmp_path / "pnl.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def test_real_csv_and_symbol_mapping(shared_prices):
+    history = prices_mod.load_prices("BTC/USDT:USDT", prices_dir=shared_prices)
+    assert history.source.endswith("BTC-USD.csv")
+    assert history.dates[-1] == np.datetime64("2024-12-31")
+    assert (np.diff(history.dates.astype(np.int64)) > 0).all() and (history.close > 0).all()
+    reference = pd.read_csv(shared_prices / "BTC-USD.csv")
+    assert np.array_equal(history.close, reference["close"].to_numpy())
+    assert prices_mod.csv_candidates("SOL/USDT:USDT") == ["SOL-USDT.csv", "SOL-USD.csv"]
+    with pytest.raises(InputError, match="no price file for DOGE"):
+        prices_mod.load_prices("DOGE/USDT:USDT", prices_dir=shared_prices)
+
+
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("", "empty"),
+        ("date,close\n2024-01-01,1\n", "missing column"),
+        ("date,open,high,low,close,volume\n2024-01-01,1,1,1,abc,1\n", "not a number"),
+        ("date,open,high,low,close,volume\n2024-01-01,1,1,1,1,1\n2024-01-01,1,1,1,1,1\n", "duplicate"),
+        ("date,open,high,low,close,volume\n2024-01-01,1,1,1,-5,1\n", "no positive"),
+    ],
+)
+def test_bad_price_csv(tmp_path, text, reason):
+    path = tmp_path / "BTC-USD.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=reason) as err:
+        prices_mod.load_prices("BTC/USDT:USDT", prices_dir=tmp_path)
+    assert str(path) in str(err.value)
+
+
+def test_offline_synthetic_is_seeded_and_announced(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("FASTOPT_PRICES_DIR", raising=False)
+    monkeypatch.setenv("FASTOPT_OFFLINE", "1")
+    started = time.perf_counter()
+    a = prices_mod.load_prices("ETH/USDT:USDT", cache_dir=tmp_path)
+    assert time.perf_counter() - started < 30  # generous: proves no network wait, not speed
+    b = prices_mod.load_prices("ETH/USDT:USDT", cache_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert a.source == "synthetic" and np.array_equal(a.close, b.close)
+    assert err.count("\n") == 2 and "synthetic" in err  # one line per call
+    other = prices_mod.synthetic_prices("BTC/USDT:USDT")
+    assert not np.array_equal(other.close[:100], a.close[:100])
+    assert np.isfinite(a.close).all() and (a.low <= a.high).all()
+
+
+def test_cache_is_used_fresh_or_stale(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("FASTOPT_PRICES_DIR", raising=False)
+    fresh = prices_mod.synthetic_prices("ETH/USDT:USDT", end=np.datetime64("today") - 1)
+    cache_file = tmp_path / "binanceusdm_ETH-USDT_1d.csv"
+    cache_file.write_text(fresh.to_csv())
+    # fresh cache: no network even when online is allowed, and the values round-trip exactly
+    got = prices_mod.load_prices("ETH/USDT:USDT", cache_dir=tmp_path, offline=False)
+    assert got.source.startswith("csv:") and np.array_equal(got.close, fresh.close)
+    stale = prices_mod.synthetic_prices("ETH/USDT:USDT", end=np.datetime64("2024-06-30"))
+    cache_file.write_text(stale.to_csv())
+    got = prices_mod.load_prices("ETH/USDT:USDT", cache_dir=tmp_path, offline=True)
+    assert got.dates[-1] == np.datetime64("2024-06-30")
+    assert "using cached ETH/USDT:USDT prices" in capsys.readouterr().err
+
+
+def test_env_prices_dir(shared_prices, monkeypatch):
+    monkeypatch.setenv("FASTOPT_PRICES_DIR", os.fspath(shared_prices))
+    assert prices_mod.load_prices("BNB/USDT:USDT").source.endswith("BNB-USD.csv")
