@@ -10,7 +10,8 @@ Per symbol:
 - target and live on the same side (or one of them flat): one order of
   ``target - live``; reduce-only when it only shrinks the position;
 - target on the other side of a live position (a flip): a reduce-only close of
-  the whole live position, then an opening order of the target;
+  the whole live position, then an opening order of the target (when the live
+  side is dust, below one tradable amount, a single order for the difference);
 - target zero (symbol no longer targeted): a reduce-only close.
 
 A difference is skipped when its notional is under ``threshold``, when the
@@ -85,8 +86,11 @@ def plan_symbol(
 
     live_is_dust = abs(live_base) * price < threshold
     flip = live_base != 0.0 and target_base * live_base < 0.0 and not live_is_dust
-    if flip or (target_base == 0.0 and live_base != 0.0):
-        close_amount = truncate_to_step(abs(live_base) / cs, market.amount_step)
+    close_amount = truncate_to_step(abs(live_base) / cs, market.amount_step)
+    closable = close_amount > _ZERO and close_amount >= market.min_amount
+    # a flip whose live side is below one tradable amount cannot be closed on its own:
+    # it falls through to a single order for the whole difference
+    if (flip and closable) or (target_base == 0.0 and live_base != 0.0):
         closed = add(close_amount, -live_base, True, "close", True)
         if target_base != 0.0:
             if closed:
