@@ -16,6 +16,11 @@ position of a day, 0 = oldest):
   (the weights sum to 1, so a constant return ``c`` has slope ``c``);
 - ``cov``: sample covariance, ``ddof=1`` (N x N, per day^2); ``var`` its diagonal.
 
+A strategy whose returns are all exactly 0 in the window (not trading yet, or
+stopped: the loader fills those days with 0) gets exact zeros (g, mean, var,
+its cov row and column), as a from-scratch computation would, so that a
+solver excluding zero-variance strategies sees the same problem either way.
+
 Numerics: the sums are kept of the returns minus a per-strategy ``shift`` (the
 window mean at the last exact recomputation), which removes the cancellation of
 ``sum x^2 - (sum x)^2 / L`` when means are large against the noise. The
@@ -153,6 +158,7 @@ class RollingWindow:
         self.s0 = np.zeros(n)
         self.s1 = np.zeros(n)
         self.s2 = np.zeros(n)
+        self.active_days = np.zeros(n, dtype=np.int64)  # days with a non-zero return in the window
         self._weights = slope_weights(self.lookback)
 
     # -- positioning -------------------------------------------------------
@@ -172,6 +178,7 @@ class RollingWindow:
         self.s0 = np.ascontiguousarray(x.sum(axis=0))
         self.s1 = np.ascontiguousarray(pos @ x)
         self.s2 = np.ascontiguousarray((pos * pos) @ x)
+        self.active_days = np.count_nonzero(window, axis=0).astype(np.int64)
         self.end = end
         self.slid_since_exact = 0
 
@@ -194,6 +201,7 @@ class RollingWindow:
             np.ascontiguousarray(rows_out), np.ascontiguousarray(rows_in),
             self.shift, self.lookback, self.full_cov,
         )
+        self.active_days += np.count_nonzero(rows_in, axis=0) - np.count_nonzero(rows_out, axis=0)
         self.end = end
         self.slid_since_exact += step
 
@@ -228,4 +236,12 @@ class RollingWindow:
         var = np.maximum(var, 0.0)
         if cov is not None:
             np.fill_diagonal(cov, var)
+        flat = np.flatnonzero(self.active_days == 0)
+        if flat.size:  # all-zero columns (not trading yet / any more): exact zeros, no rounding residue
+            g[flat] = 0.0
+            mean[flat] = 0.0
+            var[flat] = 0.0
+            if cov is not None:
+                cov[flat, :] = 0.0
+                cov[:, flat] = 0.0
         return RollingStats(g=g, mean=mean, var=var, cov=cov, n_days=lookback)

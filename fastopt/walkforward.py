@@ -26,10 +26,12 @@ Conventions (all returns are simple daily returns as fractions):
 - No rising curve: when the ``slope_std`` fit reports ``no_rising_curve`` (every
   strategy's cumulative-sum slope <= 0 on the window), ``when_negative`` decides:
   ``cash`` (default: weights 0), ``previous`` (keep the weights in force, cash
-  if none) or ``least-bad`` (the optimizer's least-bad allocation).
+  if none) or ``least-bad`` (the optimizer's least-bad allocation). A window
+  where every strategy is flat (zero variance) is always held in cash
+  (fit status ``no_usable_strategy``).
 - Benchmarks over the same out-of-sample days, unlevered, charged the same
   ``cost_bps`` on their own turnover (the first day buys in from cash):
-  ``equal_weight`` (static 1/N), ``inverse_vol`` (re-fitted on the same
+  ``equal_weight`` (static 1/N, normalized like the allocators' output), ``inverse_vol`` (re-fitted on the same
   schedule and trailing window: ``w ~ 1 / std``, strategies with 0 std get 0)
   and ``random_n`` static Dirichlet(1, ..., 1) portfolios drawn from ``seed``.
 
@@ -51,6 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fastopt import metrics
+from fastopt.allocation import normalize_weights
 from fastopt.errors import InputError, NothingToDo
 from fastopt.random_portfolios import RandomBenchmark, random_benchmark
 from fastopt.rolling import DEFAULT_RECOMPUTE_EVERY, RollingStats, RollingWindow, exact_window_stats
@@ -62,6 +65,8 @@ WHEN_NEGATIVE = ("cash", "previous", "least-bad")
 #: The allocator with the incremental / warm-started fast path.
 FAST_ALLOCATOR = "slope_std"
 NO_RISING = "no_rising_curve"
+#: Fit status of a window where every strategy is flat (zero variance): held in cash.
+NO_USABLE = "no_usable_strategy"
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -201,8 +206,8 @@ def _check_options(
         raise InputError(f"recompute_every must be >= 1, got {recompute_every!r}")
 
 
-def _resolve_allocator(allocator: Any) -> tuple[str, Any]:
-    """(display name, allocator object or None for the fast slope_std path)."""
+def resolve_allocator(allocator: Any) -> tuple[str, Any]:
+    """(display name, allocator object or None for the fast slope_std path); InputError if unknown."""
     if isinstance(allocator, str):
         spec = allocator.strip()
         if spec == FAST_ALLOCATOR:
@@ -307,13 +312,13 @@ def walkforward(
     )
     lookback = int(lookback)
     rebalance = int(rebalance)
+    allocator_name, allocator_obj = resolve_allocator(allocator)
     n_total, n_strategies = data.shape
     if n_total < lookback + 1:
         raise NothingToDo(
             f"not enough history: {n_total} days, the walk-forward needs at least lookback + 1 = "
             f"{lookback + 1} days"
         )
-    allocator_name, allocator_obj = _resolve_allocator(allocator)
     fast = allocator_obj is None
     need_cov = fast or target_vol is not None
     if fast:
@@ -340,14 +345,22 @@ def walkforward(
     for fit_index, day in enumerate(fit_days):
         stats = _stats_for(data, day, lookback, window, need_cov, cov_buffer, fast and not incremental)
         if fast:
-            allocation = solve_ratio(
-                stats.g, stats.cov, max_weight=max_weight, min_weight=min_weight,
-                max_strategies=max_strategies, previous_weights=solution if incremental else None,
-                seed=seed, periods_per_year=periods_per_year,
-            )
-            fitted, status, score = _clean_weights(allocation, n_strategies, allocator_name)
+            try:
+                allocation = solve_ratio(
+                    stats.g, stats.cov, max_weight=max_weight, min_weight=min_weight,
+                    max_strategies=max_strategies, previous_weights=solution if incremental else None,
+                    seed=seed, periods_per_year=periods_per_year,
+                )
+            except NothingToDo:  # every strategy flat (zero variance) in the window
+                allocation = None
+            if allocation is None:
+                fitted, status, score = np.zeros(n_strategies), NO_USABLE, float("nan")
+            else:
+                fitted, status, score = _clean_weights(allocation, n_strategies, allocator_name)
             fit_scores[fit_index] = score
-            if status == NO_RISING:
+            if status == NO_USABLE:
+                new = fitted
+            elif status == NO_RISING:
                 if when_negative == "cash":
                     new = np.zeros(n_strategies)
                 elif when_negative == "previous":
@@ -380,7 +393,8 @@ def walkforward(
     net, gross, turnover = _portfolio_path(oos, weights * leverage[:, None], cost_bps)
     bench_returns: dict[str, NDArray[np.float64]] = {}
     benchmarks: dict[str, PortfolioSummary] = {}
-    equal = np.full((n_oos, n_strategies), 1.0 / n_strategies)
+    # the allocators' own normalization (sum exactly 1), so allocator "equal" reproduces it bit for bit
+    equal = np.tile(normalize_weights(np.full(n_strategies, 1.0 / n_strategies)), (n_oos, 1))
     for label, exposure in (("equal_weight", equal), ("inverse_vol", inv_vol)):
         b_net, _, b_turn = _portfolio_path(oos, exposure, cost_bps)
         bench_returns[label] = b_net
