@@ -1,0 +1,201 @@
+"""`fastopt walkforward`: out-of-sample management backtest vs random portfolios."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastopt.errors import InputError, NothingToDo
+
+SUMMARY = "walk-forward the allocator out of sample (daily re-fit) vs random Dirichlet portfolios"
+
+EPILOG = """examples:
+  fastopt walkforward --strategies strategies --lookback 365 --output walkforward
+  fastopt walkforward --rebalance 7 --target-vol 0.30 --max-leverage 3 --cost-bps 5
+  fastopt walkforward --allocator inverse_vol --random-n 2000 --seed 7 --json
+  fastopt walkforward --allocator allocators/my_method/allocator.py --output allocators/my_method
+
+outputs (in --output): stats.json (BlaveClaw management_backtest keys + more) and pnl.png.
+exit codes: 0 ok, 2 bad input (unknown allocator, bad option), 3 nothing to do (too little history).
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def add_walkforward_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `walkforward` (and reused by `sweep` for the fixed settings)."""
+    parser.add_argument("--random-n", type=_non_negative_int, default=1000,
+                        help="number of random Dirichlet portfolios in the benchmark (default 1000; 0 = none)")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the random portfolios and the solver (default 42)")
+    parser.add_argument("--max-leverage", type=_fraction, default=5.0,
+                        help="cap on the target-vol leverage (default 5)")
+    parser.add_argument("--cost-bps", type=_non_negative, default=0.0,
+                        help="trading cost in basis points of turnover, charged on the day it trades (default 0)")
+    parser.add_argument("--when-negative", choices=("cash", "previous", "least-bad"), default="cash",
+                        help="what to hold when no strategy has a rising curve in the window (default cash)")
+    parser.add_argument("--max-weight", type=_fraction, default=1.0,
+                        help="largest weight of one strategy, a fraction (default 1.0)")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("--strategies", default="strategies", metavar="DIR",
+                        help="folder of <name>/stats.json backtests (default strategies)")
+    parser.add_argument("--lookback", type=_positive_int, default=365,
+                        help="trailing fit window in days (default 365)")
+    parser.add_argument("--rebalance", type=_positive_int, default=1,
+                        help="re-fit every N days, holding the weights in between (default 1 = daily)")
+    parser.add_argument("--allocator", default="slope_std", metavar="NAME|PATH",
+                        help="slope_std (default, fast path), slope_std_compound, equal, inverse_vol, "
+                             "max_sharpe, or a plug-in allocator file/module")
+    parser.add_argument("--target-vol", type=_fraction, default=None, metavar="V",
+                        help="target annual volatility as a fraction (0.30 = 30 %%): lever each fit to it")
+    add_walkforward_options(parser)
+    parser.add_argument("--cold", action="store_true",
+                        help="recompute window statistics from scratch and solve cold every day (slow reference)")
+    parser.add_argument("--no-plot", action="store_true", help="write stats.json only, no pnl.png")
+    parser.add_argument("--output", default="walkforward", metavar="DIR",
+                        help="output folder for stats.json and pnl.png (default walkforward)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+
+def _progress_runner(label: str, quiet: bool):
+    """A context manager yielding a progress(done, total) callback drawn by rich on stderr."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def runner():
+        if quiet:
+            yield None
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        console = Console(stderr=True)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task(label, total=None)
+
+            def update(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            yield update
+
+    return runner()
+
+
+def summary_document(result: Any, paths: dict[str, Path]) -> dict[str, Any]:
+    """The small JSON summary printed by --json (no daily arrays)."""
+    from fastopt.walkforward_report import build_stats
+
+    doc = build_stats(result)
+    small = {k: doc[k] for k in ("lookback", "allocator", "start", "end", "managed", "random_benchmark",
+                                 "benchmarks", "rebalance", "n_strategies", "settings", "elapsed_seconds")}
+    small["outputs"] = {k: str(v) for k, v in paths.items()}
+    return small
+
+
+def _print_table(small: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    table = Table(title=f"walk-forward {small['allocator']}  {small['start']} -> {small['end']}  "
+                        f"(lookback {small['lookback']} d, rebalance {small['rebalance']} d)")
+    for column in ("portfolio", "total return", "CAGR", "Sharpe", "Sortino", "max DD", "vol", "turnover/day"):
+        table.add_column(column, justify="right" if column != "portfolio" else "left")
+    rows = [("managed", small["managed"])] + list(small["benchmarks"].items())
+    for name, block in rows:
+        table.add_row(
+            name, f"{block['total_return_%']:+.1f}%", f"{block['cagr_%']:+.1f}%", f"{block['sharpe']:.2f}",
+            f"{block['sortino']:.2f}", f"{block['max_drawdown_%']:.1f}%", f"{block['ann_vol_%']:.1f}%",
+            f"{block['avg_turnover_%']:.2f}%",
+        )
+    console.print(table)
+    rnd = small["random_benchmark"]
+    if rnd.get("n"):
+        console.print(
+            f"random n={rnd['n']}: Sharpe median {rnd['median_sharpe']:.2f} "
+            f"[p5 {rnd['p5_sharpe']:.2f}, p95 {rnd['p95_sharpe']:.2f}]; managed beats "
+            f"{rnd['managed_beats_pct_sharpe']:.1f}% of them on Sharpe"
+        )
+    managed = small["managed"]
+    console.print(f"cash days: {managed['cash_days']} (no rising curve: {managed['no_rising_days']}), "
+                  f"avg leverage {managed['avg_leverage']:.2f}x")
+    print(f"outputs: {', '.join(small['outputs'].values())}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fastopt.loader import load_panel
+    from fastopt.walkforward import resolve_allocator, walkforward
+    from fastopt.walkforward_report import write_outputs
+
+    resolve_allocator(args.allocator)  # a bad allocator is a usage error (exit 2) whatever the data
+    panel = load_panel(args.strategies)
+    if panel.n_strategies == 0:
+        raise NothingToDo("no strategy with daily returns found (run the backtests first)", path=args.strategies)
+    if panel.n_days < args.lookback + 1:
+        raise NothingToDo(
+            f"not enough history: {panel.n_days} days ({panel.start} to {panel.end}), "
+            f"the walk-forward needs at least --lookback + 1 = {args.lookback + 1} days",
+            path=args.strategies,
+        )
+    print(f"walk-forward: {panel.n_strategies} strategies, {panel.n_days} days, "
+          f"{panel.n_days - args.lookback} out of sample", file=sys.stderr)
+    with _progress_runner("fitting", quiet=False) as progress:
+        result = walkforward(
+            panel, lookback=args.lookback, rebalance=args.rebalance, allocator=args.allocator,
+            target_vol=args.target_vol, max_leverage=args.max_leverage, cost_bps=args.cost_bps,
+            when_negative=args.when_negative, random_n=args.random_n, seed=args.seed,
+            max_weight=args.max_weight, incremental=not args.cold, progress=progress,
+        )
+    try:
+        paths = write_outputs(result, args.output, plot=not args.no_plot)
+    except OSError as exc:
+        raise InputError(f"cannot write the outputs: {exc.strerror or exc}", path=args.output) from None
+    small = summary_document(result, paths)
+    if args.json:
+        sys.stdout.write(json.dumps(small, indent=2, allow_nan=False) + "\n")
+    else:
+        _print_table(small)
+    return 0
