@@ -1,0 +1,1 @@
+"""Test helpers of the reconciler tests (fake exchange server lives in tests/fake_binance.py)."""
