@@ -92,8 +92,9 @@ def smo_ratio(g, cov, weights, cov_w, upper, tol, max_iter) -> tuple[int, float]
     gap = float("inf")
     it = 0
     while it < max_iter:
-        big_g = float(g @ weights)
-        var = float(weights @ cov_w)
+        # sequential sums (cumsum) reproduce the kernel's rounding, so both take the same path
+        big_g = float(np.cumsum(g * weights)[-1])
+        var = float(np.cumsum(weights * cov_w)[-1])
         if not var > 0:
             break
         d = g * var - big_g * cov_w

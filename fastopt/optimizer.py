@@ -196,8 +196,6 @@ def _sparse_candidates(
     min_support: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """K sparse Dirichlet(1) portfolios: idx (K x width) and val (K x width), zero-padded."""
-    k_pool = pool.size
-    width = min(width, k_pool)
     min_support = min(max(1, min_support), width)
     sizes = rng.integers(min_support, width + 1, size=n_samples)
     idx = np.empty((n_samples, width), dtype=np.int64)
@@ -219,26 +217,18 @@ def _sparse_candidates(
 # local refinement
 
 
-def _active_set_step(g: np.ndarray, cov: np.ndarray, w: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray | None, bool]:
-    """One exact step of the convex reformulation on w's active set.
+def _face_solve(
+    g: np.ndarray, cov: np.ndarray, free: np.ndarray, at_ub: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray | None, bool]:
+    """Exact optimum z (b.z = 1) of the convex reformulation on one face.
 
-    Free F = {0 < w < upper}, at-bound U = {w = upper < 1}, zero elsewhere.
-    With y = w / (g.w), y_U = v 1'y_F, v = upper_U / (1 - sum upper_U), the
-    problem min y'cov y s.t. g.y = 1 becomes min z'Qz s.t. b.z = 1 with
-    Q = cov_FF + u1' + 1u' + kappa 11', b = g_F + (g_U . v), whose solution is
-    z ∝ Q^-1 b. Moves from the current point toward it as far as feasibility
-    allows (ratio test). Returns (new w or None, singular flag).
+    Free F, at-bound U (w = upper < 1), zero elsewhere. With y = w / (g.w),
+    y_U = v 1'y_F, v = upper_U / (1 - sum upper_U), the problem
+    min y'cov y s.t. g.y = 1 becomes min z'Qz s.t. b.z = 1 with
+    Q = cov_FF + u1' + 1u' + kappa 11', b = g_F + (g_U . v), solved by
+    z = Q^-1 b / (b'Q^-1 b). Returns (z or None, singular flag).
     """
-    big_g = float(g @ w)
-    if not big_g > 0:
-        return None, False
-    free = np.flatnonzero((w > 0) & (w < upper))
-    at_ub = np.flatnonzero((w > 0) & (w >= upper) & (upper < 1))
-    if free.size == 0:
-        return None, False
     m_u = float(upper[at_ub].sum())
-    if m_u >= 1.0:
-        return None, False
     q = cov[np.ix_(free, free)]
     b = g[free].copy()
     if at_ub.size:
@@ -256,12 +246,63 @@ def _active_set_step(g: np.ndarray, cov: np.ndarray, w: np.ndarray, upper: np.nd
                 raise np.linalg.LinAlgError("near-singular")
             z = cholesky_solve_nb(np.ascontiguousarray(chol), b)
         except np.linalg.LinAlgError:
+            # singular face (N >= T, duplicates): a tiny ridge picks one of the optimal
+            # solutions at Cholesky cost (an SVD here cost 100x more at k ~ 500)
             singular = True
-            z = np.linalg.lstsq(q, b, rcond=1e-13)[0]
+            ridge = 1e-12 * float(np.trace(q)) / q.shape[0] + 1e-300
+            try:
+                chol = np.linalg.cholesky(q + ridge * np.eye(q.shape[0]))
+                z = cholesky_solve_nb(np.ascontiguousarray(chol), b)
+            except np.linalg.LinAlgError:
+                z = np.linalg.lstsq(q, b, rcond=1e-13)[0]
     bz = float(b @ z)
     if not (np.isfinite(z).all() and bz > 0):
         return None, singular
-    z /= bz  # b.z = 1
+    return z / bz, singular
+
+
+def _active_set_step(
+    g: np.ndarray,
+    cov: np.ndarray,
+    w: np.ndarray,
+    upper: np.ndarray,
+    add: np.ndarray | None = None,
+) -> tuple[np.ndarray | None, bool]:
+    """One block active-set step of the convex reformulation from w.
+
+    The free set is {0 < w < upper} plus the zero-weight KKT violators ``add``;
+    added strategies whose face optimum is negative are dropped again and the
+    face re-solved (they cannot enter together). Then the step moves from the
+    current y toward the face optimum as far as y >= 0 and y_i <= m_i sum(y)
+    allow (ratio test); along that segment the convex objective decreases, so
+    the ratio never gets worse. Returns (new w or None, singular flag).
+    """
+    big_g = float(g @ w)
+    if not big_g > 0:
+        return None, False
+    base_free = np.flatnonzero((w > 0) & (w < upper))
+    at_ub = np.flatnonzero((w > 0) & (w >= upper) & (upper < 1))
+    m_u = float(upper[at_ub].sum())
+    if m_u >= 1.0:
+        return None, False
+    extra = np.zeros(0, dtype=np.int64) if add is None else np.asarray(add, dtype=np.int64)
+    singular = False
+    z = None
+    free = base_free
+    for _ in range(extra.size + 1):
+        free = np.sort(np.concatenate([base_free, extra])) if extra.size else base_free
+        if free.size == 0:
+            return None, singular
+        z, sing = _face_solve(g, cov, free, at_ub, upper)
+        singular |= sing
+        if z is None or extra.size == 0:
+            break
+        bad = np.isin(free, extra) & (z <= 0)
+        if not bad.any():
+            break
+        extra = np.setdiff1d(extra, free[bad])
+    if z is None:
+        return None, singular
     y_cur = w[free] / big_g
     d = z - y_cur
     alpha = 1.0
@@ -279,12 +320,11 @@ def _active_set_step(g: np.ndarray, cov: np.ndarray, w: np.ndarray, upper: np.nd
         denom = 1.0 - m_u
         s_cur = y_cur.sum() / denom
         s_d = d.sum() / denom
-        h0 = y_cur - upper[free] * s_cur
+        h0 = np.minimum(y_cur - upper[free] * s_cur, 0.0)
         dh = d - upper[free] * s_d
         rising = cap & (dh > 0)
         if rising.any():
             ratios = np.where(rising, -h0 / np.where(rising, dh, 1.0), np.inf)
-            ratios = np.maximum(ratios, 0.0)
             k = int(np.argmin(ratios))
             if ratios[k] < alpha:
                 alpha = float(ratios[k])
@@ -303,10 +343,75 @@ def _active_set_step(g: np.ndarray, cov: np.ndarray, w: np.ndarray, upper: np.nd
     if block_ub >= 0:
         out[free[block_ub]] = upper[free[block_ub]]
     out = np.minimum(out, upper)
-    s = out.sum()
-    if not s > 0:
+    s_out = out.sum()
+    if not s_out > 0:
         return None, singular
-    return out / s, singular
+    return out / s_out, singular
+
+
+def _violators(g: np.ndarray, cov_w: np.ndarray, w: np.ndarray, upper: np.ndarray, tol: float, limit: int) -> np.ndarray:
+    """Zero-weight strategies whose gradient exceeds the smallest one among held strategies."""
+    big_g = float(g @ w)
+    var = float(w @ cov_w)
+    if not (var > 0 and big_g != 0):
+        return np.zeros(0, dtype=np.int64)
+    d = g * var - big_g * cov_w
+    held = w > 0
+    ref = float(d[held].min()) + tol * abs(big_g) * var
+    cand = np.flatnonzero((~held) & (upper > 0) & (d > ref))
+    if cand.size > limit:
+        cand = cand[np.argsort(-d[cand])[:limit]]
+    return cand
+
+
+def _pdas(
+    g: np.ndarray, cov: np.ndarray, w0: np.ndarray, upper: np.ndarray, *, max_iter: int = 40
+) -> tuple[np.ndarray | None, int, bool]:
+    """Primal-dual active set (semismooth Newton) for min y'cov y, g.y = 1, y >= 0.
+
+    Only for problems without binding upper bounds (upper in {0, 1}). Each
+    iteration solves the face of the current inactive set I exactly and then
+    sets I = {k in I: y_k > 0} + {k not in I: lambda_k < 0} with the
+    multipliers lambda = cov y - nu g, nu = y'cov y. Converges in a few
+    iterations from a reasonable start; returns (feasible w or None,
+    iterations, singular flag). The caller certifies (KKT gap) and falls back
+    to SMO + active-set steps when it fails or cycles.
+    """
+    allowed = upper > 0
+    inactive = np.flatnonzero((w0 > 0) & allowed)
+    none_ub = np.zeros(0, dtype=np.int64)
+    singular = False
+    best = None
+    seen: set[bytes] = set()
+    for it in range(1, max_iter + 1):
+        key = inactive.tobytes()
+        if inactive.size == 0 or key in seen:
+            return best, it, singular
+        seen.add(key)
+        z, sing = _face_solve(g, cov, inactive, none_ub, upper)
+        singular |= sing
+        if z is None:
+            return best, it, singular
+        y = np.zeros(g.size)
+        y[inactive] = z
+        positive = z > 0
+        if positive.any():
+            cand = np.where(y > 0, y, 0.0)
+            best = cand / cand.sum()
+        cov_y = cov_matvec_sparse_nb(cov, y, inactive)
+        nu = float(y @ cov_y)
+        lam = cov_y - nu * g
+        threshold = -1e-12 * nu * float(np.abs(g).max())
+        enter = np.flatnonzero(allowed & (y == 0) & (lam < threshold))
+        # damping: a bounded number of entries per iteration avoids the cycling
+        # full PDAS shows on ill-conditioned covariances
+        limit = max(8, inactive.size // 4)
+        if enter.size > limit:
+            enter = enter[np.argsort(lam[enter])[:limit]]
+        if positive.all() and enter.size == 0:
+            return best, it, singular
+        inactive = np.sort(np.concatenate([inactive[positive], enter]))
+    return best, max_iter, singular
 
 
 def _refine(
@@ -318,7 +423,12 @@ def _refine(
     tol: float,
     max_rounds: int,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """SMO + active-set refinement from w0 to a KKT point. Returns (w, info)."""
+    """SMO + block active-set refinement from w0 to a KKT point. Returns (w, info).
+
+    SMO moves (O(N) each) fix the active set where the active-set step cannot
+    (releasing upper bounds); each active-set step solves the current face
+    exactly, adding all zero-weight KKT violators at once.
+    """
     w = np.ascontiguousarray(w0, dtype=np.float64).copy()
     cov_w = _cov_w(cov, w)
     iterations = 0
@@ -326,13 +436,23 @@ def _refine(
     steps = 0
     gap = math.inf
     n = g.size
+    pdas_iterations = 0
+    if bool(((upper == 0) | (upper >= 1)).all()) and float(g @ w) > 0:
+        w_p, pdas_iterations, singular = _pdas(g, cov, w, upper)
+        if w_p is not None:
+            cov_p = _cov_w(cov, w_p)
+            var_p = float(w_p @ cov_p)
+            old = float(g @ w) / math.sqrt(float(w @ cov_w))
+            if var_p > 0 and float(g @ w_p) / math.sqrt(var_p) >= old:
+                w, cov_w = np.ascontiguousarray(w_p), cov_p
+    budget = 2 * int(np.count_nonzero(w)) + 20
     for _ in range(max_rounds):
-        budget = 2 * int(np.count_nonzero(w)) + 20
         it, gap = smo_ratio_nb(g, cov, w, cov_w, upper, tol, budget)
         iterations += int(it)
         if gap <= tol:
             break
-        new_w, sing = _active_set_step(g, cov, w, upper)
+        add = _violators(g, cov_w, w, upper, tol, 8)
+        new_w, sing = _active_set_step(g, cov, w, upper, add)
         singular |= sing
         steps += 1
         if new_w is not None:
@@ -345,15 +465,17 @@ def _refine(
         gap = kkt_gap(g, cov_w, w, upper)
         if gap <= tol:
             break
-        if sing and _relative_variance(cov, w, cov_w) < UNBOUNDED_REL_VAR:
-            break  # heading to a zero-variance mix: the ratio is unbounded, stop here
+        if singular and (_relative_variance(cov, w, cov_w) < UNBOUNDED_REL_VAR or steps >= 25):
+            break  # singular covariance, heading to a zero-variance mix: stop here (reported)
+        budget = 2 * int(np.count_nonzero(w)) + 20
     else:
         if not singular:  # last resort: plain SMO with a large budget
             it, gap = smo_ratio_nb(g, cov, w, cov_w, upper, tol, 50 * n + 1000)
             iterations += int(it)
     cov_w = _cov_w(cov, w)
     gap = kkt_gap(g, cov_w, w, upper)
-    return w, {"iterations": iterations, "active_set_steps": steps, "kkt_gap": gap, "singular": singular}
+    return w, {"iterations": iterations + pdas_iterations, "pdas_iterations": pdas_iterations,
+               "active_set_steps": steps, "kkt_gap": gap, "singular": singular}
 
 
 # ---------------------------------------------------------------------------
@@ -581,7 +703,8 @@ def solve_ratio(
         var = float(sw @ sub_cov[np.ix_(supp, supp)] @ sw)
         spread = float(sw @ np.sqrt(np.diag(sub_cov))[supp]) ** 2
         info["relative_variance"] = var / spread if spread > 0 else 0.0
-        if spread > 0 and var / spread < UNBOUNDED_REL_VAR:
+        degenerate = info.get("singular") and info["kkt_gap"] > tol * 10
+        if (spread > 0 and var / spread < UNBOUNDED_REL_VAR) or degenerate:
             status = "unbounded"
             message = ("the window admits a long-only mix with almost zero variance and a positive slope, "
                        "so slope/std grows without bound (N >= T or near-duplicate strategies); "

@@ -1,0 +1,314 @@
+"""solve_ratio / optimize: invariants, exactness against cvxpy, edge cases, options."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastopt.errors import InputError, NothingToDo
+from fastopt.objective import (
+    blaveclaw_score,
+    ledoit_wolf_intensity,
+    score,
+    shrink_covariance,
+    window_stats,
+)
+from fastopt.optimizer import kkt_gap, optimize, solve_ratio
+
+
+def universe(seed: int, n_days: int, n_assets: int, drift: float = 4e-4) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    market = rng.standard_normal(n_days) * 0.02
+    beta = rng.uniform(-0.5, 1.0, n_assets)
+    noise = rng.standard_normal((n_days, n_assets)) * rng.uniform(0.005, 0.03, n_assets)
+    return np.ascontiguousarray(rng.normal(drift, 1e-3, n_assets) + np.outer(market, beta) + noise)
+
+
+def ratio(g, cov, w):
+    return float(g @ w) / math.sqrt(float(w @ cov @ w))
+
+
+def assert_valid(w, upper=1.0):
+    w = np.asarray(w)
+    assert np.isfinite(w).all()
+    assert (w >= 0).all()
+    assert (w <= np.asarray(upper) + 1e-12).all()
+    assert abs(math.fsum(w.tolist()) - 1.0) <= 1e-12
+
+
+problems = st.tuples(st.integers(0, 10_000), st.integers(20, 200), st.integers(2, 25))
+
+
+@given(problem=problems, max_weight=st.sampled_from([1.0, 0.5, 0.3, 0.2]))
+def test_weights_valid_and_at_least_equal_weight_and_candidates(problem, max_weight):
+    seed, n_days, n_assets = problem
+    if n_assets * max_weight < 1:
+        max_weight = 1.0
+    returns = universe(seed, n_days, n_assets)
+    stats = window_stats(returns)
+    alloc = solve_ratio(stats.g, stats.cov, max_weight=max_weight, seed=seed)
+    assert_valid(alloc.weights, max_weight)
+    equal = np.full(n_assets, 1.0 / n_assets)
+    per_day = alloc.score / math.sqrt(365)
+    assert per_day >= ratio(stats.g, stats.cov, equal) - 1e-12 * abs(per_day)
+    assert per_day >= alloc.diagnostics["search_score"] - 1e-12 * abs(per_day)
+    # the reported score is the definition's score of the weights
+    if alloc.status not in ("unbounded",):
+        assert alloc.score == pytest.approx(score(returns, alloc.weights), rel=1e-9, abs=1e-12)
+
+
+@given(problem=problems, scale=st.floats(1e-3, 1e3), perm_seed=st.integers(0, 1000))
+def test_invariant_to_scaling_and_permutation(problem, scale, perm_seed):
+    seed, n_days, n_assets = problem
+    returns = universe(seed, n_days, n_assets)
+    base = optimize(returns)
+    scaled = optimize(returns * scale)
+    assert scaled.score == pytest.approx(base.score, rel=1e-9)
+    perm = np.random.default_rng(perm_seed).permutation(n_assets)
+    permuted = optimize(returns[:, perm])
+    assert permuted.score == pytest.approx(base.score, rel=1e-9)
+    if base.status == "optimal":  # unique optimum: the weights permute along
+        np.testing.assert_allclose(permuted.weights, base.weights[perm], atol=1e-7)
+
+
+def _exact(g, cov, **kw):
+    from fastopt.exact import solve_exact
+
+    return solve_exact(g, cov, **kw)
+
+
+@settings(max_examples=15)
+@given(
+    problem=st.tuples(st.integers(0, 10_000), st.integers(30, 120), st.integers(2, 15)),
+    kind=st.sampled_from(["plain", "duplicates", "zero_column", "one_positive", "near_singular", "capped"]),
+)
+def test_search_matches_exact_cvxpy(problem, kind):
+    seed, n_days, n_assets = problem
+    returns = universe(seed, n_days, n_assets)
+    max_weight = 1.0
+    if kind == "duplicates":
+        returns = np.column_stack([returns, returns[:, :2]])
+    elif kind == "zero_column":
+        returns = np.column_stack([returns, np.zeros(n_days)])
+    elif kind == "one_positive":
+        stats = window_stats(returns)
+        flip = stats.g > 0
+        flip[int(np.argmax(stats.g))] = False
+        returns = np.where(flip, -returns, returns)
+    elif kind == "near_singular":
+        mix = returns[:, :1] * 0.5 + returns[:, 1:2] * 0.5 + 1e-7 * np.random.default_rng(seed).standard_normal((n_days, 1))
+        returns = np.column_stack([returns, mix])
+    elif kind == "capped":
+        max_weight = max(0.25, 1.0 / n_assets + 1e-3)
+    returns = np.ascontiguousarray(returns)
+    stats = window_stats(returns)
+    if not (stats.g > 0).any():
+        return
+    ours = solve_ratio(stats.g, stats.cov, max_weight=max_weight)
+    ref = _exact(stats.g, stats.cov, max_weight=max_weight)
+    # ours is certified and never worse than the interior-point answer
+    assert ours.score >= ref.score * (1 - 1e-8)
+    assert ours.score == pytest.approx(ref.score, rel=1e-7)
+    assert ours.diagnostics["kkt_gap"] <= 1e-9
+
+
+def test_kkt_certificate_means_no_better_point_nearby():
+    returns = universe(3, 200, 30)
+    stats = window_stats(returns)
+    alloc = solve_ratio(stats.g, stats.cov)
+    assert alloc.status == "optimal"
+    w = np.asarray(alloc.weights)
+    best = ratio(stats.g, stats.cov, w)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        trial = np.clip(w + rng.normal(0, 1e-3, w.size) * (rng.random(w.size) < 0.3), 0, None)
+        trial /= trial.sum()
+        assert ratio(stats.g, stats.cov, trial) <= best * (1 + 1e-12)
+    assert kkt_gap(stats.g, stats.cov @ w, w, np.ones(w.size)) <= 1e-10
+
+
+def test_deterministic_for_a_seed_and_warm_start_agrees():
+    returns = universe(5, 365, 60)
+    a = optimize(returns, seed=7)
+    b = optimize(returns, seed=7)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    stats = window_stats(returns[1:])
+    cold = solve_ratio(stats.g, stats.cov)
+    warm = solve_ratio(stats.g, stats.cov, previous_weights=np.asarray(a.weights))
+    assert warm.score == pytest.approx(cold.score, rel=1e-10)
+    assert warm.diagnostics["candidates"] < cold.diagnostics["candidates"]
+
+
+def test_single_strategy_and_zero_variance_and_nothing():
+    alloc = optimize(universe(1, 50, 1))
+    assert alloc.status == "single_strategy"
+    np.testing.assert_array_equal(alloc.weights, [1.0])
+    returns = np.column_stack([universe(1, 50, 2), np.zeros(50), np.full(50, 0.25)])
+    alloc = optimize(returns)
+    assert alloc.weights[2] == 0 and alloc.weights[3] == 0
+    assert set(alloc.diagnostics["excluded"]) == {2, 3}
+    assert "zero variance" in alloc.diagnostics["excluded"][2]
+    with pytest.raises(NothingToDo, match="zero variance"):
+        optimize(np.zeros((30, 3)))
+
+
+def test_no_rising_curve_returns_least_bad_with_status():
+    returns = -np.abs(universe(2, 100, 5, drift=0.0)) - 1e-3
+    stats = window_stats(returns)
+    assert (stats.g <= 0).all()
+    alloc = optimize(returns)
+    assert alloc.status == "no_rising_curve"
+    assert "rising" in alloc.message
+    assert_valid(alloc.weights)
+    singles = [ratio(stats.g, stats.cov, np.eye(5)[k]) for k in range(5)]
+    assert alloc.score / math.sqrt(365) >= max(singles) - 1e-12
+
+
+def test_duplicates_do_not_change_score():
+    returns = universe(4, 200, 6)
+    base = optimize(returns)
+    dup = optimize(np.column_stack([returns, returns[:, 0], returns[:, 0]]))
+    assert dup.score == pytest.approx(base.score, rel=1e-9)
+
+
+def test_infeasible_bounds_are_refused():
+    returns = universe(1, 60, 4)
+    with pytest.raises(InputError, match="infeasible"):
+        optimize(returns, max_weight=0.2)
+    with pytest.raises(InputError, match="infeasible"):
+        optimize(returns, max_weight=0.4, max_strategies=2)
+    with pytest.raises(InputError, match="max_weight"):
+        optimize(returns, max_weight=1.5)
+    with pytest.raises(InputError, match="min_weight"):
+        optimize(returns, max_weight=0.3, min_weight=0.5)
+    with pytest.raises(InputError, match="max_strategies"):
+        optimize(returns, max_strategies=0)
+    with pytest.raises(InputError, match="unknown strategy"):
+        optimize(returns, max_weight={"nope": 0.5}, names=["a", "b", "c", "d"])
+
+
+def test_max_weight_mapping_per_strategy():
+    returns = universe(8, 200, 5)
+    names = ["a", "b", "c", "d", "e"]
+    free = optimize(returns, names=names)
+    top = names[int(np.argmax(free.weights))]
+    capped = optimize(returns, names=names, max_weight={top: 0.1})
+    assert capped.weights[names.index(top)] <= 0.1 + 1e-15
+    assert capped.score <= free.score + 1e-12
+    assert_valid(capped.weights)
+
+
+@given(problem=problems, min_weight=st.sampled_from([0.02, 0.05, 0.1]))
+def test_min_weight_drops_small_weights(problem, min_weight):
+    seed, n_days, n_assets = problem
+    returns = universe(seed, n_days, n_assets)
+    alloc = optimize(returns, min_weight=min_weight)
+    w = np.asarray(alloc.weights)
+    assert_valid(w)
+    assert (w[w > 0] >= min_weight * (1 - 1e-12)).all()
+
+
+def _greedy_forward_exact(g, cov, k_max):
+    """Reference greedy: add the strategy whose exact re-solve scores best, K times."""
+    chosen: list[int] = []
+    best = -math.inf
+    for _ in range(k_max):
+        trial_best, pick = -math.inf, None
+        for k in range(g.size):
+            if k in chosen:
+                continue
+            sub = chosen + [k]
+            if len(sub) == 1:
+                s = g[k] / math.sqrt(cov[k, k])
+            else:
+                a = solve_ratio(g[sub], cov[np.ix_(sub, sub)], n_samples=0)
+                s = a.score / math.sqrt(365)
+            if s > trial_best:
+                trial_best, pick = s, k
+        if pick is None or trial_best <= best:
+            break
+        chosen.append(pick)
+        best = trial_best
+    return best
+
+
+@settings(max_examples=12)
+@given(problem=st.tuples(st.integers(0, 1000), st.integers(40, 150), st.integers(4, 9)), k_max=st.integers(1, 3))
+def test_cardinality_at_least_greedy_and_close_to_brute_force(problem, k_max):
+    seed, n_days, n_assets = problem
+    returns = universe(seed, n_days, n_assets)
+    stats = window_stats(returns)
+    alloc = solve_ratio(stats.g, stats.cov, max_strategies=k_max)
+    assert np.count_nonzero(alloc.weights) <= k_max
+    assert_valid(alloc.weights)
+    per_day = alloc.score / math.sqrt(365)
+    assert per_day >= _greedy_forward_exact(stats.g, stats.cov, k_max) - 1e-10 * abs(per_day)
+    brute = -math.inf
+    for sub in itertools.combinations(range(n_assets), k_max):
+        sub = list(sub)
+        if len(sub) == 1:
+            brute = max(brute, stats.g[sub[0]] / math.sqrt(stats.cov[sub[0], sub[0]]))
+        else:
+            brute = max(brute, solve_ratio(stats.g[sub], stats.cov[np.ix_(sub, sub)], n_samples=0).score / math.sqrt(365))
+    assert per_day <= brute + 1e-10 * abs(brute)
+
+
+def test_ill_posed_window_terminates_with_finite_weights_and_shrinkage_helps():
+    returns = universe(11, 40, 120, drift=2e-3)  # N > T: covariance singular
+    alloc = optimize(returns)
+    assert alloc.status in ("unbounded", "ill_conditioned")
+    assert_valid(alloc.weights)
+    assert alloc.message
+    shrunk = optimize(returns, shrinkage="auto")
+    assert_valid(shrunk.weights)
+    assert 0 < shrunk.diagnostics["shrinkage"] <= 1
+    assert shrunk.status in ("optimal", "ill_conditioned")
+
+
+def test_shrinkage_helpers():
+    returns = universe(2, 100, 8)
+    cov = window_stats(returns).cov
+    half = shrink_covariance(cov, 0.5)
+    np.testing.assert_allclose(np.diag(half), np.diag(cov))
+    off = ~np.eye(8, dtype=bool)
+    np.testing.assert_allclose(half[off], 0.5 * cov[off])
+    assert 0 <= ledoit_wolf_intensity(returns) <= 1
+    # with few days the estimated intensity is larger than with many
+    assert ledoit_wolf_intensity(universe(2, 30, 8)) > ledoit_wolf_intensity(universe(2, 3000, 8))
+    with pytest.raises(InputError):
+        optimize(returns, shrinkage=2)
+    with pytest.raises(InputError):
+        optimize(returns, shrinkage="lots")
+
+
+def test_compound_objective_improves_on_its_start():
+    returns = universe(6, 300, 12)
+    lin = optimize(returns)
+    comp = optimize(returns, "slope_std_compound")
+    assert_valid(comp.weights)
+    assert comp.status == "local"
+    assert comp.score >= score(returns, lin.weights, "slope_std_compound") - 1e-12
+    assert comp.score == pytest.approx(score(returns, comp.weights, "slope_std_compound"), rel=1e-9)
+
+
+def test_blaveclaw_conversion_matches_their_definition():
+    returns = universe(9, 365, 4)
+    w = np.array([0.4, 0.3, 0.2, 0.1])
+    r = returns @ w
+    theirs = np.polyfit(np.arange(365.0), np.cumsum(r), 1)[0] * 252 / r.std()
+    assert blaveclaw_score(score(returns, w), n_days=365) == pytest.approx(theirs, rel=1e-9)
+
+
+def test_bad_returns_are_input_errors():
+    with pytest.raises(InputError, match="non-finite"):
+        optimize(np.array([[0.01, np.nan], [0.02, 0.01], [0.0, 0.01]]))
+    with pytest.raises(InputError, match="at least 2 days"):
+        optimize(np.array([[0.01, 0.02]]))
+    with pytest.raises(InputError, match="objective"):
+        optimize(universe(1, 30, 3), "sharpe")
+    with pytest.raises(InputError, match="solver"):
+        optimize(universe(1, 30, 3), solver="magic")

@@ -1,0 +1,189 @@
+"""Every numba kernel of fastopt.kernels against its numpy twin (1e-12) and the definitions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fastopt import kernels as nb
+from fastopt import kernels_np as ref
+
+TOL = 1e-12
+
+
+def _window(seed: int, n_days: int, n_assets: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    market = rng.standard_normal(n_days) * 0.02
+    beta = rng.uniform(-0.5, 1.0, n_assets)
+    noise = rng.standard_normal((n_days, n_assets)) * rng.uniform(0.005, 0.03, n_assets)
+    return np.ascontiguousarray(rng.normal(3e-4, 1e-3, n_assets) + np.outer(market, beta) + noise)
+
+
+def _simplex(seed: int, n: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    w = rng.dirichlet(np.ones(n))
+    w[rng.random(n) < 0.3] = 0.0
+    if w.sum() == 0:
+        w[0] = 1.0
+    return w / w.sum()
+
+
+def _close(a, b, tol=TOL):
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    scale = max(1.0, float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0)))
+    assert a.shape == b.shape
+    assert np.array_equal(np.isfinite(a), np.isfinite(b))
+    fin = np.isfinite(a)
+    assert np.all(np.abs(a[fin] - b[fin]) <= tol * scale), (a, b)
+
+
+seeds = st.integers(0, 10_000)
+days = st.integers(2, 60)
+assets = st.integers(1, 12)
+
+
+@given(n_days=st.integers(0, 400))
+def test_slope_basis_matches_twin_and_polyfit(n_days):
+    _close(nb.slope_basis_nb(n_days), ref.slope_basis(n_days))
+    if n_days >= 2:
+        r = np.random.default_rng(n_days).standard_normal(n_days)
+        slope = np.polyfit(np.arange(n_days), np.cumsum(r), 1)[0]
+        assert abs(nb.slope_basis_nb(n_days) @ r - slope) <= 1e-9 * max(1.0, abs(slope))
+
+
+@given(seed=seeds, n_days=days, n_assets=assets, compound=st.booleans())
+def test_portfolio_score_matches_twin(seed, n_days, n_assets, compound):
+    returns = _window(seed, n_days, n_assets)
+    w = _simplex(seed + 1, n_assets)
+    _close(nb.portfolio_score_nb(returns, w, compound), ref.portfolio_score(returns, w, compound))
+
+
+@given(seed=seeds, n_days=st.integers(3, 60), n_assets=st.integers(1, 12), width=st.integers(1, 6))
+def test_batch_kernels_match_twins(seed, n_days, n_assets, width):
+    returns = _window(seed, n_days, n_assets)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n_assets, size=(7, width))
+    val = rng.dirichlet(np.ones(width), size=7)
+    val[0, :] = 0.0  # an all-zero candidate: variance 0 -> -inf in both
+    centered = returns - returns.mean(0)
+    cov = np.ascontiguousarray(centered.T @ centered / (n_days - 1))
+    g = ref.slope_basis(n_days) @ returns
+    _close(nb.batch_ratio_sparse_nb(g, cov, idx, val), ref.batch_ratio_sparse(g, cov, idx, val))
+    _close(nb.batch_compound_sparse_nb(returns, idx, val), ref.batch_compound_sparse(returns, idx, val))
+    # the sparse ratio equals the direct definition of the score on the dense weights
+    for k in range(1, 7):
+        dense = np.zeros(n_assets)
+        np.add.at(dense, idx[k], val[k])
+        direct = ref.portfolio_score(returns, dense, False)
+        if np.isfinite(direct):
+            assert abs(nb.batch_ratio_sparse_nb(g, cov, idx[k:k + 1], val[k:k + 1])[0] - direct) <= 1e-9 * max(1, abs(direct))
+
+
+@given(seed=seeds, n_days=st.integers(3, 60), n_assets=st.integers(1, 12))
+def test_gradients_match_twins_and_finite_differences(seed, n_days, n_assets):
+    returns = _window(seed, n_days, n_assets)
+    w = _simplex(seed + 2, n_assets)
+    centered = returns - returns.mean(0)
+    cov = np.ascontiguousarray(centered.T @ centered / (n_days - 1))
+    g = ref.slope_basis(n_days) @ returns
+    cov_w = cov @ w
+    _close(nb.ratio_gradient_nb(g, cov_w, w), ref.ratio_gradient(g, cov_w, w))
+    s_nb, grad_nb = nb.compound_score_grad_nb(returns, w)
+    s_np, grad_np = ref.compound_score_grad(returns, w)
+    _close(s_nb, s_np)
+    _close(grad_nb, grad_np, 1e-10)
+    # finite differences of the compound score
+    k = seed % n_assets
+    h = 1e-6
+    up, down = w.copy(), w.copy()
+    up[k] += h
+    down[k] -= h
+    fd = (ref.portfolio_score(returns, up, True) - ref.portfolio_score(returns, down, True)) / (2 * h)
+    assert abs(fd - grad_np[k]) <= 1e-5 * max(1.0, abs(fd))
+
+
+@given(seed=seeds, n_assets=st.integers(2, 12))
+def test_pair_step_and_move_match_twins(seed, n_assets):
+    returns = _window(seed, 40, n_assets)
+    centered = returns - returns.mean(0)
+    cov = np.ascontiguousarray(centered.T @ centered / 39)
+    g = ref.slope_basis(40) @ returns
+    w = _simplex(seed, n_assets)
+    cov_w = cov @ w
+    i, j = seed % n_assets, (seed // 7 + 1) % n_assets
+    args = (g[i], g[j], g @ w, w @ cov_w, cov_w[i], cov_w[j], cov[i, i], cov[j, j], cov[i, j], 0.0, w[j])
+    t_nb, t_np = nb.pair_step_nb(*args), ref.pair_step(*args)
+    _close(t_nb, t_np)
+    # the step is the exact line maximizer: no grid point does better
+    def f(t):
+        x = w.copy()
+        x[i] += t
+        x[j] -= t
+        v = x @ cov @ x
+        return (g @ x) / np.sqrt(v) if v > 0 else -np.inf
+    if i != j and w[j] > 0:
+        grid = np.linspace(0.0, w[j], 201)
+        assert f(t_nb) >= max(f(t) for t in grid) - 1e-12 * max(1, abs(f(t_nb)))
+    w1, w2 = w.copy(), w.copy()
+    c1, c2 = cov_w.copy(), cov_w.copy()
+    nb.pair_move_nb(cov, c1, w1, i, j, 0.01)
+    ref.pair_move(cov, c2, w2, i, j, 0.01)
+    _close(w1, w2)
+    _close(c1, c2)
+    _close(c1, cov @ w1)
+
+
+@given(seed=seeds, n_assets=st.integers(2, 15), capped=st.booleans())
+def test_smo_matches_twin(seed, n_assets, capped):
+    returns = _window(seed, 80, n_assets)
+    centered = returns - returns.mean(0)
+    cov = np.ascontiguousarray(centered.T @ centered / 79)
+    g = ref.slope_basis(80) @ returns
+    upper = np.full(n_assets, max(1.0 / n_assets + 0.05, 0.3) if capped else 1.0)
+    w0 = np.full(n_assets, 1.0 / n_assets)
+    w1, w2 = w0.copy(), w0.copy()
+    c1, c2 = cov @ w1, cov @ w2
+    it1, gap1 = nb.smo_ratio_nb(g, cov, w1, c1, upper, 1e-6, 12)
+    it2, gap2 = ref.smo_ratio(g, cov, w2, c2, upper, 1e-6, 12)
+    assert it1 == it2
+    _close(w1, w2, 1e-10)
+    assert np.all(w1 >= 0) and np.all(w1 <= upper)
+    assert abs(w1.sum() - 1) < 1e-12
+    f0 = (g @ w0) / np.sqrt(w0 @ cov @ w0)
+    f1 = (g @ w1) / np.sqrt(w1 @ cov @ w1)
+    assert f1 >= f0 - 1e-12 * abs(f0)
+
+
+@given(seed=seeds, n_assets=st.integers(1, 20), k=st.integers(1, 20))
+def test_linear_algebra_kernels_match_twins(seed, n_assets, k):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n_assets, n_assets + 3))
+    cov = np.ascontiguousarray(a @ a.T)
+    w = _simplex(seed, n_assets)
+    support = np.flatnonzero(w)
+    _close(nb.cov_matvec_sparse_nb(cov, w, support), ref.cov_matvec_sparse(cov, w, support))
+    _close(nb.cov_matvec_sparse_nb(cov, w, support), cov @ w)
+    m = rng.standard_normal((k, k + 2))
+    spd = m @ m.T + np.eye(k)
+    chol = np.ascontiguousarray(np.linalg.cholesky(spd))
+    rhs = rng.standard_normal(k)
+    _close(nb.cholesky_solve_nb(chol, rhs), ref.cholesky_solve(chol, rhs), 1e-10)
+    _close(spd @ nb.cholesky_solve_nb(chol, rhs), rhs, 1e-9)
+
+
+def test_zero_std_portfolio_score_is_nan():
+    returns = np.full((8, 2), 0.25)  # exactly representable: std is exactly 0
+    assert np.isnan(nb.portfolio_score_nb(returns, np.array([0.5, 0.5]), False))
+    assert np.isnan(ref.portfolio_score(returns, np.array([0.5, 0.5]), False))
+
+
+@pytest.mark.parametrize("compound", [False, True])
+def test_score_on_real_prices(shared_prices, compound):
+    import polars as pl
+
+    closes = [pl.read_csv(shared_prices / f"{s}-USD.csv")["close"].to_numpy()[-366:] for s in ("BTC", "ETH", "BNB", "SOL")]
+    returns = np.ascontiguousarray(np.column_stack([c[1:] / c[:-1] - 1 for c in closes]))
+    w = np.array([0.4, 0.3, 0.2, 0.1])
+    _close(nb.portfolio_score_nb(returns, w, compound), ref.portfolio_score(returns, w, compound))
