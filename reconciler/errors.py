@@ -73,9 +73,9 @@ def translate_ccxt_error(exc: BaseException, *, during_order: bool = False) -> V
         return AuthenticationError(message)
     if during_order:
         return OrderOutcomeUnknown(message)
-    if isinstance(exc, ccxt.DDoSProtection):
+    if isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):
         return DDosProtection(message)
-    if isinstance(exc, (ccxt.NetworkError, ccxt.OnMaintenance, ccxt.ExchangeNotAvailable)):
+    if isinstance(exc, ccxt.OperationFailed):  # NetworkError, RequestTimeout, ExchangeNotAvailable, OnMaintenance
         return TemporaryError(message)
     if isinstance(exc, ccxt.BaseError):
         return VenueError(message)

@@ -14,6 +14,8 @@
   backoff on :class:`TemporaryError`; ``create_order`` is called exactly once
   and any non-definitive failure becomes :class:`OrderOutcomeUnknown`.
 - Markets are loaded once and refreshed every ``markets_ttl_s`` seconds.
+- Prices: mark prices (``fetch_mark_prices``, binance premiumIndex: weight 1)
+  when the exchange has them, else the tickers' mark/last price.
 """
 from __future__ import annotations
 
@@ -221,11 +223,14 @@ class CcxtVenue:
         wanted = sorted(s for s in set(symbols) if s in self.exchange.markets)
         if not wanted:
             return {}
-        tickers = self._read("prices", lambda: self.exchange.fetch_tickers(wanted))
+        if self.exchange.has.get("fetchMarkPrices"):  # mark prices: cheapest call, and what margin uses
+            tickers = self._read("prices", lambda: self.exchange.fetch_mark_prices(wanted))
+        else:
+            tickers = self._read("prices", lambda: self.exchange.fetch_tickers(wanted))
         out: dict[str, float] = {}
         for symbol, t in (tickers or {}).items():
             value = t.get("markPrice") or t.get("last") or t.get("close")
-            if value:
+            if value and symbol in wanted:
                 out[symbol] = float(value)
         return out
 
