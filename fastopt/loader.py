@@ -28,7 +28,7 @@ import polars as pl
 
 from fastopt.errors import InputError
 from fastopt.panel import Panel
-from fastopt.stats_file import StatsSeries, loads_stats
+from fastopt.stats_file import StatsSeries, loads_many
 
 logger = logging.getLogger("fastopt.loader")
 
@@ -67,14 +67,6 @@ def _to_day(value: str | date | np.datetime64 | None, what: str) -> np.datetime6
         raise InputError(f"{what} {value!r} is not a valid date (YYYY-MM-DD)") from None
 
 
-def _read_one(path: Path) -> StatsSeries:
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read: {exc.strerror or exc}") from None
-    return loads_stats(content)
-
-
 def load_panel(
     strategies_dir: str | os.PathLike[str],
     lookback: int | None = None,
@@ -109,17 +101,23 @@ def load_panel(
         warnings.append(message)
         logger.warning(message)
 
+    contents: list[bytes] = []
+    readable: list[tuple[str, Path]] = []
     for name, path in files:
         try:
-            series = _read_one(path)
-        except ValueError as exc:
-            skip(name, path, str(exc))
+            contents.append(path.read_bytes())
+            readable.append((name, path))
+        except OSError as exc:
+            skip(name, path, f"cannot read: {exc.strerror or exc}")
+    for (name, path), parsed in zip(readable, loads_many(contents)):
+        if isinstance(parsed, ValueError):
+            skip(name, path, str(parsed))
             continue
-        for remark in series.warnings:
+        for remark in parsed.warnings:
             message = f"{path}: {remark}"
             warnings.append(message)
             logger.warning(message)
-        loaded.append((name, series))
+        loaded.append((name, parsed))
 
     if not loaded:
         return _empty_panel(skipped, warnings)

@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 import re
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ SERIES_KEYS = ("daily_dates", "daily_returns")
 #: Accepted ``shape`` values of :func:`write_stats` (see the module docstring).
 SHAPES = ("lists", "mapping", "records")
 _NUMBER_TYPES = (float, int)
-_ISO_DAYS = re.compile(r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2})*")
+_NUMBER_TYPE_SET = {float, int}
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -73,33 +75,67 @@ class StatsSeries:
 
 def _parse_dates(raw: Sequence[Any], where: str) -> NDArray[np.datetime64]:
     """Strict ``YYYY-MM-DD`` strings -> datetime64[D]; ValueError naming the first bad one."""
-    if set(map(type, raw)) - {str}:
-        index = next(i for i, v in enumerate(raw) if not isinstance(v, str))
-        raise ValueError(f"{where}[{index}] must be a 'YYYY-MM-DD' string, got {type(raw[index]).__name__}")
-    # Fast path: every entry is exactly 10 characters laid out as dddd-dd-dd (checked on
-    # the character codes, vectorized), and numpy accepts each as a real calendar day.
-    if set(map(len, raw)) == {10} and _canonical_layout(np.array(raw, dtype="U10")):
-        try:
-            return np.array(raw, dtype="datetime64[D]")
-        except ValueError:
-            pass
-    index = next((i for i, v in enumerate(raw) if not _is_iso_day(v)), 0)
-    raise ValueError(f"{where}[{index}] = {raw[index]!r} is not a valid 'YYYY-MM-DD' date")
+    fast = _fast_days(raw, len(raw))
+    if fast is not None:
+        return fast
+    # Slow path, only to name the first offending entry precisely.
+    for index, value in enumerate(raw):
+        if not isinstance(value, str):
+            raise ValueError(f"{where}[{index}] must be a 'YYYY-MM-DD' string, got {type(value).__name__}")
+        if not _is_iso_day(value):
+            raise ValueError(f"{where}[{index}] = {value!r} is not a valid 'YYYY-MM-DD' date")
+    return np.array(raw, dtype="datetime64[D]")
 
 
-_DASH_COLUMNS = np.array([4, 7])
 _DIGIT_COLUMNS = np.array([0, 1, 2, 3, 5, 6, 8, 9])
+_SEPARATOR_COLUMNS = np.array([4, 7, 10])
+_SEPARATORS = np.array([ord("-"), ord("-"), ord("|")], dtype=np.uint8)
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
 
 
-def _canonical_layout(days: NDArray[np.str_]) -> bool:
-    """True when every 10-character string is digits except '-' at positions 4 and 7."""
-    codes = days.view(np.uint32).reshape(-1, 10)
-    digits = codes[:, _DIGIT_COLUMNS]
-    return bool((codes[:, _DASH_COLUMNS] == ord("-")).all() and ((digits >= 48) & (digits <= 57)).all())
+def _fast_days(raw: Iterable[Any], count: int) -> NDArray[np.datetime64] | None:
+    """Vectorized strict parse; None when anything is off (the slow path then explains).
+
+    The entries are joined with ``|`` (a TypeError if one is not a string) and
+    read as an ``n x 11`` byte matrix: every row must be ``dddd-dd-dd|``. Since
+    only digits and dashes may sit between separators, each row is exactly one
+    entry. The calendar check rejects months outside 1..12 and days past the end
+    of their month.
+    """
+    try:
+        joined = ("|".join(raw) + "|").encode("ascii")
+    except (TypeError, UnicodeEncodeError):
+        return None
+    if len(joined) != 11 * count:
+        return None
+    rows = np.frombuffer(joined, dtype=np.uint8).reshape(count, 11)
+    digits = rows[:, _DIGIT_COLUMNS] - np.uint8(48)  # uint8: anything below '0' wraps above 9
+    if not ((digits <= 9).all() and (rows[:, _SEPARATOR_COLUMNS] == _SEPARATORS).all()):
+        return None
+    d = digits.astype(np.int32)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month = d[:, 4] * 10 + d[:, 5]
+    day = d[:, 6] * 10 + d[:, 7]
+    if not ((month >= 1) & (month <= 12) & (day >= 1)).all():
+        return None
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    if (day > _MONTH_DAYS[month] + (leap & (month == 2))).any():
+        return None
+    return _days_from_civil(year, month, day).astype("datetime64[D]")
+
+
+def _days_from_civil(year: NDArray[np.int32], month: NDArray[np.int32], day: NDArray[np.int32]) -> NDArray[np.int64]:
+    """Days since 1970-01-01 of proleptic Gregorian dates (integer arithmetic, vectorized)."""
+    shifted_year = (year - (month <= 2)).astype(np.int64)
+    era = shifted_year // 400
+    year_of_era = shifted_year - era * 400
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
 
 
 def _is_iso_day(text: str) -> bool:
-    if len(text) != 10 or not _ISO_DAYS.fullmatch(text):
+    if not _ISO_DAY.fullmatch(text):
         return False
     try:
         return np.datetime_as_string(np.datetime64(text, "D"), unit="D") == text
@@ -108,12 +144,12 @@ def _is_iso_day(text: str) -> bool:
 
 
 def _parse_returns(raw: Sequence[Any], where: str) -> NDArray[np.float64]:
-    """Numbers (not booleans, not null) -> float64; ValueError naming the first bad one."""
-    if set(map(type, raw)) - {float, int}:
-        index = next(i for i, v in enumerate(raw) if type(v) not in _NUMBER_TYPES)
-        value = raw[index]
-        kind = "null" if value is None else type(value).__name__
-        raise ValueError(f"{where}[{index}] must be a number, got {kind}")
+    """Numbers (not booleans, not null, not strings) -> float64; ValueError naming the first bad one."""
+    if not set(map(type, raw)) <= _NUMBER_TYPE_SET:
+        for index, value in enumerate(raw):
+            if type(value) not in _NUMBER_TYPES:
+                kind = "null" if value is None else type(value).__name__
+                raise ValueError(f"{where}[{index}] must be a number, got {kind}")
     values = np.array(raw, dtype=np.float64)
     finite = np.isfinite(values)
     if not finite.all():
@@ -158,15 +194,29 @@ def _series_from(data: Mapping[str, Any]) -> tuple[list[Any], list[Any], str, st
     )
 
 
-def parse_stats(data: Any) -> StatsSeries:
-    """Validate a decoded stats.json object. Raises ValueError with a precise reason."""
+@dataclass(frozen=True)
+class _RawSeries:
+    """A structurally valid stats.json object whose entries are not yet type-checked."""
+
+    dates: list[Any]
+    returns: list[Any]
+    dates_label: str
+    returns_label: str
+    metadata: dict[str, Any]
+
+
+def _structure(data: Any) -> _RawSeries:
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     raw_dates, raw_returns, dates_label, returns_label = _series_from(data)
     if not raw_returns:
         raise ValueError("empty series: 'daily_returns' has no entries")
-    returns = _parse_returns(raw_returns, returns_label)
-    dates = _parse_dates(raw_dates, dates_label)
+    metadata = {k: v for k, v in data.items() if k not in SERIES_KEYS}
+    return _RawSeries(raw_dates, raw_returns, dates_label, returns_label, metadata)
+
+
+def _finish(raw: _RawSeries, dates: NDArray[np.datetime64], returns: NDArray[np.float64]) -> StatsSeries:
+    """Order, uniqueness, range checks and warnings on parsed arrays."""
     if dates.size > 1 and not (dates[1:] > dates[:-1]).all():
         order = np.argsort(dates, kind="stable")
         dates = dates[order]
@@ -174,7 +224,7 @@ def parse_stats(data: Any) -> StatsSeries:
         same = dates[1:] == dates[:-1]
         if same.any():
             day = np.datetime_as_string(dates[int(np.argmax(same))], unit="D")
-            raise ValueError(f"duplicate date {day} in {dates_label}")
+            raise ValueError(f"duplicate date {day} in {raw.dates_label}")
     low = returns <= -1.0
     if low.any():
         index = int(np.argmax(low))
@@ -192,19 +242,80 @@ def parse_stats(data: Any) -> StatsSeries:
             f"{int(big.sum())} daily return(s) with |r| > 1 (first {returns[index]!r} on {day}): "
             "returns may be in percent instead of fractions"
         )
-    metadata = {k: v for k, v in data.items() if k not in SERIES_KEYS}
-    return StatsSeries(dates=dates, returns=returns, metadata=metadata, warnings=tuple(warnings))
+    return StatsSeries(dates=dates, returns=returns, metadata=raw.metadata, warnings=tuple(warnings))
+
+
+def parse_stats(data: Any) -> StatsSeries:
+    """Validate a decoded stats.json object. Raises ValueError with a precise reason."""
+    return parse_stats_raw(_structure(data))
+
+
+def _decode(content: bytes | str) -> Any:
+    if not content.strip():
+        raise ValueError("empty file (half-written?)")
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
 
 
 def loads_stats(content: bytes | str) -> StatsSeries:
     """Decode and validate stats.json text (strict JSON: NaN/Infinity refused). ValueError on failure."""
-    if not content.strip():
-        raise ValueError("empty file (half-written?)")
-    try:
-        data = orjson.loads(content)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc}") from None
-    return parse_stats(data)
+    return parse_stats(_decode(content))
+
+
+def loads_many(contents: Sequence[bytes | str]) -> list[StatsSeries | ValueError]:
+    """:func:`loads_stats` on many files at once: same results, one vectorized pass.
+
+    Each item of the result is the parsed series or the ValueError explaining why
+    that file is refused. All files' dates and returns are type-checked and
+    converted in one batch; when the batch finds anything wrong, the affected
+    files are re-parsed one by one, so every reason is exactly the one
+    :func:`loads_stats` gives.
+    """
+    results: list[StatsSeries | ValueError] = [ValueError("not parsed")] * len(contents)
+    pending: list[tuple[int, _RawSeries]] = []
+    for i, content in enumerate(contents):
+        try:
+            pending.append((i, _structure(_decode(content))))
+        except ValueError as exc:
+            results[i] = exc
+    if not pending:
+        return results
+    lengths = np.fromiter((len(raw.returns) for _, raw in pending), dtype=np.int64, count=len(pending))
+    total = int(lengths.sum())
+    dates = _fast_days(chain.from_iterable(raw.dates for _, raw in pending), total)
+    returns = None
+    if set(map(type, chain.from_iterable(raw.returns for _, raw in pending))) <= _NUMBER_TYPE_SET:
+        returns = np.fromiter(
+            chain.from_iterable(raw.returns for _, raw in pending), dtype=np.float64, count=total
+        )
+    if dates is None or returns is None:
+        for i, raw in pending:  # something is off somewhere: per file, for the exact reasons
+            try:
+                results[i] = parse_stats_raw(raw)
+            except ValueError as exc:
+                results[i] = exc
+        return results
+    finite = np.isfinite(returns)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    for k, (i, raw) in enumerate(pending):
+        lo, hi = bounds[k], bounds[k + 1]
+        try:
+            if not finite[lo:hi].all():
+                results[i] = parse_stats_raw(raw)  # raises with the exact entry
+            else:
+                results[i] = _finish(raw, dates[lo:hi], returns[lo:hi])
+        except ValueError as exc:
+            results[i] = exc
+    return results
+
+
+def parse_stats_raw(raw: _RawSeries) -> StatsSeries:
+    """Entry-by-entry validation of a structurally valid object (the per-file path)."""
+    returns = _parse_returns(raw.returns, raw.returns_label)
+    dates = _parse_dates(raw.dates, raw.dates_label)
+    return _finish(raw, dates, returns)
 
 
 def read_stats(path: str | os.PathLike[str]) -> StatsSeries:

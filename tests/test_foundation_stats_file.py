@@ -155,3 +155,42 @@ def test_build_rejects_bad_arguments():
     with pytest.raises(ValueError, match="duplicate"):
         build_stats(strategy="s", symbol=None, dates=["2024-01-01", "2024-01-01"], returns=[0.0, 0.0])
     assert stats_file.SERIES_KEYS == ("daily_dates", "daily_returns")
+
+
+def _outcome(fn, content):
+    try:
+        parsed = fn(content)
+    except ValueError as exc:
+        return ("error", str(exc))
+    return ("ok", parsed.dates.tobytes(), parsed.returns.tobytes(), parsed.metadata, parsed.warnings)
+
+
+BAD_CONTENTS = [json.dumps(data).encode() for _, data, _ in CORRUPTIONS] + [
+    b"",
+    b"{",
+    b"{\"daily_dates\": [\"2024-01-01\"], \"daily_returns\": [NaN]}",
+    b"{\"daily_dates\": [\"2024-01-011\", \"024-01-01\"], \"daily_returns\": [0.1, 0.2]}",
+    b"{\"daily_dates\": [\"2024-01-01|2024\"], \"daily_returns\": [0.1]}",
+    b"{\"daily_dates\": [\"2024-01-01\", \"2024-01-02\"], \"daily_returns\": [0.1, true]}",
+    b"{\"daily_dates\": [\"2024-01-01\", \"2024-01-02\"], \"daily_returns\": [0.1, 1e308]}",
+    "{\"daily_dates\": [\"2024-01-0\u0661\"], \"daily_returns\": [0.1]}".encode(),
+]
+
+
+@given(st.lists(st.one_of(series(), st.sampled_from(BAD_CONTENTS)), min_size=1, max_size=8), st.sampled_from(SHAPES))
+def test_batched_parsing_equals_one_by_one(items, shape):
+    """loads_many (the loader's vectorized path) gives exactly loads_stats' result per file."""
+    contents = []
+    for item in items:
+        if isinstance(item, bytes):
+            contents.append(item)
+        else:
+            dates, returns = item
+            obj = build_stats(strategy="s", symbol="X", dates=dates, returns=returns, shape=shape)
+            contents.append(json.dumps(obj).encode())
+    batched = stats_file.loads_many(contents)
+    assert len(batched) == len(contents)
+    for content, result in zip(contents, batched):
+        expected = _outcome(loads_stats, content)
+        got = ("error", str(result)) if isinstance(result, ValueError) else _outcome(lambda _: result, content)
+        assert got == expected
