@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 # The main job end to end on the embedded defaults, no network needed.
 demo: $(STAMP)
 	$(VENV)/bin/fastopt backtest --strategies strategies
+	$(VENV)/bin/fastopt optimize --strategies strategies --config portfolio_config.json --target-vol 0.30
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -348,3 +348,44 @@ def cholesky_solve_nb(chol, rhs):
             acc -= chol[j, i] * x[j]
         x[i] = acc / chol[i, i]
     return x
+
+
+def warmup() -> list[tuple[str, float]]:
+    """Call every kernel of this module once on tiny inputs (fills the numba cache).
+
+    Returns (kernel name, seconds) pairs: compile time on a cold cache, load
+    time on a warm one.
+    """
+    import time
+
+    rng = np.random.default_rng(0)
+    returns = np.ascontiguousarray(rng.normal(0.0, 0.01, (8, 3)))
+    weights = np.full(3, 1.0 / 3.0)
+    centered = returns - returns.mean(axis=0)
+    cov = np.ascontiguousarray(centered.T @ centered / 7.0)
+    g = slope_basis_nb(8) @ returns
+    idx = np.zeros((2, 2), dtype=np.int64)
+    idx[1, 1] = 2
+    val = np.full((2, 2), 0.5)
+    support = np.arange(3, dtype=np.int64)
+    upper = np.ones(3)
+    chol = np.ascontiguousarray(np.linalg.cholesky(cov + np.eye(3) * 1e-4))
+    calls = [
+        ("slope_basis_nb", lambda: slope_basis_nb(8)),
+        ("portfolio_score_nb", lambda: portfolio_score_nb(returns, weights, False)),
+        ("batch_ratio_sparse_nb", lambda: batch_ratio_sparse_nb(g, cov, idx, val)),
+        ("batch_compound_sparse_nb", lambda: batch_compound_sparse_nb(returns, idx, val)),
+        ("ratio_gradient_nb", lambda: ratio_gradient_nb(g, cov @ weights, weights)),
+        ("pair_step_nb", lambda: pair_step_nb(0.1, 0.0, 0.05, 1.0, 0.1, 0.2, 1.0, 1.0, 0.1, 0.0, 0.5)),
+        ("pair_move_nb", lambda: pair_move_nb(cov, cov @ weights, weights.copy(), 0, 1, 0.0)),
+        ("smo_ratio_nb", lambda: smo_ratio_nb(g, cov, weights.copy(), cov @ weights, upper, 1e-9, 5)),
+        ("compound_score_grad_nb", lambda: compound_score_grad_nb(returns, weights)),
+        ("cov_matvec_sparse_nb", lambda: cov_matvec_sparse_nb(cov, weights, support)),
+        ("cholesky_solve_nb", lambda: cholesky_solve_nb(chol, g.copy())),
+    ]
+    timings = []
+    for name, call in calls:
+        started = time.perf_counter()
+        call()
+        timings.append((name, time.perf_counter() - started))
+    return timings

@@ -1,0 +1,362 @@
+"""`fastopt optimize`: weights maximizing slope/std, vol-targeted leverage, portfolio_config.json.
+
+Loads every strategies/<name>/stats.json (``fastopt.loader.load_panel``), takes
+the last ``--lookback`` days, finds the weights (default: the certified
+slope/std optimum; or ``--allocator``), measures the portfolio's annual vol over
+``--vol-window`` days, sets leverage = target_vol / ann_vol (capped by
+``--max-leverage``) and merge-writes portfolio_config.json atomically: the
+optimizer's keys are replaced, every other key is kept, ``account_value``
+changes only with ``--account-value``. A failed run leaves the file untouched.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastopt.errors import InputError, NothingToDo
+
+SUMMARY = "find the weights maximizing slope/std and write portfolio_config.json"
+
+EPILOG = """examples:
+  fastopt optimize --target-vol 0.30
+  fastopt optimize --strategies strategies --config portfolio_config.json --target-vol 0.30 --dry-run
+  fastopt optimize --target-vol 0.25 --lookback 180 --max-weight 0.2 --min-weight 0.02
+  fastopt optimize --target-vol 0.30 --max-strategies 10 --seed 3
+  fastopt optimize --target-vol 0.30 --shrinkage auto          # when N is close to or above the days
+  fastopt optimize --target-vol 0.30 --allocator inverse_vol   # or a .py path / allocators/<name>/
+  fastopt optimize --target-vol 0.30 --json | jq .weights
+
+score = OLS slope (per day) of the cumulative-sum curve / daily std (ddof=1) * sqrt(periods per year);
+see docs/objective.md. exit codes: 0 ok, 2 bad input, 3 nothing to do (no valid strategy, or no
+allocation has a rising curve: pass --allow-negative to write the least-bad one anyway).
+"""
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _shrinkage(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    value = _fraction(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {text!r}")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    add = parser.add_argument
+    add("--strategies", default="strategies", help="folder of <name>/stats.json (default: strategies)")
+    add("--config", default="portfolio_config.json", help="config to merge-write (default: portfolio_config.json)")
+    add("--target-vol", type=_fraction, required=True,
+        help="target annual volatility as a fraction (0.30 = 30%%/yr)")
+    add("--lookback", type=_positive_int, default=365, help="window in calendar days (default 365)")
+    add("--end", default=None, help="last day of the window, YYYY-MM-DD (default: latest data)")
+    add("--vol-window", type=_positive_int, default=None,
+        help="days of history for the annual vol (default: the lookback)")
+    add("--allocator", default="slope_std",
+        help="slope_std (default), slope_std_compound, equal, inverse_vol, max_sharpe, a .py path, "
+             "a module, or a BlaveClaw allocators/<name>/allocator.py name")
+    add("--max-leverage", type=_fraction, default=5.0, help="leverage cap (default 5)")
+    add("--max-weight", type=_fraction, default=1.0, help="max weight per strategy, fraction (default 1)")
+    add("--min-weight", type=_fraction, default=0.0,
+        help="weights below this go to 0 and the rest is re-optimized (default 0)")
+    add("--max-strategies", type=_positive_int, default=None, help="at most K strategies (heuristic)")
+    add("--seed", type=int, default=0, help="random search seed (default 0)")
+    add("--solver", choices=("search", "exact"), default="search",
+        help="search (fast, KKT-certified) or exact (cvxpy + Clarabel reference)")
+    add("--shrinkage", type=_shrinkage, default=0.0,
+        help="covariance shrinkage toward its diagonal: 0..1 or 'auto' (Ledoit-Wolf) (default 0)")
+    add("--allow-negative", action="store_true",
+        help="write the least-bad allocation even when no allocation has a rising curve")
+    add("--periods-per-year", type=_fraction, default=365.0, help="annualization (default 365)")
+    add("--account-value", type=_fraction, default=None,
+        help="set account_value (otherwise kept; 10000 for a new config)")
+    add("--dry-run", action="store_true", help="compute and print, do not write the config")
+    add("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not 0 < args.target_vol <= 10:
+        raise InputError(f"--target-vol must be a fraction in (0, 10], got {args.target_vol:g} (0.30 = 30%)")
+    if not args.max_leverage > 0:
+        raise InputError(f"--max-leverage must be > 0, got {args.max_leverage:g}")
+    if not 0 < args.max_weight <= 1:
+        raise InputError(f"--max-weight must be in (0, 1], got {args.max_weight:g}")
+    if not 0 <= args.min_weight <= 1:
+        raise InputError(f"--min-weight must be in [0, 1], got {args.min_weight:g}")
+    if not args.periods_per_year > 0:
+        raise InputError(f"--periods-per-year must be > 0, got {args.periods_per_year:g}")
+    if args.account_value is not None and not args.account_value > 0:
+        raise InputError(f"--account-value must be > 0, got {args.account_value:g}")
+    if args.solver == "exact" and args.allocator not in ("slope_std",):
+        raise InputError("--solver exact only applies to the slope_std allocator")
+
+
+def _warn(message: str) -> None:
+    print(f"fastopt optimize: warning: {message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    _check_args(args)
+    strategies = Path(args.strategies)
+    if not strategies.is_dir():
+        raise InputError("strategies folder not found", path=strategies)
+    config_path = Path(args.config)
+
+    from fastopt.config_file import merge_config, read_config, write_config
+
+    existing = read_config(config_path, missing_ok=True)  # a broken config fails here, untouched
+
+    from fastopt.loader import load_panel
+
+    vol_window = args.vol_window or args.lookback
+    panel = load_panel(strategies, lookback=max(args.lookback, vol_window), end=args.end)
+    for message in panel.warnings:
+        _warn(message)
+    if panel.n_strategies == 0:
+        reasons = "; ".join(f"{k}: {v}" for k, v in list(panel.skipped.items())[:5])
+        raise NothingToDo(f"no valid strategy in {strategies}" + (f" ({reasons})" if reasons else
+                          " (no <name>/stats.json found: run `fastopt backtest` first)"))
+    end_day = panel.dates[-1]
+    opt_rows = panel.dates > end_day - np.timedelta64(args.lookback, "D")
+    vol_rows = panel.dates > end_day - np.timedelta64(vol_window, "D")
+    window = np.ascontiguousarray(panel.returns[opt_rows])
+    vol_returns = np.ascontiguousarray(panel.returns[vol_rows])
+    names = list(panel.names)
+    if window.shape[0] < 2:
+        raise NothingToDo(f"the {args.lookback}-day window holds {window.shape[0]} day(s) of data: need at least 2")
+
+    result = _allocate(args, window, names)
+    weights = np.asarray(result["weights"], dtype=np.float64)
+    status = result["status"]
+    if status == "no_rising_curve" and not args.allow_negative:
+        raise NothingToDo(
+            "no allocation has a rising curve: every strategy's cumulative return slopes down over the "
+            f"last {args.lookback} days, so the config was not written (pass --allow-negative to write the "
+            "least-bad allocation anyway)"
+        )
+    if status in ("unbounded", "ill_conditioned"):
+        _warn(f"{status}: {result['message']}")
+    elif status == "no_rising_curve":
+        _warn("no allocation has a rising curve; writing the least-bad allocation (--allow-negative)")
+
+    from fastopt import metrics
+    from fastopt.leverage import portfolio_ann_vol, target_leverage
+    from fastopt.objective import window_stats
+
+    ann_vol = portfolio_ann_vol(vol_returns, weights, periods_per_year=args.periods_per_year)
+    decision = target_leverage(ann_vol, args.target_vol, max_leverage=args.max_leverage)
+    if decision.capped:
+        uncapped = "undefined (zero vol)" if decision.leverage_uncapped is None else f"{decision.leverage_uncapped:.3f}"
+        _warn(f"leverage capped at --max-leverage {args.max_leverage:g} (target / vol = {uncapped})")
+    port = window @ weights
+    port_sharpe = float(metrics.sharpe(port, args.periods_per_year))
+    stats = window_stats(window)
+    ann = math.sqrt(args.periods_per_year)
+    std = np.sqrt(np.diag(stats.cov))
+    individual = np.where(std > 0, stats.g / np.where(std > 0, std, 1.0) * ann, 0.0)
+    cov_w = stats.cov @ weights
+    var = float(weights @ cov_w)
+    vol_share = weights * cov_w / var if var > 0 else np.zeros_like(weights)
+    sharpes = np.asarray(metrics.sharpe(window, args.periods_per_year))
+    mdds = np.asarray(metrics.max_drawdown(window))
+
+    skipped = dict(panel.skipped)
+    for k, reason in result.get("excluded", {}).items():
+        skipped[names[int(k)]] = reason
+    weight_map = {names[k]: float(weights[k]) for k in np.flatnonzero(weights > 0)}
+    updates: dict[str, Any] = {
+        "weights": weight_map,
+        "ann_volatility_pct": ann_vol * 100.0,
+        "target_vol_pct": args.target_vol * 100.0,
+        "leverage": decision.leverage,
+        "sharpe_ratio": port_sharpe,
+        "score": _finite_or_none(result["score"]),
+        "objective": result["objective"],
+        "allocator": args.allocator,
+        "lookback_days": int(args.lookback),
+        "window_start": str(panel.dates[opt_rows][0]),
+        "window_end": str(end_day),
+        "leverage_uncapped": decision.leverage_uncapped,
+        "max_leverage": args.max_leverage,
+        "strategies_used": names,
+        "skipped": skipped,
+        "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "seed": args.seed,
+    }
+    merged = merge_config(existing, updates, account_value=args.account_value)
+    written = False
+    if not args.dry_run:
+        write_config(config_path, merged)
+        written = True
+    seconds = time.perf_counter() - started
+    rows = [
+        {
+            "name": names[k],
+            "weight": float(weights[k]),
+            "score": float(individual[k]),
+            "vol_contribution": float(vol_share[k]),
+            "sharpe": float(sharpes[k]),
+            "max_drawdown": float(mdds[k]),
+        }
+        for k in np.argsort(-weights, kind="stable")
+    ]
+    summary = {
+        "config": str(config_path),
+        "written": written,
+        "status": status,
+        "message": result["message"],
+        "solver": result["solver"],
+        "score": _finite_or_none(result["score"]),
+        "ann_vol": ann_vol,
+        "target_vol": args.target_vol,
+        "leverage": decision.leverage,
+        "leverage_uncapped": decision.leverage_uncapped,
+        "leverage_capped": decision.capped,
+        "sharpe_ratio": port_sharpe,
+        "account_value": merged["account_value"],
+        "weights": weight_map,
+        "strategies": rows,
+        "skipped": skipped,
+        "window_start": updates["window_start"],
+        "window_end": updates["window_end"],
+        "n_days": int(window.shape[0]),
+        "seconds": seconds,
+        "diagnostics": _jsonable(result.get("diagnostics", {})),
+    }
+    if args.json:
+        from fastopt.atomic import dumps_json
+
+        sys.stdout.write(dumps_json(summary))
+    else:
+        _print_table(summary, args)
+    return 0
+
+
+def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Weights and how they were found, for the built-in optimizer or any allocator."""
+    options = dict(max_weight=args.max_weight, min_weight=args.min_weight,
+                   max_strategies=args.max_strategies, seed=args.seed,
+                   periods_per_year=args.periods_per_year, names=names)
+    if args.allocator in ("slope_std", "slope_std_compound"):
+        from fastopt.optimizer import optimize
+
+        alloc = optimize(window, args.allocator, solver=args.solver, shrinkage=args.shrinkage, **options)
+        return {
+            "weights": np.asarray(alloc.weights),
+            "score": alloc.score,
+            "status": alloc.status,
+            "message": alloc.message,
+            "solver": alloc.solver,
+            "objective": args.allocator,
+            "excluded": alloc.diagnostics.get("excluded", {}),
+            "diagnostics": alloc.diagnostics,
+        }
+    from fastopt.allocators import get_allocator
+    from fastopt.objective import score
+
+    allocator = get_allocator(args.allocator, lookback=args.lookback,
+                              **({k: v for k, v in options.items() if k != "names"}
+                                 if args.allocator == "max_sharpe" else {}))
+    weights = allocator.allocate(window, names)
+    value = score(window, weights, "slope_std", args.periods_per_year)
+    rising = bool((window_slopes(window) > 0).any())
+    return {
+        "weights": weights,
+        "score": value,
+        "status": "allocator" if rising else "no_rising_curve",
+        "message": f"weights from allocator {allocator.name!r}",
+        "solver": allocator.name,
+        "objective": "slope_std",
+        "excluded": {},
+        "diagnostics": {},
+    }
+
+
+def window_slopes(window: np.ndarray) -> np.ndarray:
+    """Slope per day of each strategy's cumulative-sum curve over the window."""
+    from fastopt.kernels import slope_basis_nb
+
+    return slope_basis_nb(window.shape[0]) @ window
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (int, str, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _print_table(summary: dict[str, Any], args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"fastopt optimize  {summary['window_start']} .. {summary['window_end']} "
+                        f"({summary['n_days']} days, allocator {args.allocator})")
+    table.add_column("strategy")
+    table.add_column("weight", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("vol share", justify="right")
+    table.add_column("Sharpe", justify="right")
+    table.add_column("max DD", justify="right")
+    shown = [r for r in summary["strategies"] if r["weight"] > 0]
+    hidden = len(summary["strategies"]) - len(shown)
+    for row in shown:
+        table.add_row(row["name"], f"{row['weight']:.2%}", f"{row['score']:.3f}",
+                      f"{row['vol_contribution']:.1%}", f"{row['sharpe']:.2f}", f"{row['max_drawdown']:.1%}")
+    console.print(table)
+    if hidden:
+        console.print(f"{hidden} other strategies get weight 0")
+    score = summary["score"]
+    console.print(
+        f"portfolio: score {score:.4f}" if score is not None else "portfolio: score n/a",
+        f"| Sharpe {summary['sharpe_ratio']:.3f} | ann. vol {summary['ann_vol']:.2%} -> target "
+        f"{summary['target_vol']:.0%} | leverage {summary['leverage']:.3f}x"
+        + (" (capped)" if summary["leverage_capped"] else "")
+        + f" | account {summary['account_value']:,.0f} | status {summary['status']}",
+    )
+    if summary["written"]:
+        console.print(f"wrote {summary['config']} in {summary['seconds']:.2f}s")
+    else:
+        console.print(f"dry run: {summary['config']} not modified")
