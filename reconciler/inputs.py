@@ -1,7 +1,8 @@
 """Reading the strategies' state files safely, with a last-good cache.
 
 - A corrupt or half-written state.json keeps that strategy's last good state
-  (or counts as flat when there never was one) and warns.
+  and warns; when there is no good state yet it is re-read twice 5 ms apart
+  (a writer caught mid-write) and then counts as flat, with a warning.
 - A weighted strategy whose folder exists but has no state.json counts as
   flat and warns once.
 - A weighted strategy with no folder at all under ``strategies`` is refused
@@ -16,6 +17,7 @@ over hundreds of strategies costs one ``stat`` each.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,7 +74,7 @@ class StateReader:
             self._warned_missing.discard(name)
             if self._keys.get(name) != key:
                 try:
-                    state = read_state(path)
+                    state = self._read_with_retry(path, first_time=name not in self._good)
                 except InputError as err:
                     kept = "keeping its last good state" if name in self._good else "counting it as flat"
                     self.warn(f"{err}; {kept}")
@@ -90,6 +92,17 @@ class StateReader:
             out[name] = state
             self._check_stale(name, path, key, state, now)
         return out
+
+    def _read_with_retry(self, path: str, *, first_time: bool) -> StrategyState:
+        """Read a state file; with no good state yet, give a writer caught mid-write 2 x 5 ms to finish."""
+        for attempt in range(3 if first_time else 1):
+            try:
+                return read_state(path)
+            except InputError:
+                if attempt == (2 if first_time else 0):
+                    raise
+                time.sleep(0.005)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _check_stale(self, name: str, path: str, key: FileKey, state: StrategyState, now: datetime) -> None:
         stamp = state.updated_at or datetime.fromtimestamp(key[0] / 1e9, tz=timezone.utc)
