@@ -259,3 +259,48 @@ def test_panel_input_keeps_names_and_dates():
     result = walkforward(panel, lookback=30, random_n=0)
     assert result.names == names
     assert result.dates[0] == dates[30] and result.dates.size == 30
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 2**31), st.integers(6, 30), st.integers(30, 90), st.sampled_from([1.0, 0.5, 0.3]))
+def test_face_warm_start_is_certified_equal_to_a_cold_solve(seed, n, lookback, max_weight):
+    """Whenever the same-face warm start answers, it is the solver's optimum (score within 1e-9)."""
+    from fastopt.optimizer import solve_ratio
+    from fastopt.walkforward import face_warm_start
+
+    returns = _universe(n, lookback + 1, seed)
+    yesterday = window_stats(returns[:lookback])
+    today = window_stats(returns[1:])
+    try:
+        previous = np.asarray(solve_ratio(yesterday.g, yesterday.cov, max_weight=max_weight).weights)
+    except InputError:  # infeasible bounds for this n and max_weight
+        return
+    fit = face_warm_start(today.g, today.cov, previous, max_weight=max_weight, periods_per_year=365)
+    cold = solve_ratio(today.g, today.cov, max_weight=max_weight)
+    if fit is None:
+        return
+    assert fit.status == "optimal"
+    assert fit.score == pytest.approx(cold.score, rel=1e-9)
+    np.testing.assert_allclose(fit.weights.sum(), 1.0, rtol=1e-15)
+    assert (fit.weights >= 0).all() and (fit.weights <= max_weight + 1e-12).all()
+
+
+def test_face_warm_start_hands_hard_cases_to_the_solver():
+    from fastopt.walkforward import face_warm_start
+
+    returns = _universe(8, 60, 1)
+    stats = window_stats(returns)
+    previous = np.full(8, 1 / 8)
+    falling = window_stats(returns - 0.05)
+    assert face_warm_start(falling.g, falling.cov, previous, max_weight=1.0, periods_per_year=365) is None
+    assert face_warm_start(stats.g, stats.cov, np.zeros(8), max_weight=1.0, periods_per_year=365) is None
+
+
+def test_face_warm_start_is_used_and_changes_nothing():
+    returns = _universe(25, 200, 8)
+    with_face = walkforward(returns, lookback=60, random_n=0)
+    solver_only = walkforward(returns, lookback=60, random_n=0, warm_face=False)
+    assert with_face.face_fits > 0.5 * len(with_face.fit_status)
+    assert solver_only.face_fits == 0
+    assert _relative(with_face.fit_scores, solver_only.fit_scores) <= 1e-9
+    np.testing.assert_allclose(with_face.returns, solver_only.returns, rtol=0, atol=1e-9)
