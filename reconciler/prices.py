@@ -5,6 +5,10 @@ venue ``binanceusdm``; skipped when ``FASTOPT_OFFLINE=1``; on failure the
 source goes offline for ``retry_online_s`` seconds), then a local price file
 (JSON object symbol -> price), or a folder of OHLCV ``*.csv`` files whose
 last ``close`` is used (``BTC-USD.csv`` prices BTC/USDT:USDT, BTC/USDT, BTC/USD).
+Without a price file: the last daily close exactly as the strategies' backtests
+resolve prices (:func:`fastopt.prices.load_prices` offline: env
+``FASTOPT_PRICES_DIR``, the local price cache, else the seeded synthetic
+market), so the offline demo trades at the prices its strategies saw.
 A symbol found in neither has no price and is skipped by the plan, never
 traded blind. No price at all for any symbol is an error naming the file.
 """
@@ -43,6 +47,26 @@ def read_price_file(path: str | os.PathLike[str]) -> dict[str, float]:
     return prices
 
 
+def _resolves(host: str, timeout_s: float = 2.0) -> bool:
+    """True when ``host`` resolves within ``timeout_s`` (a daemon thread: never hangs the caller)."""
+    import socket
+    import threading
+
+    answer: list[bool] = []
+
+    def lookup() -> None:
+        try:
+            socket.getaddrinfo(host, 443)
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=lookup, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(answer and answer[0])
+
+
 class PriceSource:
     """Callable ``symbols -> {symbol: price}`` for the paper exchange (see module doc)."""
 
@@ -54,6 +78,7 @@ class PriceSource:
         offline: bool | None = None,
         timeout_ms: int = 3000,
         retry_online_s: float = 300.0,
+        use_strategy_prices: bool = True,
     ) -> None:
         self.price_file = None if price_file is None else Path(price_file)
         self.online_exchange = online_exchange
@@ -63,6 +88,8 @@ class PriceSource:
         self._online_down_until = 0.0
         self._client = None
         self._file_cache: tuple[tuple[int, int], dict[str, float]] | None = None
+        self.use_strategy_prices = use_strategy_prices
+        self._history_cache: dict[str, float] = {}
 
     def _from_file(self) -> dict[str, float]:
         if self.price_file is None:
@@ -79,6 +106,11 @@ class PriceSource:
 
     def _online(self, symbols: list[str]) -> dict[str, float]:
         if self.offline or time.monotonic() < self._online_down_until:
+            return {}
+        if self._client is None and not _resolves("fapi.binance.com" if self.online_exchange == "binanceusdm"
+                                                   else "www.google.com"):
+            self._online_down_until = time.monotonic() + self.retry_online_s
+            print("reconciler: offline (DNS does not resolve); paper prices from local sources", file=sys.stderr)
             return {}
         try:
             import ccxt
@@ -102,16 +134,33 @@ class PriceSource:
                 out[symbol] = float(value)
         return out
 
+    def _from_strategy_prices(self, symbols: list[str]) -> dict[str, float]:
+        """Last daily close as the strategies resolve it (FASTOPT_PRICES_DIR, local cache, else synthetic)."""
+        from fastopt.prices import load_prices
+
+        out: dict[str, float] = {}
+        for symbol in symbols:
+            if symbol not in self._history_cache:
+                try:
+                    history = load_prices(symbol, offline=True)
+                except InputError as err:
+                    raise InputError(f"no price for {symbol}: {err} (give --prices FILE)") from None
+                self._history_cache[symbol] = float(history.close[-1])
+                print(f"reconciler: paper price of {symbol} = last daily close {history.close[-1]:.6g} "
+                      f"({history.source})", file=sys.stderr)
+            out[symbol] = self._history_cache[symbol]
+        return out
+
     def __call__(self, symbols: list[str]) -> dict[str, float]:
         prices = self._online(symbols)
         missing = [s for s in symbols if s not in prices]
-        if missing:
-            if self.price_file is None and not prices:
-                raise InputError(
-                    "no prices: offline and no price file (give --prices FILE, a JSON object symbol -> price)"
-                )
+        if missing and self.price_file is not None:
             file_prices = self._from_file()
             prices.update({s: file_prices[s] for s in missing if s in file_prices})
+        elif missing and self.use_strategy_prices:
+            prices.update(self._from_strategy_prices(missing))
+        elif missing and not prices:
+            raise InputError("no prices: offline and no price file (give --prices FILE, a JSON object symbol -> price)")
         return prices
 
 

@@ -287,12 +287,33 @@ def test_cli_once_json_status_and_exit_codes(tmp_path, capsys):
     assert main(["reconcile", "--once", *base]) == 1
 
 
-def test_offline_without_prices_is_a_clear_error(tmp_path, capsys):
+def test_offline_without_price_file_uses_the_strategies_prices(tmp_path, monkeypatch, shared_prices):
+    from reconciler.prices import last_closes_from_csv_dir
+
     cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
     os.unlink(tmp_path / "prices.json")
+    monkeypatch.setenv("FASTOPT_PRICES_DIR", str(shared_prices))
     rc = main(["reconcile", "--once", "--config", str(cfg), "--strategies", str(tmp_path / "strategies"), "--quiet"])
+    assert rc == 0
+    snap = json.loads((tmp_path / "last_reconcile.json").read_text())
+    assert snap["target"][BTC]["price"] == last_closes_from_csv_dir(shared_prices)[BTC]
+
+
+def test_no_price_anywhere_is_a_clear_error():
+    from reconciler.prices import PriceSource
+
+    source = PriceSource(price_file=None, offline=True, use_strategy_prices=False)
+    with pytest.raises(InputError, match="no prices"):
+        source([BTC])
+
+
+def test_bad_price_file_is_a_clear_error(tmp_path, capsys):
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
+    (tmp_path / "prices.json").write_text('{"BTC/USDT:USDT": -3}')
+    rc = main(["reconcile", "--once", "--config", str(cfg), "--strategies", str(tmp_path / "strategies")])
     err = capsys.readouterr().err
-    assert rc == 2 and "no prices" in err and "Traceback" not in err
+    assert rc == 2 and "prices.json: price of 'BTC/USDT:USDT' must be a positive number" in err
+    assert "Traceback" not in err and not (tmp_path / "orders.jsonl").exists()
 
 
 def test_prices_from_a_folder_of_csv_closes(tmp_path, shared_prices):
