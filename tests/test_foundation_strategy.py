@@ -173,3 +173,80 @@ def test_cache_is_used_fresh_or_stale(tmp_path, monkeypatch, capsys):
 def test_env_prices_dir(shared_prices, monkeypatch):
     monkeypatch.setenv("FASTOPT_PRICES_DIR", os.fspath(shared_prices))
     assert prices_mod.load_prices("BNB/USDT:USDT").source.endswith("BNB-USD.csv")
+
+
+class _FakeExchange:
+    """Stands in for a ccxt exchange class: serves daily candles in pages of at most 3."""
+
+    DAY_MS = 86_400_000
+
+    def __init__(self, config):
+        assert config["timeout"] <= 10_000  # the network attempt must stay short
+        self.calls = 0
+
+    def fetch_ohlcv(self, symbol, timeframe, since, limit):
+        assert timeframe == "1d"
+        self.calls += 1
+        today_ms = int(np.datetime64("today", "ms").astype(np.int64))
+        first = int(np.datetime64("today", "D").astype(np.int64) - 6) * self.DAY_MS
+        rows = [[t, 10.0, 12.0, 9.0, 11.0 + t / 1e15, 5.0] for t in range(first, today_ms + self.DAY_MS, self.DAY_MS)]
+        page = [r for r in rows if r[0] >= since][:3]
+        return page + page[-1:]  # a duplicated candle, as some venues send
+
+
+def test_ccxt_fetch_pages_dedupes_and_drops_todays_candle(monkeypatch):
+    import ccxt
+
+    monkeypatch.setattr(ccxt, "fakeexchange", _FakeExchange, raising=False)
+    start = np.datetime64("today", "D") - 6
+    history = prices_mod.fetch_ccxt_daily("BTC/USDT:USDT", exchange_id="fakeexchange", start=start)
+    assert history.source == "ccxt:fakeexchange"
+    assert history.dates.tolist() == (start + np.arange(6)).tolist()  # today's forming candle dropped
+    assert (history.close > 0).all() and len(set(history.dates.tolist())) == 6
+
+
+def test_online_fetch_is_cached_then_reused(tmp_path, monkeypatch):
+    monkeypatch.delenv("FASTOPT_PRICES_DIR", raising=False)
+    calls = []
+    fresh = prices_mod.synthetic_prices("SOL/USDT:USDT", end=np.datetime64("today") - 1)
+    fetched = prices_mod.PriceHistory(**{**fresh.__dict__, "source": "ccxt:binanceusdm"})
+
+    def fake_fetch(symbol, **kwargs):
+        calls.append(symbol)
+        return fetched
+
+    monkeypatch.setattr(prices_mod, "fetch_ccxt_daily", fake_fetch)
+    first = prices_mod.load_prices("SOL/USDT:USDT", cache_dir=tmp_path, offline=False)
+    assert first.source == "ccxt:binanceusdm" and calls == ["SOL/USDT:USDT"]
+    second = prices_mod.load_prices("SOL/USDT:USDT", cache_dir=tmp_path, offline=False)
+    assert calls == ["SOL/USDT:USDT"]  # fresh cache: no second fetch
+    assert np.array_equal(second.close, fresh.close) and np.array_equal(second.dates, fresh.dates)
+
+    def failing_fetch(symbol, **kwargs):
+        raise ConnectionError("network down")
+
+    monkeypatch.setattr(prices_mod, "fetch_ccxt_daily", failing_fetch)
+    got = prices_mod.load_prices("ADA/USDT:USDT", cache_dir=tmp_path, offline=False)
+    assert got.source == "synthetic"
+
+
+def test_run_strategy_in_process(shared_prices, tmp_path, capsys):
+    def always_long(prices):
+        return np.ones(len(prices))
+
+    args = ["--prices-dir", str(shared_prices), "--out", str(tmp_path), "--start", "2024-01-01", "--no-plot"]
+    assert strat.run_strategy(name="hold_btc", symbol="BTC/USDT:USDT", signal=always_long, here=__file__, argv=args) == 0
+    stats = read_stats(tmp_path / "stats.json")
+    assert stats.first_date == np.datetime64("2024-01-01") and stats.last_date == np.datetime64("2024-12-31")
+    frame = pd.read_csv(shared_prices / "BTC-USD.csv", index_col="date")["close"]
+    expected = frame.pct_change().loc["2024-01-01":].to_numpy()  # long since 2014: no entry fee in 2024
+    np.testing.assert_allclose(stats.returns, expected, rtol=1e-12)
+    assert stats.metadata["Total Trades"] == 0 and not (tmp_path / "pnl.png").exists()
+    args = ["--prices-dir", str(shared_prices), "--out", str(tmp_path), "--end", "2023-06-30", "--live"]
+    assert strat.run_strategy(name="hold_btc", symbol="BTC/USDT:USDT", signal=always_long, here=__file__, argv=args) == 0
+    state = read_state(tmp_path / "state.json")
+    assert state.positions == {"BTC/USDT:USDT": 1.0} and state.extra["as_of"] == "2023-06-30"
+    # user errors: one line, exit 2
+    bad = ["--prices-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)]
+    assert strat.run_strategy(name="x", symbol="BTC/USDT:USDT", signal=always_long, here=__file__, argv=bad) == 2
+    assert "prices folder not found" in capsys.readouterr().err
