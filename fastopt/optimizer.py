@@ -238,23 +238,23 @@ def _face_solve(
         q = q + u[:, None] + u[None, :] + kappa
         b += float(g[at_ub] @ v)
     singular = False
-    with single_thread_blas():
+    # BLAS is held single-threaded by solve_ratio() around the whole solve
+    try:
+        chol = np.linalg.cholesky(q)
+        diag = np.diag(chol)
+        if diag.min() ** 2 < 1e-13 * diag.max() ** 2:
+            raise np.linalg.LinAlgError("near-singular")
+        z = cholesky_solve_nb(np.ascontiguousarray(chol), b)
+    except np.linalg.LinAlgError:
+        # singular face (N >= T, duplicates): a tiny ridge picks one of the optimal
+        # solutions at Cholesky cost (an SVD here cost 100x more at k ~ 500)
+        singular = True
+        ridge = 1e-12 * float(np.trace(q)) / q.shape[0] + 1e-300
         try:
-            chol = np.linalg.cholesky(q)
-            diag = np.diag(chol)
-            if diag.min() ** 2 < 1e-13 * diag.max() ** 2:
-                raise np.linalg.LinAlgError("near-singular")
+            chol = np.linalg.cholesky(q + ridge * np.eye(q.shape[0]))
             z = cholesky_solve_nb(np.ascontiguousarray(chol), b)
         except np.linalg.LinAlgError:
-            # singular face (N >= T, duplicates): a tiny ridge picks one of the optimal
-            # solutions at Cholesky cost (an SVD here cost 100x more at k ~ 500)
-            singular = True
-            ridge = 1e-12 * float(np.trace(q)) / q.shape[0] + 1e-300
-            try:
-                chol = np.linalg.cholesky(q + ridge * np.eye(q.shape[0]))
-                z = cholesky_solve_nb(np.ascontiguousarray(chol), b)
-            except np.linalg.LinAlgError:
-                z = np.linalg.lstsq(q, b, rcond=1e-13)[0]
+            z = np.linalg.lstsq(q, b, rcond=1e-13)[0]
     bz = float(b @ z)
     if not (np.isfinite(z).all() and bz > 0):
         return None, singular
@@ -347,6 +347,17 @@ def _active_set_step(
     if not s_out > 0:
         return None, singular
     return out / s_out, singular
+
+
+def _face_is_singular(cov: np.ndarray, free: np.ndarray) -> bool:
+    """True when cov restricted to the free strategies is (numerically) singular."""
+    if free.size < 2:
+        return False
+    try:
+        diag = np.diag(np.linalg.cholesky(cov[np.ix_(free, free)]))
+    except np.linalg.LinAlgError:
+        return True
+    return bool(diag.min() ** 2 < 1e-13 * diag.max() ** 2)
 
 
 def _violators(g: np.ndarray, cov_w: np.ndarray, w: np.ndarray, upper: np.ndarray, tol: float, limit: int) -> np.ndarray:
@@ -474,6 +485,7 @@ def _refine(
             iterations += int(it)
     cov_w = _cov_w(cov, w)
     gap = kkt_gap(g, cov_w, w, upper)
+    singular = _face_is_singular(cov, np.flatnonzero((w > 0) & (w < upper)))
     return w, {"iterations": iterations + pdas_iterations, "pdas_iterations": pdas_iterations,
                "active_set_steps": steps, "kkt_gap": gap, "singular": singular}
 
@@ -522,13 +534,7 @@ def _core(
     width = max(min_support + 6, 8)
     if not bounded:
         top = order[: min(order.size, 16 if previous is None else 4)]
-        cand_i, cand_j = np.triu_indices(top.size, k=1)
-        edges_idx = np.zeros((cand_i.size, width), dtype=np.int64)
-        edges_val = np.zeros((cand_i.size, width))
-        for row, (a, b) in enumerate(zip(top[cand_i], top[cand_j])):
-            w_a = 1.0 - _edge_step(g, cov, int(a), int(b))
-            edges_idx[row, 0], edges_idx[row, 1] = a, b
-            edges_val[row, 0], edges_val[row, 1] = w_a, 1.0 - w_a
+        edges_idx, edges_val = _best_edges(g, cov, top, width)
         idx_blocks.append(edges_idx)
         val_blocks.append(edges_val)
     if n_samples > 0 and usable.size >= 2:
@@ -578,13 +584,30 @@ def _core(
     return w, info
 
 
-def _edge_step(g: np.ndarray, cov: np.ndarray, a: int, b: int) -> float:
-    """Fraction t in [0, 1] moved from vertex a to b that maximizes the ratio on edge (a, b)."""
-    from fastopt.kernels import pair_step_nb
+def _best_edges(g: np.ndarray, cov: np.ndarray, top: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every pair (a, b) of ``top``, the best point of the simplex edge between them.
 
-    var = cov[a, a]
-    t = pair_step_nb(g[b], g[a], g[a], var, cov[b, a], cov[a, a], cov[b, b], cov[a, a], cov[a, b], 0.0, 1.0)
-    return float(t)
+    From vertex a, moving t to b gives slope g_a + t d and variance
+    c_aa + 2 t p + t^2 q; d f/d t has the sign of a0 + a1 t (see pair_step_nb),
+    so the best t in [0, 1] is -a0/a1 clipped when a1 < 0, else an end point.
+    """
+    ia, ib = np.triu_indices(top.size, k=1)
+    a, b = top[ia], top[ib]
+    big_g, var = g[a], cov[a, a]
+    d = g[b] - g[a]
+    p = cov[b, a] - cov[a, a]
+    q = cov[b, b] + cov[a, a] - 2.0 * cov[a, b]
+    a0 = d * var - big_g * p
+    a1 = d * p - big_g * q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        interior = np.clip(np.where(a1 < 0, -a0 / np.where(a1 < 0, a1, -1.0), 0.0), 0.0, 1.0)
+        end_b = (g[b] / np.sqrt(cov[b, b])) > (g[a] / np.sqrt(cov[a, a]))
+    t = np.where(a1 < 0, interior, np.where(end_b, 1.0, 0.0))
+    idx = np.zeros((a.size, width), dtype=np.int64)
+    val = np.zeros((a.size, width))
+    idx[:, 0], idx[:, 1] = a, b
+    val[:, 0], val[:, 1] = 1.0 - t, t
+    return idx, val
 
 
 def solve_ratio(
@@ -672,11 +695,12 @@ def solve_ratio(
 
     # solve on the usable sub-problem (excluded strategies cost nothing)
     sub_g = np.ascontiguousarray(g[usable])
-    sub_cov = np.ascontiguousarray(cov[np.ix_(usable, usable)])
+    sub_cov = cov if usable.size == n else np.ascontiguousarray(cov[np.ix_(usable, usable)])
     sub_upper = np.ascontiguousarray(upper[usable])
     sub_prev = previous_weights[usable] if previous_weights is not None else None
-    w_sub, info = _core(sub_g, sub_cov, sub_upper, previous=sub_prev, seed=seed,
-                        n_samples=n_samples, tol=tol, max_rounds=max_rounds)
+    with single_thread_blas():
+        w_sub, info = _core(sub_g, sub_cov, sub_upper, previous=sub_prev, seed=seed,
+                            n_samples=n_samples, tol=tol, max_rounds=max_rounds)
     status = "optimal" if info["kkt_gap"] <= tol * 10 else "max_iterations"
 
     if max_strategies is not None and np.count_nonzero(w_sub) > max_strategies:
