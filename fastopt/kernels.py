@@ -382,6 +382,7 @@ def warmup() -> list[tuple[str, float]]:
         ("compound_score_grad_nb", lambda: compound_score_grad_nb(returns, weights)),
         ("cov_matvec_sparse_nb", lambda: cov_matvec_sparse_nb(cov, weights, support)),
         ("cholesky_solve_nb", lambda: cholesky_solve_nb(chol, g.copy())),
+        ("pdas_nb", lambda: pdas_nb(np.abs(g) + 1e-3, cov + np.eye(3) * 1e-4, upper > 0, upper > 0, 5, 10)),
     ]
     timings = []
     for name, call in calls:
@@ -389,3 +390,117 @@ def warmup() -> list[tuple[str, float]]:
         call()
         timings.append((name, time.perf_counter() - started))
     return timings
+
+
+@njit(**_FLAGS)
+def _cholesky_lower(a):
+    """In-place lower Cholesky of the SPD matrix a; returns False if a pivot is <= 0."""
+    k = a.shape[0]
+    for j in range(k):
+        s = a[j, j]
+        for p in range(j):
+            s -= a[j, p] * a[j, p]
+        if not (s > 0.0):
+            return False
+        d = np.sqrt(s)
+        a[j, j] = d
+        for i in range(j + 1, k):
+            s = a[i, j]
+            for p in range(j):
+                s -= a[i, p] * a[j, p]
+            a[i, j] = s / d
+    for i in range(k):
+        for j in range(i + 1, k):
+            a[i, j] = 0.0
+    return True
+
+
+@njit(**_FLAGS)
+def pdas_nb(g, cov, allowed, start, max_iter, max_face):
+    """Primal-dual active set for min y'cov y s.t. g.y = 1, y >= 0 (no upper bounds).
+
+    ``start``: boolean mask of the initial inactive (free) set; ``allowed``:
+    strategies that may enter. Each iteration solves the free face exactly
+    (own Cholesky, O(k^3/3)), computes lambda = cov y - nu g (O(N k)), drops
+    non-positive y and lets at most max(8, k // 4) of the most negative
+    lambda enter. Returns (y normalized to g.y = 1, iterations, status, mask):
+    status 0 converged (KKT), 1 iteration limit, 2 singular face, 3 face larger
+    than ``max_face``, 4 no positive solution on the face.
+    """
+    n = g.size
+    mask = start.copy()
+    y = np.zeros(n)
+    for it in range(1, max_iter + 1):
+        k = 0
+        for m in range(n):
+            if mask[m]:
+                k += 1
+        if k == 0:
+            return y, it, 4, mask
+        if k > max_face:
+            return y, it, 3, mask
+        idx = np.empty(k, dtype=np.int64)
+        c = 0
+        for m in range(n):
+            if mask[m]:
+                idx[c] = m
+                c += 1
+        q = np.empty((k, k))
+        b = np.empty(k)
+        for a in range(k):
+            b[a] = g[idx[a]]
+            for bb in range(k):
+                q[a, bb] = cov[idx[a], idx[bb]]
+        if not _cholesky_lower(q):
+            return y, it, 2, mask
+        dmin = np.inf
+        dmax = 0.0
+        for a in range(k):
+            dmin = min(dmin, q[a, a])
+            dmax = max(dmax, q[a, a])
+        if dmin * dmin < 1e-13 * dmax * dmax:
+            return y, it, 2, mask
+        z = cholesky_solve_nb(q, b)
+        bz = 0.0
+        for a in range(k):
+            bz += b[a] * z[a]
+        if not (bz > 0.0):
+            return y, it, 4, mask
+        y[:] = 0.0
+        all_positive = True
+        for a in range(k):
+            y[idx[a]] = z[a] / bz
+            if not (z[a] > 0.0):
+                all_positive = False
+        cov_y = cov_matvec_sparse_nb(cov, y, idx)
+        nu = 0.0
+        for a in range(k):
+            nu += y[idx[a]] * cov_y[idx[a]]
+        gmax = 0.0
+        for m in range(n):
+            gmax = max(gmax, abs(g[m]))
+        threshold = -1e-12 * nu * gmax
+        n_enter = 0
+        cand = np.empty(n, dtype=np.int64)
+        lam_c = np.empty(n)
+        for m in range(n):
+            if allowed[m] and not mask[m]:
+                lam = cov_y[m] - nu * g[m]
+                if lam < threshold:
+                    cand[n_enter] = m
+                    lam_c[n_enter] = lam
+                    n_enter += 1
+        if all_positive and n_enter == 0:
+            return y, it, 0, mask
+        for a in range(k):
+            if not (y[idx[a]] > 0.0):
+                mask[idx[a]] = False
+        limit = max(8, k // 4)
+        if n_enter > limit:
+            order = np.argsort(lam_c[:n_enter])
+            for a in range(limit):
+                mask[cand[order[a]]] = True
+        else:
+            for a in range(n_enter):
+                mask[cand[a]] = True
+    return y, max_iter, 1, mask

@@ -152,3 +152,45 @@ def cov_matvec_sparse(cov: np.ndarray, weights: np.ndarray, support: np.ndarray)
 def cholesky_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Solve (L L') x = rhs with L lower triangular (dense solves, for reference)."""
     return np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))
+
+
+def pdas(g, cov, allowed, start, max_iter, max_face):
+    """Twin of ``pdas_nb`` with numpy's Cholesky and dense solves (same rules, same statuses)."""
+    n = g.size
+    mask = start.copy()
+    y = np.zeros(n)
+    for it in range(1, max_iter + 1):
+        idx = np.flatnonzero(mask)
+        k = idx.size
+        if k == 0:
+            return y, it, 4, mask
+        if k > max_face:
+            return y, it, 3, mask
+        q = cov[np.ix_(idx, idx)]
+        b = g[idx]
+        try:
+            chol = np.linalg.cholesky(q)
+        except np.linalg.LinAlgError:
+            return y, it, 2, mask
+        diag = np.diag(chol)
+        if diag.min() ** 2 < 1e-13 * diag.max() ** 2:
+            return y, it, 2, mask
+        z = cholesky_solve(chol, b)
+        bz = float(b @ z)
+        if not bz > 0:
+            return y, it, 4, mask
+        y = np.zeros(n)
+        y[idx] = z / bz
+        cov_y = y[idx] @ cov[idx]
+        nu = float(y[idx] @ cov_y[idx])
+        lam = cov_y - nu * g
+        threshold = -1e-12 * nu * float(np.abs(g).max())
+        enter = np.flatnonzero(allowed & ~mask & (lam < threshold))
+        if (z > 0).all() and enter.size == 0:
+            return y, it, 0, mask
+        mask[idx[~(y[idx] > 0)]] = False
+        limit = max(8, k // 4)
+        if enter.size > limit:
+            enter = enter[np.argsort(lam[enter], kind="quicksort")[:limit]]
+        mask[enter] = True
+    return y, max_iter, 1, mask

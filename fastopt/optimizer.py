@@ -33,6 +33,7 @@ from fastopt.kernels import (
     cholesky_solve_nb,
     compound_score_grad_nb,
     cov_matvec_sparse_nb,
+    pdas_nb,
     smo_ratio_nb,
 )
 from fastopt.objective import (
@@ -47,6 +48,8 @@ from fastopt.objective import (
 
 #: KKT gap (relative gradient spread, see ``kkt_gap``) under which a point is certified.
 KKT_TOL = 1e-11
+#: Largest face solved inside the numba PDAS kernel (own Cholesky); larger faces use LAPACK.
+PDAS_NUMBA_MAX_FACE = 80
 #: Portfolio variance / (sum_k w_k std_k)^2 under which the optimum is called unbounded.
 UNBOUNDED_REL_VAR = 1e-10
 
@@ -389,7 +392,12 @@ def _pdas(
     to SMO + active-set steps when it fails or cycles.
     """
     allowed = upper > 0
-    inactive = np.flatnonzero((w0 > 0) & allowed)
+    start = (w0 > 0) & allowed
+    # small faces: the whole iteration in numba (no per-iteration Python overhead)
+    y, it_nb, status, mask = pdas_nb(g, cov, allowed, start, max_iter, PDAS_NUMBA_MAX_FACE)
+    if status == 0:
+        return y / y.sum(), it_nb, False
+    inactive = np.flatnonzero(mask if status == 3 else start)
     none_ub = np.zeros(0, dtype=np.int64)
     singular = False
     best = None

@@ -187,3 +187,28 @@ def test_score_on_real_prices(shared_prices, compound):
     returns = np.ascontiguousarray(np.column_stack([c[1:] / c[:-1] - 1 for c in closes]))
     w = np.array([0.4, 0.3, 0.2, 0.1])
     _close(nb.portfolio_score_nb(returns, w, compound), ref.portfolio_score(returns, w, compound))
+
+
+@given(seed=seeds, n_assets=st.integers(2, 30), start_size=st.integers(1, 5))
+def test_pdas_matches_twin_and_certifies(seed, n_assets, start_size):
+    returns = _window(seed, 120, n_assets)
+    centered = returns - returns.mean(0)
+    cov = np.ascontiguousarray(centered.T @ centered / 119)
+    g = ref.slope_basis(120) @ returns
+    if not (g > 0).any():
+        g = np.abs(g)
+    allowed = np.ones(n_assets, dtype=bool)
+    start = np.zeros(n_assets, dtype=bool)
+    start[np.argsort(-g)[:start_size]] = True
+    y1, it1, st1, m1 = nb.pdas_nb(g, cov, allowed, start, 40, 80)
+    y2, it2, st2, m2 = ref.pdas(g, cov, allowed, start, 40, 80)
+    assert (it1, st1) == (it2, st2)
+    np.testing.assert_array_equal(m1, m2)
+    _close(y1, y2, 1e-10)
+    if st1 == 0:  # converged: KKT holds, y >= 0, g.y = 1
+        assert (y1 >= 0).all() and abs(g @ y1 - 1) < 1e-9
+        lam = cov @ y1 - (y1 @ cov @ y1) * g
+        assert lam.min() >= -1e-9 * abs(y1 @ cov @ y1) * np.abs(g).max()
+    # a face larger than max_face stops with status 3 and hands back its mask
+    y3, _, st3, m3 = nb.pdas_nb(g, cov, allowed, np.ones(n_assets, dtype=bool), 40, 1)
+    assert st3 == 3 and m3.all()
