@@ -154,13 +154,13 @@ def _print_table(small: dict[str, Any]) -> None:
     console.print(table)
     rnd = small["random_benchmark"]
     if rnd.get("n"):
-        console.print(
+        print(
             f"random n={rnd['n']}: Sharpe median {rnd['median_sharpe']:.2f} "
             f"[p5 {rnd['p5_sharpe']:.2f}, p95 {rnd['p95_sharpe']:.2f}]; managed beats "
             f"{rnd['managed_beats_pct_sharpe']:.1f}% of them on Sharpe"
         )
     managed = small["managed"]
-    console.print(f"cash days: {managed['cash_days']} (no rising curve: {managed['no_rising_days']}), "
+    print(f"cash days: {managed['cash_days']} (no rising curve: {managed['no_rising_days']}), "
                   f"avg leverage {managed['avg_leverage']:.2f}x")
     print(f"outputs: {', '.join(small['outputs'].values())}")
 
