@@ -91,6 +91,11 @@ _DIGIT_COLUMNS = np.array([0, 1, 2, 3, 5, 6, 8, 9])
 _SEPARATOR_COLUMNS = np.array([4, 7, 10])
 _SEPARATORS = np.array([ord("-"), ord("-"), ord("|")], dtype=np.uint8)
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
+_TABLE_FIRST_YEAR = 1900
+_TABLE_MONTHS = np.arange(np.datetime64("1900-01", "M"), np.datetime64("2200-01", "M"))
+#: Days since 1970-01-01 of each month's first day, and each month's length, 1900-01..2199-12.
+_MONTH_START = _TABLE_MONTHS.astype("datetime64[D]").astype(np.int64)
+_MONTH_LENGTH = ((_TABLE_MONTHS + 1).astype("datetime64[D]").astype(np.int64) - _MONTH_START).astype(np.int32)
 
 
 def _fast_days(raw: Iterable[Any], count: int) -> NDArray[np.datetime64] | None:
@@ -118,6 +123,12 @@ def _fast_days(raw: Iterable[Any], count: int) -> NDArray[np.datetime64] | None:
     day = d[:, 6] * 10 + d[:, 7]
     if not ((month >= 1) & (month <= 12) & (day >= 1)).all():
         return None
+    month_index = (year - _TABLE_FIRST_YEAR) * 12 + (month - 1)
+    if (month_index >= 0).all() and (month_index < _MONTH_START.size).all():
+        # Common case: a precomputed table of month starts / lengths (1900..2199).
+        if (day > _MONTH_LENGTH[month_index]).any():
+            return None
+        return (_MONTH_START[month_index] + (day - 1)).astype("datetime64[D]")
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     if (day > _MONTH_DAYS[month] + (leap & (month == 2))).any():
         return None
@@ -297,12 +308,21 @@ def loads_many(contents: Sequence[bytes | str]) -> list[StatsSeries | ValueError
             except ValueError as exc:
                 results[i] = exc
         return results
-    finite = np.isfinite(returns)
+    # Per-file flags computed in bulk: a file needs the per-file path only when one of its
+    # entries is non-finite, <= -1 or > 1 in size, or its dates are not strictly increasing.
     bounds = np.concatenate([[0], np.cumsum(lengths)])
+    suspicious = ~np.isfinite(returns) | (np.abs(returns) > 1.0) | (returns <= -1.0)
+    not_increasing = np.zeros(total, dtype=bool)
+    not_increasing[1:] = dates[1:] <= dates[:-1]
+    not_increasing[bounds[:-1]] = False  # a file's first entry has no predecessor in that file
+    flagged = np.add.reduceat((suspicious | not_increasing).astype(np.int64), bounds[:-1]) > 0
     for k, (i, raw) in enumerate(pending):
-        lo, hi = bounds[k], bounds[k + 1]
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        if not flagged[k]:
+            results[i] = StatsSeries(dates=dates[lo:hi], returns=returns[lo:hi], metadata=raw.metadata)
+            continue
         try:
-            if not finite[lo:hi].all():
+            if not np.isfinite(returns[lo:hi]).all():
                 results[i] = parse_stats_raw(raw)  # raises with the exact entry
             else:
                 results[i] = _finish(raw, dates[lo:hi], returns[lo:hi])
