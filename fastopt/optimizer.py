@@ -401,6 +401,7 @@ def _pdas(
     none_ub = np.zeros(0, dtype=np.int64)
     singular = False
     best = None
+    dropped_any = False
     seen: set[bytes] = set()
     for it in range(1, max_iter + 1):
         key = inactive.tobytes()
@@ -424,11 +425,13 @@ def _pdas(
         enter = np.flatnonzero(allowed & (y == 0) & (lam < threshold))
         # damping: a bounded number of entries per iteration avoids the cycling
         # full PDAS shows on ill-conditioned covariances
-        limit = max(8, inactive.size // 4)
+        # while nothing has left the face, let it double (pure growth phase)
+        limit = max(8, inactive.size // 4) if dropped_any else max(8, inactive.size)
         if enter.size > limit:
             enter = enter[np.argsort(lam[enter])[:limit]]
         if positive.all() and enter.size == 0:
             return best, it, singular
+        dropped_any = dropped_any or not positive.all()
         inactive = np.sort(np.concatenate([inactive[positive], enter]))
     return best, max_iter, singular
 
