@@ -188,3 +188,36 @@ def test_universe_features():
     cov = np.cov(flat.T)
     eigenvalues = np.linalg.eigvalsh(cov)
     assert eigenvalues[0] < 1e-12 * eigenvalues[-1]
+
+
+def test_panel_helpers_and_validation():
+    dates = DAY0 + np.arange(3).astype("timedelta64[D]")
+    returns = np.array([[0.1, 0.0], [0.2, -0.1], [0.0, 0.3]])
+    panel = Panel(dates=dates, names=["a", "b"], returns=returns, first_date=dates[[0, 1]], last_date=dates[[1, 2]])
+    assert panel.shape == (3, 2) and panel.start == dates[0] and panel.end == dates[-1]
+    assert panel.column("b").tolist() == [0.0, -0.1, 0.3]
+    with pytest.raises(KeyError):
+        panel.column("zzz")
+    assert panel.active_mask().tolist() == [[True, False], [True, True], [False, True]]
+    sub = panel.select(["b"])
+    assert sub.names == ["b"] and sub.returns.flags.c_contiguous and sub.returns[:, 0].tolist() == [0.0, -0.1, 0.3]
+    frame = panel.to_polars()
+    assert frame.columns == ["date", "a", "b"] and frame["b"].to_list() == [0.0, -0.1, 0.3]
+    with pytest.raises(ValueError, match="names"):
+        Panel(dates=dates, names=["a"], returns=returns, first_date=dates[:2], last_date=dates[:2])
+    with pytest.raises(ValueError, match="sorted"):
+        Panel(dates=dates[::-1], names=["a", "b"], returns=returns, first_date=dates[:2], last_date=dates[:2])
+    with pytest.raises(ValueError, match="unique"):
+        Panel(dates=dates, names=["a", "a"], returns=returns, first_date=dates[:2], last_date=dates[:2])
+
+
+def test_universe_cli(tmp_path, capsys):
+    from bench.universe import main as universe_main
+
+    assert universe_main(["--n", "12", "--days", "40", "--seed", "5", "--out", str(tmp_path / "u")]) == 0
+    panel = load_panel(tmp_path / "u", min_history_days=0)
+    dates, names, returns = generate_universe(12, 40, 5)
+    assert panel.names == names and panel.returns.tobytes() == returns.tobytes()
+    assert universe_main(["--n", "0", "--out", str(tmp_path / "v")]) == 2
+    assert universe_main(["--n", "5", "--days", "40", "--no-market-factor", "--out", str(tmp_path / "w")]) == 0
+    assert len(list((tmp_path / "w").glob("*/stats.json"))) == 5
