@@ -1,0 +1,1 @@
+"""One module per `fastopt <command>` (see fastopt/cli.py for the contract)."""
