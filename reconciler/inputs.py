@@ -38,8 +38,12 @@ def file_key(path: str | Path) -> FileKey | None:
 
 
 def unknown_weighted(strategies_dir: Path, names: Iterable[str]) -> list[str]:
-    """Names with a weight > 0 that have no folder under ``strategies_dir``."""
-    return sorted(n for n in names if not (strategies_dir / n).is_dir())
+    """Names with a weight > 0 that have no folder under ``strategies_dir`` (one directory scan)."""
+    try:
+        folders = {e.name for e in os.scandir(strategies_dir) if e.is_dir()}
+    except FileNotFoundError:
+        folders = set()
+    return sorted(n for n in names if n not in folders)
 
 
 class StateReader:

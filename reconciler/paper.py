@@ -150,30 +150,31 @@ class PaperExchange:
         market = self.load_markets([symbol], {symbol: price})[symbol]
         if amount <= 0 or amount % market.amount_step != 0:
             raise InvalidOrder(f"paper: amount {amount} of {symbol} is not a positive multiple of {market.amount_step}")
-        row = self._db.execute("SELECT amount, entry_price FROM positions WHERE symbol = ?", (symbol,)).fetchone()
-        held = Decimal(row[0]) if row else Decimal(0)
-        sign = 1 if side == "buy" else -1
-        if reduce_only:
-            if held == 0 or (held > 0) == (sign > 0):
-                raise InvalidOrder(f"paper: reduce-only {side} of {symbol} would not reduce the position {held}")
-            amount = min(amount, abs(held))
-        elif amount < market.min_amount or float(amount) * price < market.min_cost:
-            raise InvalidOrder(f"paper: {amount} {symbol} is below the market minimum")
-        fill_price = price * (1.0 + sign * self.slippage)
-        notional = float(amount) * fill_price
-        fee = notional * self.fee_rate
-        new_held = held + sign * amount
-        cash = self.cash - sign * notional - fee
-        if self.check_margin and cash < 0 and not reduce_only:
-            raise InsufficientFunds(f"paper: not enough cash for {amount} {symbol}")
-        entry = fill_price if (held == 0 or (held > 0) != (new_held > 0)) else (row[1] if row else fill_price)
-        ts = datetime.now(timezone.utc).isoformat()
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")  # reads and writes in one transaction: safe with two processes
         try:
+            row = db.execute("SELECT amount, entry_price FROM positions WHERE symbol = ?", (symbol,)).fetchone()
+            held = Decimal(row[0]) if row else Decimal(0)
+            sign = 1 if side == "buy" else -1
+            if reduce_only:
+                if held == 0 or (held > 0) == (sign > 0):
+                    raise InvalidOrder(f"paper: reduce-only {side} of {symbol} would not reduce the position {held}")
+                amount = min(amount, abs(held))
+            elif amount < market.min_amount or float(amount) * price < market.min_cost:
+                raise InvalidOrder(f"paper: {amount} {symbol} is below the market minimum")
+            fill_price = price * (1.0 + sign * self.slippage)
+            notional = float(amount) * fill_price
+            fee = notional * self.fee_rate
+            new_held = held + sign * amount
+            cash = float(db.execute("SELECT value FROM meta WHERE key = 'cash'").fetchone()[0]) - sign * notional - fee
+            if self.check_margin and cash < 0 and not reduce_only:
+                raise InsufficientFunds(f"paper: not enough cash for {amount} {symbol}")
+            flipped = held == 0 or (held > 0) != (new_held > 0)
+            entry = fill_price if flipped else row[1]
             db.execute(
                 "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (client_order_id, ts, symbol, side, str(amount), fill_price, fee, int(reduce_only)),
+                (client_order_id, datetime.now(timezone.utc).isoformat(), symbol, side, str(amount), fill_price, fee,
+                 int(reduce_only)),
             )
             db.execute(
                 "INSERT INTO positions VALUES (?, ?, ?) ON CONFLICT(symbol) DO UPDATE SET amount = excluded.amount, "
