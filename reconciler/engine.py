@@ -217,7 +217,7 @@ class Reconciler:
             self.report.warn(f"gross target exposure above account_value x max leverage ({gross_limit:,.0f}); "
                              f"all targets scaled by {factor:.4f}")
 
-        venue_names = sorted({v for v, _ in capped} | {s.default_exchange})
+        venue_names = sorted({v for v, _ in capped} | {s.default_exchange} | set(trading.exchanges.values()))
         live: dict[tuple[str, str], float] = {}
         prices: dict[tuple[str, str], float] = {}
         markets: dict[tuple[str, str], Market] = {}

@@ -95,6 +95,12 @@ def build_ccxt_exchange(exchange_id: str, settings: Mapping[str, Any], env: Mapp
     params: dict[str, Any] = {"enableRateLimit": True, **settings, **credentials_from_env(exchange_id, env)}
     params["options"] = options
     exchange = cls(params)
+    if not exchange.check_required_credentials(False):
+        prefix = exchange_id.upper()
+        wanted = [f"{prefix}_{suffix}" for key, suffix in (("apiKey", "API_KEY"), ("secret", "SECRET"),
+                                                            ("password", "PASSWORD"))
+                  if exchange.requiredCredentials.get(key)]
+        raise InputError(f"{exchange_id} needs API keys: set {', '.join(wanted)} in the environment")
     if base_url:
         try:
             new_api, mapping = rebase_urls(exchange.urls["api"], str(base_url))

@@ -198,3 +198,29 @@ def test_ccxt_defaults_set_by_fastopt(fake):
     assert ex.urls["api"]["fapiPrivate"] == f"{fake.base_url}/fapi/v1"
     venue.load_markets([BTC], {})
     assert all(path.startswith("/fapi/") for _, path in fake.requests)  # no spot/sapi calls
+
+
+def test_settings_from_the_config_and_per_strategy_venues(tmp_path, fake):
+    cfg = make_workspace(tmp_path, weights={"a": 0.5, "b": 0.5},
+                         states={"a": {"symbol": BTC, "position": 1.0}, "b": {"symbol": ETH, "position": 1.0}},
+                         exchanges={"b": "binanceusdm"},
+                         exchange_settings={"binanceusdm": {"api_base_url": fake.base_url, "timeout": 600}})
+    rec = reconciler_for(cfg)  # default venue: paper; strategy b trades on the fake binance
+    report = rec.run_cycle()
+    assert report.status == "ok"
+    assert {o.venue for o in report.plan.orders} == {"paper", "binanceusdm"}
+    assert_on_target(fake, {"ETH": 5000 / 3500.0})
+    assert rec.venue("paper").fetch_positions()[BTC] == pytest.approx(5000 / 95000.0, abs=1e-5)
+
+
+def test_missing_keys_and_unknown_exchange_are_input_errors(tmp_path, fake, monkeypatch, capsys):
+    from fastopt.cli import main
+
+    cfg = workspace(tmp_path, fake)
+    monkeypatch.delenv("BINANCEUSDM_SECRET")
+    base = ["reconcile", "--once", "--config", str(cfg), "--strategies", str(tmp_path / "strategies")]
+    assert main([*base, *venue_args(tmp_path)]) == 2
+    assert "BINANCEUSDM_API_KEY, BINANCEUSDM_SECRET" in capsys.readouterr().err
+    assert main([*base, "--exchange", "nosuchexchange"]) == 2
+    assert "unknown exchange" in capsys.readouterr().err
+    assert fake.fills == []
