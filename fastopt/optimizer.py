@@ -177,6 +177,32 @@ def _repair(w: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
     return w if (w <= upper + 1e-12).all() else None
 
 
+def _repair_sparse(idx: np.ndarray, val: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized ``_repair`` of K sparse candidates; rows that cannot satisfy the bounds are dropped.
+
+    A slot's cap is its strategy's bound divided by how often the index repeats
+    in the row; excess over a cap is spread proportionally over the slots with
+    room, repeated until nothing exceeds its cap (at most ``width`` rounds).
+    """
+    width = idx.shape[1]
+    mult = (idx[:, :, None] == idx[:, None, :]).sum(axis=2)
+    cap = upper[idx] / mult
+    active = val > 0
+    val = val.copy()
+    for _ in range(width + 1):
+        over = val > cap
+        if not over.any():
+            break
+        excess = ((val - cap) * over).sum(axis=1)
+        val = np.minimum(val, cap)
+        free = active & (val < cap)
+        room = (val * free).sum(axis=1)
+        scale = np.divide(excess, room, out=np.zeros_like(room), where=room > 0)
+        val = val + free * val * scale[:, None]
+    ok = (np.abs(val.sum(axis=1) - 1.0) <= 1e-12) & (val <= cap * (1 + 1e-12)).all(axis=1)
+    return np.ascontiguousarray(idx[ok]), np.ascontiguousarray(np.minimum(val[ok], cap[ok]))
+
+
 def _greedy_fill(order: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
     """Fill strategies in ``order`` up to their bound until the weights sum to 1."""
     w = np.zeros(upper.size)
@@ -552,19 +578,7 @@ def _core(
         good = order[: min(order.size, max(4 * width, 64))]
         idx_s, val_s = _sparse_candidates(rng, usable, good, n_samples, width, max(2, min_support))
         if bounded:
-            keep = []
-            for row in range(idx_s.shape[0]):
-                dense_w = np.zeros(n)
-                np.add.at(dense_w, idx_s[row], val_s[row])
-                rep = _repair(dense_w, upper)
-                if rep is not None and np.count_nonzero(rep) <= width:
-                    nz = np.flatnonzero(rep)
-                    idx_s[row, : nz.size] = nz
-                    idx_s[row, nz.size :] = nz[0]
-                    val_s[row, : nz.size] = rep[nz]
-                    val_s[row, nz.size :] = 0.0
-                    keep.append(row)
-            idx_s, val_s = idx_s[keep], val_s[keep]
+            idx_s, val_s = _repair_sparse(idx_s, val_s, upper)
         idx_blocks.append(idx_s)
         val_blocks.append(val_s)
     best_w = None
