@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.allocation import Allocation, normalize_weights
+from fastopt.allocation import STATUSES, Allocation, normalize_weights
 from fastopt.errors import InputError, NothingToDo
 from fastopt.kernels import (
     batch_compound_sparse_nb,
@@ -729,6 +729,7 @@ def solve_ratio(
     status = "optimal" if info["kkt_gap"] <= tol * 10 else "max_iterations"
 
     if max_strategies is not None and np.count_nonzero(w_sub) > max_strategies:
+        info["kkt_gap_unrestricted"] = info.pop("kkt_gap")
         w_sub, card_info = _cardinality(sub_g, sub_cov, sub_upper, w_sub, int(max_strategies),
                                         seed=seed, tol=tol, max_rounds=max_rounds)
         info.update(card_info)
@@ -741,7 +742,7 @@ def solve_ratio(
 
     w = np.zeros(n)
     w[usable] = w_sub
-    message = "KKT certified optimum" if status == "optimal" else STATUS_MESSAGES.get(status, status)
+    message = "KKT certified optimum" if status == "optimal" else STATUSES.get(status, status)
     if not (sub_g > 0).any():
         status = "no_rising_curve"
         message = ("no allocation has a rising curve: every strategy's slope is <= 0 "
@@ -752,28 +753,18 @@ def solve_ratio(
         var = float(sw @ sub_cov[np.ix_(supp, supp)] @ sw)
         spread = float(sw @ np.sqrt(np.diag(sub_cov))[supp]) ** 2
         info["relative_variance"] = var / spread if spread > 0 else 0.0
-        degenerate = info.get("singular") and info["kkt_gap"] > tol * 10
+        degenerate = info.get("singular") and info.get("kkt_gap", 0.0) > tol * 10
         if (spread > 0 and var / spread < UNBOUNDED_REL_VAR) or degenerate:
             status = "unbounded"
             message = ("the window admits a long-only mix with almost zero variance and a positive slope, "
                        "so slope/std grows without bound (N >= T or near-duplicate strategies); "
                        "use shrinkage (e.g. 'auto') or a longer lookback")
-        elif info.get("singular") or usable.size >= _n_days_hint(cov):
+        elif info.get("singular"):
             if status == "optimal":
                 status = "ill_conditioned"
                 message = ("covariance is singular on the solution's support: weights are optimal but "
                            "not unique and sensitive to noise; consider shrinkage")
     return finish(w, status, "search", info, message)
-
-
-STATUS_MESSAGES = {
-    "max_iterations": "iteration limit reached before the KKT certificate: best point found",
-    "cardinality_heuristic": "max_strategies: best support found by search, exact weights on it",
-}
-
-
-def _n_days_hint(cov: np.ndarray) -> int:
-    return np.iinfo(np.int64).max  # the core does not know T; optimize() flags N >= T itself
 
 
 def _restricted(g, cov, upper, support, *, tol, max_rounds, start=None) -> tuple[np.ndarray, float, dict]:
@@ -858,7 +849,7 @@ def _cardinality(g, cov, upper, w_full, k_max, *, seed, tol, max_rounds) -> tupl
             if improved:
                 break
     return best_w, {"cardinality_from": best_from, "cardinality_swaps": swaps,
-                    "greedy_score_per_day": s_b, "kkt_gap_on_support": None}
+                    "greedy_score_per_day": s_b}
 
 
 def _apply_min_weight(g, cov, upper, w, min_weight, *, tol, max_rounds) -> tuple[np.ndarray, list[int]]:
@@ -877,7 +868,7 @@ def _apply_min_weight(g, cov, upper, w, min_weight, *, tol, max_rounds) -> tuple
                 f"min_weight {min_weight:g} cannot hold together with max_weight: dropping strategies "
                 "under min_weight leaves too little room"
             )
-        support = np.flatnonzero(upper > 0) if np.count_nonzero(w) <= 1 else np.flatnonzero((upper > 0))
+        support = np.flatnonzero(upper > 0)
         w, _, _ = _restricted(g, cov, upper, support, tol=tol, max_rounds=max_rounds, start=w)
 
 
