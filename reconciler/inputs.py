@@ -16,6 +16,7 @@ over hundreds of strategies costs one ``stat`` each.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fastopt.errors import InputError
-from fastopt.state_file import StrategyState, read_state
+from fastopt.state_file import StrategyState, parse_state, read_state
 
 Warn = Callable[[str], None]
 FileKey = tuple[int, int, int]
@@ -78,7 +79,7 @@ class StateReader:
             self._warned_missing.discard(name)
             if self._keys.get(name) != key:
                 try:
-                    state = self._read_with_retry(path, first_time=name not in self._good)
+                    state, read_key = self._read_with_retry(path, first_time=name not in self._good)
                 except InputError as err:
                     kept = "keeping its last good state" if name in self._good else "counting it as flat"
                     self.warn(f"{err}; {kept}")
@@ -88,7 +89,7 @@ class StateReader:
                 self._good[name] = state
                 # changed while being read: the parsed text was complete JSON, so use it,
                 # but leave the key unset so the next cycle reads the file again
-                if file_key(path) == key:
+                if read_key == key:
                     self._keys[name] = key
                 else:
                     self._keys.pop(name, None)
@@ -97,11 +98,12 @@ class StateReader:
             self._check_stale(name, path, key, state, now)
         return out
 
-    def _read_with_retry(self, path: str, *, first_time: bool) -> StrategyState:
-        """Read a state file; with no good state yet, give a writer caught mid-write 2 x 5 ms to finish."""
+    def _read_with_retry(self, path: str, *, first_time: bool) -> tuple[StrategyState, FileKey]:
+        """Read a state file and the key of what was read; with no good state yet, give a writer
+        caught mid-write 2 x 5 ms to finish."""
         for attempt in range(3 if first_time else 1):
             try:
-                return read_state(path)
+                return _read_fast(path)
             except InputError:
                 if attempt == (2 if first_time else 0):
                     raise
@@ -114,3 +116,30 @@ class StateReader:
         if age > self.stale_after_s and (name, key) not in self._warned_stale:
             self._warned_stale.add((name, key))
             self.warn(f"{path}: state is stale ({age / 3600:.1f} h old, limit {self.stale_after_s / 3600:.1f} h)")
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _read_fast(path: str) -> tuple[StrategyState, FileKey]:
+    """Bytes read + strict JSON + :func:`parse_state`, and the (mtime, size, inode) of the open file
+    after the read. Any failure defers to :func:`read_state` for the exact one-line reason."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
+            chunks = [os.read(fd, max(st.st_size, 1) + 1)]
+            while chunks[-1]:  # the file may have grown since fstat
+                chunks.append(os.read(fd, 65536))
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        state = parse_state(_DECODER.decode(b"".join(chunks).decode("utf-8")))
+    except (OSError, ValueError, UnicodeDecodeError):
+        state = read_state(path)  # raises InputError naming the file and the reason
+        st = os.stat(path)
+    return state, (st.st_mtime_ns, st.st_size, st.st_ino)
