@@ -118,6 +118,17 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InputError("--solver exact only applies to the slope_std allocator")
 
 
+def _progress(what: str):
+    """A rich spinner on stderr while ``what`` runs (only on a terminal: logs stay clean)."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(what)
+
+
 def _warn(message: str) -> None:
     print(f"fastopt optimize: warning: {message}", file=sys.stderr)
 
@@ -137,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     from fastopt.loader import load_panel
 
     vol_window = args.vol_window or args.lookback
-    panel = load_panel(strategies, lookback=max(args.lookback, vol_window), end=args.end)
+    with _progress("loading stats.json files"):
+        panel = load_panel(strategies, lookback=max(args.lookback, vol_window), end=args.end)
     for message in panel.warnings:
         _warn(message)
     if panel.n_strategies == 0:
@@ -153,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     if window.shape[0] < 2:
         raise NothingToDo(f"the {args.lookback}-day window holds {window.shape[0]} day(s) of data: need at least 2")
 
-    result = _allocate(args, window, names)
+    with _progress(f"optimizing {len(names)} strategies x {window.shape[0]} days"):
+        result = _allocate(args, window, names)
     weights = np.asarray(result["weights"], dtype=np.float64)
     status = result["status"]
     if status == "no_rising_curve" and not args.allow_negative:
@@ -331,7 +344,7 @@ def _print_table(summary: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(highlight=False)
     table = Table(title=f"fastopt optimize  {summary['window_start']} .. {summary['window_end']} "
                         f"({summary['n_days']} days, allocator {args.allocator})")
     table.add_column("strategy")
