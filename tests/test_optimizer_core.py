@@ -312,3 +312,29 @@ def test_bad_returns_are_input_errors():
         optimize(universe(1, 30, 3), "sharpe")
     with pytest.raises(InputError, match="solver"):
         optimize(universe(1, 30, 3), solver="magic")
+
+
+@given(problem=st.tuples(st.integers(0, 10_000), st.integers(2, 80), st.integers(1, 10)))
+def test_window_stats_match_definitions(problem):
+    seed, n_days, n_assets = problem
+    returns = universe(seed, n_days, n_assets)
+    stats = window_stats(returns)
+    assert stats.n_days == n_days
+    np.testing.assert_allclose(stats.cov, np.cov(returns, rowvar=False, ddof=1).reshape(n_assets, n_assets),
+                               rtol=1e-10, atol=1e-18)
+    t = np.arange(n_days, dtype=float)
+    slopes = np.array([np.polyfit(t, np.cumsum(returns[:, k]), 1)[0] for k in range(n_assets)])
+    np.testing.assert_allclose(stats.g, slopes, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(stats.mean, returns.mean(axis=0), rtol=1e-12, atol=1e-18)
+
+
+@given(raw=st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=50).filter(lambda v: sum(v) > 0))
+def test_normalize_weights_sums_to_one(raw):
+    from fastopt.allocation import Allocation, normalize_weights
+
+    w = normalize_weights(np.array(raw))
+    assert (w >= 0).all()
+    assert abs(math.fsum(w.tolist()) - 1.0) <= 1e-15 * len(raw)
+    alloc = Allocation(weights=w, score=1.0, status="optimal", solver="search")
+    with pytest.raises(ValueError):
+        alloc.weights[0] = 2.0  # read-only
