@@ -120,6 +120,7 @@ class OrderJournal:
                 "price": order.price,
                 "action": order.side.upper(),
                 "signed_diff": round(order.notional(contract_size), 8),
+                "contract_size": contract_size,
                 "cycle": cycle_id,
             }
             records.append(rec)

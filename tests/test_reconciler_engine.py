@@ -280,6 +280,9 @@ def test_cli_once_json_status_and_exit_codes(tmp_path, capsys):
     assert main(["status", "--config", str(cfg), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert rows[0]["symbol"] == BTC and rows[0]["target_notional"] == pytest.approx(-10_000)
+    # live = before the orders + this cycle's fills from the journal: on target after the cycle
+    assert rows[0]["live_amount"] == pytest.approx(-10_000 / 95_000, abs=1e-5)
+    assert abs(rows[0]["gap_notional"]) <= 1.0
     assert main(["reconcile", "--once", "--threshold", "-1", *base]) == 2
     assert main(["reconcile", "--once", "--prices", str(tmp_path / "missing.json"), *base[:4], "--quiet"]) == 2
     (tmp_path / "STOP").write_text("")
