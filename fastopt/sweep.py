@@ -45,7 +45,7 @@ class SweepSpec:
 
     ``universes``: strategies folders; ``target_vols``: fractions per year, or
     None for "no target" (unlevered). Shared: ``random_n``, ``seed``,
-    ``cost_bps``, ``max_leverage``, ``when_negative``, ``max_weight``.
+    ``cost_bps``, ``max_leverage``, ``when_negative``, ``max_weight``, ``shrinkage``.
     """
 
     universes: Sequence[str]
@@ -59,6 +59,7 @@ class SweepSpec:
     max_leverage: float = 5.0
     when_negative: str = "cash"
     max_weight: float = 1.0
+    shrinkage: float | str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -135,7 +136,7 @@ def _shared_options(spec: SweepSpec) -> dict[str, Any]:
     return {
         "random_n": spec.random_n, "seed": spec.seed, "cost_bps": spec.cost_bps,
         "max_leverage": spec.max_leverage, "when_negative": spec.when_negative,
-        "max_weight": spec.max_weight, **spec.extra,
+        "max_weight": spec.max_weight, "shrinkage": spec.shrinkage, **spec.extra,
     }
 
 

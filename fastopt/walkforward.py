@@ -46,6 +46,7 @@ statistics but always calls the solver.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -58,9 +59,11 @@ from numpy.typing import NDArray
 from fastopt import metrics
 from fastopt.allocation import normalize_weights
 from fastopt.errors import InputError, NothingToDo
-from fastopt.objective import single_thread_blas
+from fastopt.objective import ledoit_wolf_intensity, single_thread_blas
 from fastopt.random_portfolios import RandomBenchmark, random_benchmark
 from fastopt.rolling import DEFAULT_RECOMPUTE_EVERY, RollingStats, RollingWindow, exact_window_stats
+
+logger = logging.getLogger("fastopt.walkforward")
 
 __all__ = ["walkforward", "WalkForwardResult", "PortfolioSummary", "WHEN_NEGATIVE", "FAST_ALLOCATOR"]
 
@@ -192,7 +195,7 @@ def _as_panel_parts(returns: Any, names: list[str] | None, dates: Any) -> tuple[
 
 def _check_options(
     *, lookback: int, rebalance: int, target_vol: float | None, max_leverage: float, cost_bps: float,
-    when_negative: str, random_n: int, recompute_every: int,
+    when_negative: str, random_n: int, recompute_every: int, shrinkage: float | str | None = None,
 ) -> None:
     if isinstance(lookback, bool) or not isinstance(lookback, (int, np.integer)) or lookback < 2:
         raise InputError(f"lookback must be an integer >= 2 days, got {lookback!r}")
@@ -210,6 +213,11 @@ def _check_options(
         raise InputError(f"random_n must be an integer >= 0, got {random_n!r}")
     if recompute_every < 1:
         raise InputError(f"recompute_every must be >= 1, got {recompute_every!r}")
+    if shrinkage is not None and shrinkage != "auto":
+        if isinstance(shrinkage, bool) or not isinstance(shrinkage, (int, float, np.floating)) or not (
+            0.0 <= float(shrinkage) <= 1.0
+        ):
+            raise InputError(f"shrinkage must be a number in [0, 1] or 'auto', got {shrinkage!r}")
 
 
 def resolve_allocator(allocator: Any) -> tuple[str, Any]:
@@ -292,6 +300,7 @@ def face_warm_start(
     max_weight: float,
     periods_per_year: float,
     max_moves: int = FACE_MAX_MOVES,
+    max_support: int | None = None,
 ) -> Any | None:
     """Re-fit the ``slope_std`` optimum on yesterday's support, certified by the KKT gap.
 
@@ -306,6 +315,8 @@ def face_warm_start(
     would return. Anything unusual (no rising curve, a bound hit, a singular
     or near-riskless face) returns None and the caller runs ``solve_ratio``
     warm-started from ``previous``. Cost O(N |S| + |S|^3) instead of a solve.
+    ``max_support``: give up on supports larger than this (a sample covariance
+    of L days has rank <= L - 1, so bigger faces are singular).
     """
     from fastopt.allocation import Allocation
     from fastopt.optimizer import KKT_TOL, kkt_gap
@@ -318,15 +329,18 @@ def face_warm_start(
     support = np.flatnonzero((previous > 0) & (upper > 0))
     if support.size == 0:
         return None
-    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+    from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb
 
     for _ in range(max_moves + 1):
+        if max_support is not None and support.size > max_support:
+            return None
         sub = cov[np.ix_(support, support)]
         try:
-            factor = cho_factor(sub, lower=True, check_finite=False)
-        except LinAlgError:
+            # numpy's LAPACK (the one single_thread_blas controls), then two numba triangular sweeps
+            chol = np.linalg.cholesky(sub)
+        except np.linalg.LinAlgError:
             return None
-        y = cho_solve(factor, g[support], check_finite=False)
+        y = cholesky_solve_nb(chol, np.ascontiguousarray(g[support]))
         if not np.isfinite(y).all():
             return None
         if (y <= 0).any():
@@ -338,7 +352,7 @@ def face_warm_start(
         w[support] = y / y.sum()
         if (w[support] >= upper[support]).any() and float(max_weight) < 1.0:
             return None  # a max_weight bound binds: not a pure face, leave it to the solver
-        cov_w = cov[:, support] @ w[support]
+        cov_w = cov_matvec_sparse_nb(cov, w, support)
         var = float(w @ cov_w)
         spread = float(w[support] @ np.sqrt(diag[support])) ** 2
         if not (var > 0 and spread > 0 and var / spread >= FACE_MIN_RELATIVE_VARIANCE):
@@ -346,7 +360,7 @@ def face_warm_start(
         gap = kkt_gap(g, cov_w, w, upper)
         if gap <= 10 * KKT_TOL:
             w = normalize_weights(w)
-            cov_w = cov[:, support] @ w[support]
+            cov_w = cov_matvec_sparse_nb(cov, w, support)
             score = float(g @ w) / math.sqrt(float(w @ cov_w)) * math.sqrt(periods_per_year)
             return Allocation(weights=w, score=score, status="optimal", solver="face_warm_start",
                               message="KKT certified optimum (same-face warm start)",
@@ -382,6 +396,7 @@ def walkforward(
     max_weight: float = 1.0,
     min_weight: float = 0.0,
     max_strategies: int | None = None,
+    shrinkage: float | str | None = None,
     periods_per_year: float = 365,
     incremental: bool = True,
     recompute_every: int = DEFAULT_RECOMPUTE_EVERY,
@@ -394,7 +409,10 @@ def walkforward(
     conventions. ``allocator``: ``"slope_std"`` (the fast incremental path), any
     name/path ``fastopt.allocators.get_allocator`` accepts, or an object with
     ``allocate(window, names, *, previous_weights=None)``. ``progress(done, total)``
-    is called after every fit. Raises InputError (bad options, unknown allocator)
+    is called after every fit. ``shrinkage`` (``slope_std`` only): fit on
+    ``(1 - X) cov + X diag(cov)`` with X in [0, 1], or ``"auto"`` (Ledoit-Wolf
+    intensity of each window, O(L N^2) per fit); leverage and the inverse-vol
+    benchmark still use the sample covariance. Raises InputError (bad options, unknown allocator)
     or NothingToDo (fewer than ``lookback + 1`` days).
     """
     started = time.perf_counter()
@@ -402,6 +420,7 @@ def walkforward(
     _check_options(
         lookback=lookback, rebalance=rebalance, target_vol=target_vol, max_leverage=max_leverage,
         cost_bps=cost_bps, when_negative=when_negative, random_n=random_n, recompute_every=recompute_every,
+        shrinkage=shrinkage,
     )
     lookback = int(lookback)
     rebalance = int(rebalance)
@@ -432,6 +451,13 @@ def walkforward(
         if incremental else None
     )
     cov_buffer = np.empty((n_strategies, n_strategies)) if (incremental and need_cov) else None
+    shrunk_buffer = np.empty((n_strategies, n_strategies)) if (fast and shrinkage is not None) else None
+    if fast and shrinkage is None and n_strategies >= lookback:
+        logger.warning(
+            "%d strategies >= %d-day lookback: the sample covariance is singular, slope/std is usually "
+            "unbounded and each fit slow; consider shrinkage (e.g. 0.1) or a longer lookback",
+            n_strategies, lookback,
+        )
     solution: NDArray[np.float64] | None = None  # last optimizer solution (warm start)
     held = np.zeros(n_strategies)  # weights in force
 
@@ -442,17 +468,25 @@ def walkforward(
         for fit_index, day in enumerate(fit_days):
             use_face = (fast and incremental and warm_face and solution is not None and min_weight == 0
                         and max_strategies is None and np.ndim(max_weight) == 0)
+            max_support: int | None = lookback - 1  # a sample cov of L days has rank <= L - 1
             stats = _stats_for(data, day, lookback, window, need_cov, cov_buffer, fast and not incremental)
             if fast:
                 allocation = None
+                fit_cov = stats.cov
+                if shrinkage is not None:
+                    intensity = (ledoit_wolf_intensity(data[day - lookback : day]) if shrinkage == "auto"
+                                 else float(shrinkage))
+                    if intensity > 0:
+                        fit_cov = _shrink_into(stats.cov, intensity, shrunk_buffer)
+                        max_support = None  # shrunk covariance is positive definite
                 if use_face:
-                    allocation = face_warm_start(stats.g, stats.cov, solution, max_weight=max_weight,
-                                                 periods_per_year=periods_per_year)
+                    allocation = face_warm_start(stats.g, fit_cov, solution, max_weight=max_weight,
+                                                 periods_per_year=periods_per_year, max_support=max_support)
                     face_hits += allocation is not None
                 if allocation is None:
                     try:
                         allocation = solve_ratio(
-                            stats.g, stats.cov, max_weight=max_weight, min_weight=min_weight,
+                            stats.g, fit_cov, max_weight=max_weight, min_weight=min_weight,
                             max_strategies=max_strategies, previous_weights=solution if incremental else None,
                             seed=seed, periods_per_year=periods_per_year,
                         )
@@ -518,6 +552,7 @@ def walkforward(
         "target_vol": target_vol, "max_leverage": max_leverage, "cost_bps": cost_bps,
         "when_negative": when_negative, "random_n": random_n, "seed": seed,
         "max_weight": max_weight, "min_weight": min_weight, "max_strategies": max_strategies,
+        "shrinkage": shrinkage,
         "periods_per_year": periods_per_year, "incremental": incremental,
         "recompute_every": recompute_every, "warm_face": warm_face,
     }
@@ -563,6 +598,13 @@ def _stats_for(
         ws = window_stats(block)
         return RollingStats(g=ws.g, mean=ws.mean, var=np.diag(ws.cov).copy(), cov=ws.cov, n_days=ws.n_days)
     return exact_window_stats(block, full_cov=need_cov)
+
+
+def _shrink_into(cov: NDArray[np.float64], intensity: float, out: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``(1 - X) cov + X diag(cov)`` into ``out`` (same as ``fastopt.objective.shrink_covariance``)."""
+    np.multiply(cov, 1.0 - intensity, out=out)
+    np.fill_diagonal(out, np.diag(cov))
+    return out
 
 
 def _leverage(

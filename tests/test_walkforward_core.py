@@ -304,3 +304,22 @@ def test_face_warm_start_is_used_and_changes_nothing():
     assert solver_only.face_fits == 0
     assert _relative(with_face.fit_scores, solver_only.fit_scores) <= 1e-9
     np.testing.assert_allclose(with_face.returns, solver_only.returns, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("shrinkage", [0.2, "auto"])
+def test_shrinkage_fits_the_shrunk_covariance_warm_and_cold(shrinkage):
+    from fastopt.objective import ledoit_wolf_intensity, shrink_covariance
+    from fastopt.optimizer import solve_ratio
+
+    returns = _universe(30, 25 + 40, 12)  # N > lookback: the unshrunk problem is degenerate
+    warm = walkforward(returns, lookback=25, random_n=0, shrinkage=shrinkage)
+    cold = walkforward(returns, lookback=25, random_n=0, shrinkage=shrinkage, incremental=False)
+    assert _relative(warm.fit_scores, cold.fit_scores) <= 1e-9
+    for k in (0, 17, 39):
+        window = returns[k : k + 25]
+        stats = window_stats(window)
+        intensity = ledoit_wolf_intensity(window) if shrinkage == "auto" else shrinkage
+        expected = solve_ratio(stats.g, shrink_covariance(stats.cov, intensity))
+        assert warm.fit_scores[k] == pytest.approx(expected.score, rel=1e-9)
+    with pytest.raises(InputError, match="shrinkage"):
+        walkforward(returns, lookback=25, random_n=0, shrinkage=1.5)

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         universes=args.universes, lookbacks=args.lookbacks, allocators=args.allocators,
         target_vols=args.target_vols, rebalances=args.rebalances, random_n=args.random_n, seed=args.seed,
         cost_bps=args.cost_bps, max_leverage=args.max_leverage, when_negative=args.when_negative,
-        max_weight=args.max_weight,
+        max_weight=args.max_weight, shrinkage=args.shrinkage,
     )
     spec.validate()
     data = load_universes(spec.universes)
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
                                      "rebalances": list(spec.rebalances)},
                             "settings": {"random_n": spec.random_n, "seed": spec.seed, "cost_bps": spec.cost_bps,
                                          "max_leverage": spec.max_leverage, "when_negative": spec.when_negative,
-                                         "max_weight": spec.max_weight},
+                                         "max_weight": spec.max_weight, "shrinkage": spec.shrinkage},
                             "rows": clean})
     try:
         atomic_write_text(folder / "sweep.csv", csv_text)

@@ -15,6 +15,7 @@ EPILOG = """examples:
   fastopt walkforward --strategies strategies --lookback 365 --output walkforward
   fastopt walkforward --rebalance 7 --target-vol 0.30 --max-leverage 3 --cost-bps 5
   fastopt walkforward --allocator inverse_vol --random-n 2000 --seed 7 --json
+  fastopt walkforward --shrinkage 0.1    # many strategies (N >= lookback): well-posed and fast
   fastopt walkforward --allocator allocators/my_method/allocator.py --output allocators/my_method
 
 outputs (in --output): stats.json (BlaveClaw management_backtest keys + more) and pnl.png.
@@ -62,6 +63,18 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _shrinkage(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {text!r}")
+    return value
+
+
 def add_walkforward_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by `walkforward` (and reused by `sweep` for the fixed settings)."""
     parser.add_argument("--random-n", type=_non_negative_int, default=1000,
@@ -75,6 +88,9 @@ def add_walkforward_options(parser: argparse.ArgumentParser) -> None:
                         help="what to hold when no strategy has a rising curve in the window (default cash)")
     parser.add_argument("--max-weight", type=_fraction, default=1.0,
                         help="largest weight of one strategy, a fraction (default 1.0)")
+    parser.add_argument("--shrinkage", type=_shrinkage, default=None, metavar="X|auto",
+                        help="fit slope_std on (1-X) cov + X diag(cov), X in [0, 1], or 'auto' (Ledoit-Wolf per "
+                             "window, slow); recommended when strategies >= lookback days (default none)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -187,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
             panel, lookback=args.lookback, rebalance=args.rebalance, allocator=args.allocator,
             target_vol=args.target_vol, max_leverage=args.max_leverage, cost_bps=args.cost_bps,
             when_negative=args.when_negative, random_n=args.random_n, seed=args.seed,
-            max_weight=args.max_weight, incremental=not args.cold, progress=progress,
+            max_weight=args.max_weight, shrinkage=args.shrinkage, incremental=not args.cold, progress=progress,
         )
     try:
         paths = write_outputs(result, args.output, plot=not args.no_plot)
