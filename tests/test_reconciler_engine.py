@@ -324,3 +324,40 @@ def test_prices_from_a_folder_of_csv_closes(tmp_path, shared_prices):
 
     prices = last_closes_from_csv_dir(shared_prices)
     assert prices[BTC] == prices["BTC/USD"] > 1000 and ETH in prices
+
+
+@given(positions=st.lists(st.sampled_from([-1.0, -0.5, 0.0, 0.25, 1.0]), min_size=4, max_size=4),
+       symbols=st.lists(st.sampled_from([BTC, ETH, "SOL/USDT:USDT"]), min_size=4, max_size=4),
+       again=st.lists(st.sampled_from([-1.0, 0.0, 0.5]), min_size=4, max_size=4))
+def test_end_to_end_paper_positions_land_on_target(tmp_path_factory, positions, symbols, again):
+    from reconciler.paper import default_market
+    from fakes.workspace import PRICES
+
+    root = tmp_path_factory.mktemp("e2e")
+    names = ["a", "b", "c", "d"]
+    cfg = make_workspace(root, weights={n: 0.25 for n in names}, leverage=2.0,
+                         states={n: {"symbol": s, "position": p} for n, s, p in zip(names, symbols, positions)})
+    rec = reconciler_for(cfg)
+    for round_positions in (positions, again):  # second round: flips, closes, netting changes
+        for n, s, p in zip(names, symbols, round_positions):
+            write_json(root / "strategies" / n / "state.json", {"symbol": s, "position": p})
+        assert rec.run_cycle().status == "ok"
+        live = paper_positions(rec)
+        for symbol, price in PRICES.items():
+            target = sum(10_000 * 2 * 0.25 * p for s, p in zip(symbols, round_positions) if s == symbol) / price
+            m = default_market(symbol, price)
+            tol = float(m.amount_step) + max(10.0, m.min_cost) / price + float(m.min_amount)
+            assert abs(live.get(symbol, 0.0) - target) <= tol * (1 + 1e-9), symbol
+
+
+def test_python_dash_m_reconciler_runs_one_cycle(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": ETH, "position": 0.5}})
+    proc = subprocess.run([sys.executable, "-m", "reconciler", "--once", "--config", str(cfg), "--strategies",
+                           str(tmp_path / "strategies"), "--prices", str(tmp_path / "prices.json")],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "FASTOPT_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "BUY" in proc.stderr and "cycle ok" in proc.stderr
+    assert [r["status"] for r in journal_lines(tmp_path) if r["event"] == "outcome"] == ["filled"]
