@@ -224,3 +224,11 @@ def test_warmup_reports_every_kernel(capsys):
     names = {row["kernel"] for row in report["kernels"] if row["module"] == "fastopt.kernels"}
     expected = {name for name in dir(kernels) if name.endswith("_nb")}
     assert names == expected
+
+
+def test_short_window_and_ignored_options(workspace, capsys):
+    assert run_cli("--target-vol", "0.3", "--lookback", "1") == 3
+    assert "at least 2" in capsys.readouterr().err
+    assert run_cli("--target-vol", "0.3", "--allocator", "equal", "--max-weight", "0.5", "--dry-run") == 0
+    assert "--max-weight ignored" in capsys.readouterr().err
+    assert run_cli("--target-vol", "0.3", "--solver", "exact", "--max-strategies", "3", "--dry-run") == 2

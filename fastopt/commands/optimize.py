@@ -295,6 +295,15 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str]) ->
     from fastopt.allocators import get_allocator
     from fastopt.objective import score
 
+    ignored = [flag for flag, active in (
+        ("--max-weight", args.max_weight != 1.0), ("--min-weight", args.min_weight != 0.0),
+        ("--max-strategies", args.max_strategies is not None), ("--shrinkage", args.shrinkage not in (0, 0.0)),
+    ) if active]
+    if args.allocator == "max_sharpe":
+        ignored = [flag for flag in ignored if flag == "--shrinkage"]
+    if ignored:
+        _warn(f"{', '.join(ignored)} ignored: allocator {args.allocator!r} does not take optimizer options")
+
     allocator = get_allocator(args.allocator, lookback=args.lookback,
                               **({k: v for k, v in options.items() if k != "names"}
                                  if args.allocator == "max_sharpe" else {}))
