@@ -224,3 +224,13 @@ def test_missing_keys_and_unknown_exchange_are_input_errors(tmp_path, fake, monk
     assert main([*base, "--exchange", "nosuchexchange"]) == 2
     assert "unknown exchange" in capsys.readouterr().err
     assert fake.fills == []
+
+
+def test_exchange_config_options_merge_and_markets_refresh(fake):
+    venue = CcxtVenue("binanceusdm", settings={"api_base_url": fake.base_url, "timeout": 600,
+                                               "options": {"recvWindow": 4321}},
+                      env={"BINANCEUSDM_API_KEY": API_KEY, "BINANCEUSDM_SECRET": SECRET}, markets_ttl_s=0.0)
+    assert venue.exchange.options["recvWindow"] == 4321 and venue.exchange.options["fetchCurrencies"] is False
+    venue.load_markets([BTC], {})
+    venue.load_markets([BTC], {})
+    assert fake.requests.count(("GET", "/fapi/v1/exchangeInfo")) == 2  # ttl 0: refreshed each time
