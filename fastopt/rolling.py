@@ -245,3 +245,35 @@ class RollingWindow:
                 cov[flat, :] = 0.0
                 cov[:, flat] = 0.0
         return RollingStats(g=g, mean=mean, var=var, cov=cov, n_days=lookback)
+
+
+# --------------------------------------------------------------------------- Cholesky twins
+
+
+def cholesky_append_np(chol, k, col, diag) -> bool:
+    """Plain-numpy twin of ``cholesky_append_nb``: refactor the bordered matrix from scratch."""
+    lower = chol[:k, :k]
+    gram = np.empty((k + 1, k + 1))
+    gram[:k, :k] = lower @ lower.T
+    gram[:k, k] = col
+    gram[k, :k] = col
+    gram[k, k] = diag
+    try:
+        new = np.linalg.cholesky(gram)
+    except np.linalg.LinAlgError:
+        return False
+    if not new[k, k] ** 2 > 1e-14 * diag:
+        return False
+    chol[: k + 1, : k + 1] = new
+    chol[k, k + 1 :] = 0.0
+    return True
+
+
+def cholesky_delete_np(chol, k, p) -> None:
+    """Plain-numpy twin of ``cholesky_delete_nb``: refactor the matrix without row/column p."""
+    lower = chol[:k, :k]
+    gram = lower @ lower.T
+    keep = np.delete(np.arange(k), p)
+    new = np.linalg.cholesky(gram[np.ix_(keep, keep)])
+    chol[:k, :k] = 0.0
+    chol[: k - 1, : k - 1] = new

@@ -81,3 +81,69 @@ def cov_from_cross_nb(cross, s0, lookback, out):
         out_row = out[a]
         for b in range(n):
             out_row[b] = (row[b] - sum_a * s0[b] * inv_l) * inv_dof
+
+
+# ---------------------------------------------------------------------------
+# Cholesky factor maintenance for the walk-forward's same-face warm start:
+# a support grows by one strategy (append) or loses one (delete) in O(k^2)
+# instead of refactoring in O(k^3). ``chol`` is a (cap x cap) buffer whose
+# leading k x k block holds the lower factor L of the face covariance.
+
+
+@njit(cache=True)
+def cholesky_append_nb(chol, k, col, diag):
+    """Border the k x k factor with a new last row/column; returns False if not positive definite.
+
+    ``col`` (k): covariances of the new strategy with the current face, in
+    factor order; ``diag``: its variance. Solves ``L l = col`` and sets
+    ``L[k, :k] = l``, ``L[k, k] = sqrt(diag - l.l)``.
+    """
+    total = 0.0
+    for i in range(k):
+        acc = col[i]
+        for j in range(i):
+            acc -= chol[i, j] * chol[k, j]
+        value = acc / chol[i, i]
+        chol[k, i] = value
+        total += value * value
+    pivot = diag - total
+    if not pivot > 1e-14 * diag:
+        return False
+    chol[k, k] = np.sqrt(pivot)
+    for j in range(k + 1, chol.shape[1]):
+        chol[k, j] = 0.0
+    return True
+
+
+@njit(cache=True)
+def cholesky_delete_nb(chol, k, p):
+    """Remove row/column ``p`` from the k x k factor in place (leaves a (k-1) x (k-1) factor).
+
+    The rows below ``p`` lose column ``p``; their trailing block gets the
+    rank-one update ``L22 L22' + x x'`` (x = old column p below the diagonal),
+    done with Givens rotations, then rows and columns shift up/left by one.
+    """
+    m = k - p - 1
+    x = np.empty(m)
+    for i in range(m):
+        x[i] = chol[p + 1 + i, p]
+    for i in range(m):  # rank-one update of the trailing block rows/cols p+1..k-1
+        r_i = p + 1 + i
+        diag = chol[r_i, r_i]
+        r = np.sqrt(diag * diag + x[i] * x[i])
+        c = r / diag
+        s = x[i] / diag
+        chol[r_i, r_i] = r
+        for j in range(i + 1, m):
+            r_j = p + 1 + j
+            chol[r_j, r_i] = (chol[r_j, r_i] + s * x[j]) / c
+            x[j] = c * x[j] - s * chol[r_j, r_i]
+    for i in range(p, k - 1):  # drop row p
+        for j in range(k):
+            chol[i, j] = chol[i + 1, j]
+    for i in range(k - 1):  # drop column p
+        for j in range(p, k - 1):
+            chol[i, j] = chol[i, j + 1]
+        chol[i, k - 1] = 0.0
+    for j in range(k):
+        chol[k - 1, j] = 0.0

@@ -62,6 +62,7 @@ from fastopt.errors import InputError, NothingToDo
 from fastopt.objective import ledoit_wolf_intensity, single_thread_blas
 from fastopt.random_portfolios import RandomBenchmark, random_benchmark
 from fastopt.rolling import DEFAULT_RECOMPUTE_EVERY, RollingStats, RollingWindow, exact_window_stats
+from fastopt.rolling_kernels import cholesky_append_nb, cholesky_delete_nb
 
 logger = logging.getLogger("fastopt.walkforward")
 
@@ -314,7 +315,9 @@ def face_warm_start(
     tolerance (``10 * KKT_TOL``), i.e. it *is* the global optimum the solver
     would return. Anything unusual (no rising curve, a bound hit, a singular
     or near-riskless face) returns None and the caller runs ``solve_ratio``
-    warm-started from ``previous``. Cost O(N |S| + |S|^3) instead of a solve.
+    warm-started from ``previous``. Cost: one Cholesky factorization of the
+    face, O(|S|^3), then O(N |S| + |S|^2) per move (the factor is bordered or
+    downdated, ``fastopt.rolling_kernels.cholesky_append_nb/_delete_nb``).
     ``max_support``: give up on supports larger than this (a sample covariance
     of L days has rank <= L - 1, so bigger faces are singular).
     """
@@ -331,25 +334,32 @@ def face_warm_start(
         return None
     from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb
 
+    if max_support is not None and support.size > max_support:
+        return None
+    order = support.copy()  # strategies in the factor's row order
+    size = order.size
+    chol = np.zeros((min(n, size + 32), min(n, size + 32)))
+    try:
+        # numpy's LAPACK (the one single_thread_blas controls); later moves update it in O(k^2)
+        chol[:size, :size] = np.linalg.cholesky(cov[np.ix_(order, order)])
+    except np.linalg.LinAlgError:
+        return None
     for _ in range(max_moves + 1):
-        if max_support is not None and support.size > max_support:
-            return None
-        sub = cov[np.ix_(support, support)]
-        try:
-            # numpy's LAPACK (the one single_thread_blas controls), then two numba triangular sweeps
-            chol = np.linalg.cholesky(sub)
-        except np.linalg.LinAlgError:
-            return None
-        y = cholesky_solve_nb(chol, np.ascontiguousarray(g[support]))
+        y = cholesky_solve_nb(np.ascontiguousarray(chol[:size, :size]), np.ascontiguousarray(g[order]))
         if not np.isfinite(y).all():
             return None
-        if (y <= 0).any():
-            if (y > 0).sum() == 0:
+        leaving = np.flatnonzero(y <= 0)
+        if leaving.size:
+            if leaving.size == size:
                 return None
-            support = support[y > 0]  # drop the strategies the face wants short
+            for position in leaving[::-1]:  # drop the strategies the face wants short
+                cholesky_delete_nb(chol, size, int(position))
+                size -= 1
+            order = np.delete(order, leaving)
             continue
         w = np.zeros(n)
-        w[support] = y / y.sum()
+        w[order] = y / y.sum()
+        support = np.sort(order)
         if (w[support] >= upper[support]).any() and float(max_weight) < 1.0:
             return None  # a max_weight bound binds: not a pure face, leave it to the solver
         cov_w = cov_matvec_sparse_nb(cov, w, support)
@@ -367,12 +377,22 @@ def face_warm_start(
                               diagnostics={"kkt_gap": gap, "support": int(support.size)})
         big_g = float(g @ w)
         violation = g * var - big_g * cov_w
-        violation[support] = -np.inf
+        violation[order] = -np.inf
         violation[upper <= 0] = -np.inf
         entering = np.flatnonzero(violation > 10 * KKT_TOL * abs(big_g) * var)
         if entering.size == 0:
             return None
-        support = np.union1d(support, entering)  # every violator at once (primal-dual active set)
+        if max_support is not None and size + entering.size > max_support:
+            return None
+        if size + entering.size > chol.shape[0]:  # grow the factor buffer
+            bigger = np.zeros((min(n, size + entering.size + 32),) * 2)
+            bigger[:size, :size] = chol[:size, :size]
+            chol = bigger
+        for j in entering:  # every violator at once (primal-dual active set)
+            if not cholesky_append_nb(chol, size, np.ascontiguousarray(cov[order, j]), float(cov[j, j])):
+                return None
+            order = np.append(order, j)
+            size += 1
     return None
 
 

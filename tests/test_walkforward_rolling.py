@@ -161,3 +161,55 @@ def test_moving_backwards_recomputes_and_bad_positions_raise():
             win.move_to(bad)
     with pytest.raises(ValueError):
         RollingWindow(data, 1)
+
+
+def _spd(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, n + 4))
+    return a @ a.T / (n + 4) + 1e-3 * np.eye(n)
+
+
+@given(st.integers(1, 12), st.integers(0, 2**31))
+def test_cholesky_append_kernel_matches_twin_and_refactorization(n, seed):
+    from fastopt.rolling import cholesky_append_np
+    from fastopt.rolling_kernels import cholesky_append_nb
+
+    a = _spd(n + 1, seed)
+    results = []
+    for append in (cholesky_append_nb, cholesky_append_np):
+        chol = np.zeros((n + 3, n + 3))
+        chol[:n, :n] = np.linalg.cholesky(a[:n, :n])
+        assert append(chol, n, np.ascontiguousarray(a[:n, n]), float(a[n, n]))
+        results.append(chol)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(results[0][: n + 1, : n + 1], np.linalg.cholesky(a), rtol=1e-12, atol=1e-12)
+
+
+@given(st.integers(2, 12), st.data(), st.integers(0, 2**31))
+def test_cholesky_delete_kernel_matches_twin_and_refactorization(n, data, seed):
+    from fastopt.rolling import cholesky_delete_np
+    from fastopt.rolling_kernels import cholesky_delete_nb
+
+    p = data.draw(st.integers(0, n - 1))
+    a = _spd(n, seed)
+    keep = np.delete(np.arange(n), p)
+    results = []
+    for delete in (cholesky_delete_nb, cholesky_delete_np):
+        chol = np.zeros((n + 2, n + 2))
+        chol[:n, :n] = np.linalg.cholesky(a)
+        delete(chol, n, p)
+        results.append(chol)
+        assert (chol[n - 1 :, :] == 0).all() and (chol[:, n - 1 :] == 0).all()
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(results[0][: n - 1, : n - 1], np.linalg.cholesky(a[np.ix_(keep, keep)]),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_cholesky_append_refuses_a_singular_border():
+    from fastopt.rolling_kernels import cholesky_append_nb
+
+    a = _spd(3, 1)
+    chol = np.zeros((4, 4))
+    chol[:3, :3] = np.linalg.cholesky(a)
+    duplicate = a[:, 0].copy()  # the new strategy is an exact copy of strategy 0
+    assert not cholesky_append_nb(chol, 3, np.ascontiguousarray(duplicate), float(a[0, 0]))
