@@ -25,7 +25,7 @@ POSITIONS = ("GET", "/fapi/v3/positionRisk")
 
 @pytest.fixture
 def fake():
-    with FakeBinance(slow_s=1.2) as server:
+    with FakeBinance(slow_s=2.0) as server:
         yield server
 
 
@@ -40,7 +40,7 @@ def workspace(tmp_path, fake, *, states=None, weights=None):
     cfg = make_workspace(tmp_path, weights=weights or {"a": 0.5, "b": 0.5},
                          states=states or {"a": {"symbol": BTC, "position": 1.0},
                                            "b": {"positions": {ETH: -1.0, SOL: 0.5}}})
-    (tmp_path / "exchange.json").write_text(json.dumps({"api_base_url": fake.base_url, "timeout": 600}))
+    (tmp_path / "exchange.json").write_text(json.dumps({"api_base_url": fake.base_url, "timeout": 1500}))
     return cfg
 
 
@@ -166,7 +166,7 @@ def test_flip_on_binance_is_reduce_only_close_then_open(tmp_path, fake):
 
 def direct_venue(fake, **env):
     env = {"BINANCEUSDM_API_KEY": API_KEY, "BINANCEUSDM_SECRET": SECRET, **env}
-    return CcxtVenue("binanceusdm", settings={"api_base_url": fake.base_url, "timeout": 600}, env=env,
+    return CcxtVenue("binanceusdm", settings={"api_base_url": fake.base_url, "timeout": 1500}, env=env,
                      backoff_s=0.01)
 
 
@@ -204,7 +204,7 @@ def test_settings_from_the_config_and_per_strategy_venues(tmp_path, fake):
     cfg = make_workspace(tmp_path, weights={"a": 0.5, "b": 0.5},
                          states={"a": {"symbol": BTC, "position": 1.0}, "b": {"symbol": ETH, "position": 1.0}},
                          exchanges={"b": "binanceusdm"},
-                         exchange_settings={"binanceusdm": {"api_base_url": fake.base_url, "timeout": 600}})
+                         exchange_settings={"binanceusdm": {"api_base_url": fake.base_url, "timeout": 1500}})
     rec = reconciler_for(cfg)  # default venue: paper; strategy b trades on the fake binance
     report = rec.run_cycle()
     assert report.status == "ok"
@@ -227,7 +227,7 @@ def test_missing_keys_and_unknown_exchange_are_input_errors(tmp_path, fake, monk
 
 
 def test_exchange_config_options_merge_and_markets_refresh(fake):
-    venue = CcxtVenue("binanceusdm", settings={"api_base_url": fake.base_url, "timeout": 600,
+    venue = CcxtVenue("binanceusdm", settings={"api_base_url": fake.base_url, "timeout": 1500,
                                                "options": {"recvWindow": 4321}},
                       env={"BINANCEUSDM_API_KEY": API_KEY, "BINANCEUSDM_SECRET": SECRET}, markets_ttl_s=0.0)
     assert venue.exchange.options["recvWindow"] == 4321 and venue.exchange.options["fetchCurrencies"] is False
