@@ -248,3 +248,16 @@ def test_pandas_loader_reads_the_generated_universe_back(tmp_path):
     assert p_names == list(names)
     np.testing.assert_array_equal(p_dates, np.asarray(dates, dtype="datetime64[D]"))
     np.testing.assert_array_equal(p_returns, returns)
+
+
+def test_iterative_baselines_stop_at_their_time_limit():
+    from bench.baselines.limits import TimeLimitExceeded
+
+    r = make_returns(2, 120, 30)
+    with pytest.raises(TimeLimitExceeded) as exc:
+        slsqp_analytic(r, time_limit_s=0.0)
+    assert exc.value.iterations == 1
+    with pytest.raises(TimeLimitExceeded):
+        legacy_optimize(r, lookback=120, time_limit_s=0.0)
+    w = slsqp_analytic(r, time_limit_s=60.0)  # a generous limit changes nothing
+    np.testing.assert_array_equal(w, slsqp_analytic(r))

@@ -20,6 +20,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import minimize
 
+from bench.baselines.limits import deadline_callback
+
 LEGACY_SLOPE_ANNUALIZATION = 252.0
 LEGACY_STARTS = 11
 MIN_DAYS = 10
@@ -56,8 +58,12 @@ def legacy_optimize(
     n_starts: int = LEGACY_STARTS,
     round_decimals: int | None = None,
     on_start_done: Callable[[int, float], None] | None = None,
+    time_limit_s: float | None = None,
 ) -> np.ndarray:
-    """Weights (N, simplex) from BlaveClaw's multi-start SLSQP; ``n_starts`` < 11 only for timing one start."""
+    """Weights (N, simplex) from BlaveClaw's multi-start SLSQP; ``n_starts`` < 11 only for timing one start.
+
+    ``time_limit_s`` (bench only): raise ``TimeLimitExceeded`` once that much wall time has passed.
+    """
     r = np.ascontiguousarray(returns, dtype=np.float64)
     n = r.shape[1]
 
@@ -68,9 +74,10 @@ def legacy_optimize(
     bounds = [(0.0, 1.0)] * n
     best_x = None
     best_fun = np.inf
+    callback = deadline_callback(time_limit_s)
     for index, w0 in enumerate(legacy_starts(n, seed=seed)[:n_starts]):
         res = minimize(objective, w0, method="SLSQP", bounds=bounds, constraints=constraints,
-                       options={"ftol": 1e-9, "maxiter": 1000})
+                       options={"ftol": 1e-9, "maxiter": 1000}, callback=callback)
         if res.success and res.fun < best_fun:
             best_fun = res.fun
             best_x = res.x

@@ -9,12 +9,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+from bench.baselines.limits import deadline_callback
 from bench.baselines.reference import RatioStats, ratio_stats
 
 
 def slsqp_analytic_from_stats(stats: RatioStats, *, periods_per_year: float = 365.0,
-                              ftol: float = 1e-12, maxiter: int = 1000) -> np.ndarray:
-    """Simplex weights (N,) from one SLSQP run started at equal weights."""
+                              ftol: float = 1e-12, maxiter: int = 1000,
+                              time_limit_s: float | None = None) -> np.ndarray:
+    """Simplex weights (N,) from one SLSQP run started at equal weights.
+
+    ``time_limit_s``: raise ``TimeLimitExceeded`` once that much wall time has passed.
+    """
     g = stats.g
     cov = stats.cov
     n = g.shape[0]
@@ -32,11 +37,13 @@ def slsqp_analytic_from_stats(stats: RatioStats, *, periods_per_year: float = 36
                    bounds=[(0.0, 1.0)] * n,
                    constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0,
                                  "jac": lambda w: np.ones_like(w)}],
-                   options={"ftol": ftol, "maxiter": maxiter})
+                   options={"ftol": ftol, "maxiter": maxiter}, callback=deadline_callback(time_limit_s))
     weights = np.clip(res.x, 0.0, None)
     return weights / weights.sum()
 
 
-def slsqp_analytic(returns: np.ndarray, *, periods_per_year: float = 365.0) -> np.ndarray:
+def slsqp_analytic(returns: np.ndarray, *, periods_per_year: float = 365.0,
+                   time_limit_s: float | None = None) -> np.ndarray:
     """Compute (g, Σ) from the T×N window, then ``slsqp_analytic_from_stats``."""
-    return slsqp_analytic_from_stats(ratio_stats(returns), periods_per_year=periods_per_year)
+    return slsqp_analytic_from_stats(ratio_stats(returns), periods_per_year=periods_per_year,
+                                     time_limit_s=time_limit_s)

@@ -6,6 +6,7 @@ method within ``OPTIMAL_TOLERANCE`` (relative), else they are marked "wrong".
 """
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.baselines.legacy import legacy_optimize
+from bench.baselines.limits import TimeLimitExceeded
 from bench.baselines.pypfopt_maxsharpe import pypfopt_max_sharpe
 from bench.baselines.random_search import random_search
 from bench.baselines.reference import (count_nonzero, kkt_residual, ratio_stats, simplex_violation,
@@ -21,8 +23,8 @@ from bench.baselines.reference import (count_nonzero, kkt_residual, ratio_stats,
 from bench.baselines.scipy_slsqp import slsqp_analytic
 from bench.cases import BenchContext, Unavailable, require, universe
 from bench.runner import (STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, STATUS_WRONG, CaseResult, Table,
-                          extrapolate_power_law, fmt_gap, fmt_ratio, fmt_time, measure, relative_gap,
-                          run_python)
+                          REPO_ROOT, extrapolate_power_law, fmt_gap, fmt_ratio, fmt_time, measure, relative_gap,
+                          run_command, run_python)
 
 NAME = "optimize"
 TITLE = "1. optimize: one solve of max slope/std (Σ and g included)"
@@ -31,6 +33,8 @@ OPTIMAL_TOLERANCE = 1e-6
 SIMPLEX_TOLERANCE = 1e-9
 RANDOM_SAMPLES = 100_000
 RANDOM_BLOCK = 2_000
+#: A probe (one timed block / start) runs unless the power law already predicts over PROBE_MARGIN × the budget.
+PROBE_MARGIN = 3.0
 
 FULL_SIZES = {"n_strategies": (10, 100, 500, 1000, 2000), "n_days": (365, 1825)}
 QUICK_SIZES = {"n_strategies": (10, 100, 500), "n_days": (365,)}
@@ -38,15 +42,17 @@ QUICK_SIZES = {"n_strategies": (10, 100, 500), "n_days": (365,)}
 
 @dataclass
 class Method:
-    """One contender: ``solve(returns) -> weights``; ``probe(returns) -> predicted seconds`` (optional)."""
+    """One contender: ``solve(returns) -> weights``; ``probe(returns) -> (predicted seconds, how)`` (optional)."""
 
     key: str
     label: str
     solve: Callable[[np.ndarray], np.ndarray] | None
     claims_optimum: bool
     unavailable: str | None = None
-    probe: Callable[[np.ndarray], float] | None = None
+    probe: Callable[[np.ndarray], tuple[float, str]] | None = None
     note: str = ""
+    #: ``solve`` accepts ``time_limit_s`` and raises TimeLimitExceeded past it (iterative scipy baselines).
+    time_limited: bool = False
 
 
 def _fastopt_methods() -> list[Method]:
@@ -67,10 +73,19 @@ def _fastopt_methods() -> list[Method]:
             Method("fastopt_exact", "fastopt exact (cvxpy+Clarabel)", exact, True)]
 
 
-def _random_probe(returns: np.ndarray) -> float:
+def _random_probe(returns: np.ndarray, time_limit_s: float) -> tuple[float, str]:
     start = time.perf_counter()
     random_search(returns, n_samples=RANDOM_SAMPLES, block=RANDOM_BLOCK, max_blocks=1)
-    return (time.perf_counter() - start) * RANDOM_SAMPLES / RANDOM_BLOCK
+    return (time.perf_counter() - start) * RANDOM_SAMPLES / RANDOM_BLOCK, "one timed block × number of blocks"
+
+
+def _legacy_probe(returns: np.ndarray, time_limit_s: float) -> tuple[float, str]:
+    start = time.perf_counter()
+    try:
+        legacy_optimize(returns, lookback=returns.shape[0], seed=42, n_starts=1, time_limit_s=time_limit_s)
+    except TimeLimitExceeded as exc:
+        return exc.elapsed_s * 11, f"one start stopped at {exc.elapsed_s:.0f} s (iteration {exc.iterations}) × 11 starts; a lower bound"
+    return (time.perf_counter() - start) * 11, "one timed start (equal weights) × 11 starts"
 
 
 def _quiet(solve: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -87,9 +102,12 @@ def methods() -> list[Method]:
     lookback_note = "lookback = all T rows"
     return [
         *_fastopt_methods(),
-        Method("slsqp_analytic", "scipy SLSQP, analytic gradient, from equal weights", slsqp_analytic, True),
+        Method("slsqp_analytic", "scipy SLSQP, analytic gradient, from equal weights", slsqp_analytic, True,
+               time_limited=True),
         Method("legacy", "today: BlaveClaw SLSQP, numeric gradient, 11 starts",
-               lambda r: legacy_optimize(r, lookback=r.shape[0], seed=42), False, note=lookback_note),
+               lambda r, time_limit_s=None: legacy_optimize(r, lookback=r.shape[0], seed=42,
+                                                            time_limit_s=time_limit_s),
+               False, note=lookback_note, probe=_legacy_probe, time_limited=True),
         Method("random", f"Dirichlet random search, {RANDOM_SAMPLES // 1000}k samples",
                lambda r: random_search(r, n_samples=RANDOM_SAMPLES, block=RANDOM_BLOCK, seed=0), False,
                probe=_random_probe),
@@ -101,7 +119,7 @@ def methods() -> list[Method]:
 def _budgets(quick: bool) -> dict:
     if quick:
         return {"call_limit_s": 1.5, "repeat_budget_s": 0.5, "max_repeats": 3}
-    return {"call_limit_s": 20.0, "repeat_budget_s": 4.0, "max_repeats": 7}
+    return {"call_limit_s": 10.0, "repeat_budget_s": 3.0, "max_repeats": 7}
 
 
 def _floor_record(returns: np.ndarray, budgets: dict) -> dict:
@@ -117,7 +135,6 @@ def run_config(returns: np.ndarray, contenders: list[Method], budgets: dict,
     n_days, n = returns.shape
     stats = ratio_stats(returns)
     records: list[dict] = []
-    weights_by_key: dict[str, np.ndarray] = {}
     for method in contenders:
         base = {"method": method.label, "key": method.key, "n_strategies": n, "n_days": n_days,
                 "median_s": None, "extrapolated_s": None, "note": method.note}
@@ -136,23 +153,37 @@ def run_config(returns: np.ndarray, contenders: list[Method], budgets: dict,
             exponent = prev["exponent"]
             predicted = prev["seconds"] * (n / prev["n"]) ** exponent
             how = f"power law N^{exponent:.2f} from the N={prev['n']} estimate"
-        elif method.probe is not None and (predicted is None or predicted <= budgets["call_limit_s"]):
-            predicted = method.probe(returns)
-            how = "one timed block × number of blocks"
+        elif method.probe is not None and (predicted is None or predicted <= PROBE_MARGIN * budgets["call_limit_s"]):
+            predicted, how = method.probe(returns, budgets["call_limit_s"])
         if predicted is not None and predicted > budgets["call_limit_s"]:
             skipped_from.setdefault(method.key, {"seconds": predicted, "n": n, "exponent": exponent})
             records.append({**base, "status": STATUS_SKIPPED, "extrapolated_s": predicted,
                             "note": f"over the {budgets['call_limit_s']:g} s per-call budget; "
                                     f"extrapolated ({how})"})
             continue
+        if method.time_limited:
+            limit = budgets["call_limit_s"]
+            timed_limit = {"time_limit_s": limit}
+
+            def call(m: Method = method) -> np.ndarray:
+                result = m.solve(returns, **timed_limit)
+                timed_limit["time_limit_s"] = 3 * limit  # finished once: do not cut timed repeats on noise
+                return result
+        else:
+            def call(m: Method = method) -> np.ndarray:
+                return m.solve(returns)
         try:
-            weights, timing = measure(lambda m=method: m.solve(returns), max_repeats=budgets["max_repeats"],
-                                      budget_s=budgets["repeat_budget_s"])
+            weights, timing = measure(call, max_repeats=budgets["max_repeats"], budget_s=budgets["repeat_budget_s"])
+        except TimeLimitExceeded as exc:
+            skipped_from.setdefault(method.key, {"seconds": exc.elapsed_s, "n": n, "exponent": exponent})
+            records.append({**base, "status": STATUS_SKIPPED, "extrapolated_s": exc.elapsed_s,
+                            "note": f"over the {budgets['call_limit_s']:g} s per-call budget: stopped after "
+                                    f"{exc.elapsed_s:.1f} s at iteration {exc.iterations} (time is a lower bound)"})
+            continue
         except Exception as exc:  # a baseline library failing is a result to report, not a crash
             records.append({**base, "status": STATUS_ERROR, "note": f"{type(exc).__name__}: {exc}"[:200]})
             continue
         weights = np.asarray(weights, dtype=np.float64)
-        weights_by_key[method.key] = weights
         points.append((n, timing.median_s))
         records.append({**base, "status": STATUS_OK, "median_s": timing.median_s, "repeats": timing.repeats,
                         "warmup_s": timing.warmup_s, "score": slope_std_score(returns, weights),
@@ -206,6 +237,34 @@ def _table(n_days: int, n: int, records: list[dict], floor: dict) -> Table:
     return table
 
 
+def summary_table(records: list[dict], contenders: list[Method]) -> Table:
+    """One row per (N, T): every method's time and its ratio to fastopt search; fastopt's gap."""
+    table = Table(title="Summary: median time per solve (× fastopt search); '~' = extrapolated, not run",
+                  columns=["N", "T", "fastopt gap", "floor: Σ and g", *[m.label for m in contenders]])
+    keys = sorted({(r["n_days"], r["n_strategies"]) for r in records})
+    for n_days, n in keys:
+        rows = {r["key"]: r for r in records if r["n_days"] == n_days and r["n_strategies"] == n}
+        base = rows.get("fastopt_search", {}).get("median_s")
+
+        def cell(r: dict | None) -> str:
+            if r is None:
+                return "–"
+            t = r.get("median_s")
+            prefix = ""
+            if t is None and r.get("extrapolated_s"):
+                t, prefix = r["extrapolated_s"], "~"
+            if t is None:
+                return r.get("status", "–")
+            ratio = f" ({t / base:.3g}×)" if base else ""
+            flag = " **wrong**" if r.get("status") == STATUS_WRONG else ""
+            return f"{prefix}{fmt_time(t)}{ratio}{flag}"
+
+        gap = rows.get("fastopt_search", {}).get("gap")
+        table.rows.append([str(n), str(n_days), fmt_gap(gap), cell(rows.get("floor")),
+                           *[cell(rows.get(m.key)) for m in contenders]])
+    return table
+
+
 COMPILE_SNIPPET = """
 import json, time
 t0 = time.perf_counter()
@@ -233,6 +292,15 @@ def compile_times(ctx: BenchContext, *, n: int = 100, days: int = 365) -> Table:
         out = run_python(code, env={"NUMBA_CACHE_DIR": str(cache_dir)}, timeout_s=900)
         table.rows.append([label, fmt_time(out["import_s"]), fmt_time(out["first_call_s"]),
                            fmt_time(out["second_call_s"]), fmt_time(out["first_call_s"] - out["second_call_s"])])
+    if (REPO_ROOT / "fastopt" / "commands" / "warmup.py").is_file():
+        warm_dir = ctx.scratch / "numba-cache-warmup"
+        warm_dir.mkdir(parents=True, exist_ok=True)
+        for label in ("`fastopt warmup`, cold (empty NUMBA_CACHE_DIR): every kernel",
+                      "`fastopt warmup`, warm (same dir)"):
+            elapsed, proc = run_command([sys.executable, "-m", "fastopt", "warmup"],
+                                        env={"NUMBA_CACHE_DIR": str(warm_dir)}, timeout_s=900)
+            status = fmt_time(elapsed) if proc.returncode == 0 else f"exit {proc.returncode}"
+            table.rows.append([label, "–", status + " (whole process)", "–", "–"])
     return table
 
 
@@ -255,6 +323,7 @@ def run(ctx: BenchContext) -> CaseResult:
             for r in records:
                 if r["status"] == STATUS_WRONG:
                     result.parity_failures.append(f"{r['method']} at N={n}, T={n_days}: {r['note']}")
+    result.tables.insert(0, summary_table(result.records, contenders))
     fastopt_ready = all(m.solve is not None for m in contenders if m.key.startswith("fastopt"))
     if fastopt_ready and not ctx.quick:
         try:
