@@ -354,3 +354,13 @@ def test_real_prices_long_only_and_long_short_strategies(shared_prices):
     assert ours.score >= ref.score * (1 - 1e-12)
     w = np.asarray(ours.weights)
     assert not ((w[:4] > 0) & (w[4:] > 0)).any()
+
+
+def test_two_thousand_strategies_on_a_short_window():
+    returns = universe(0, 200, 2000, drift=5e-4)  # N = 10 T: the raw ratio is unbounded
+    raw = optimize(returns)
+    assert raw.status == "unbounded" and "shrinkage" in raw.message
+    assert_valid(raw.weights)
+    shrunk = optimize(returns, shrinkage="auto")
+    assert shrunk.status == "optimal" and shrunk.diagnostics["kkt_gap"] <= 1e-10
+    assert_valid(shrunk.weights)
