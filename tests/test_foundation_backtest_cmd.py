@@ -122,3 +122,39 @@ def test_panel_of_examples_equals_pandas_join(example_run):
     assert panel.names == sorted(EXAMPLES)
     assert np.array_equal(panel.dates, wide.index.values.astype("datetime64[D]"))
     assert panel.returns.tobytes() == np.ascontiguousarray(wide[panel.names].to_numpy()).tobytes()
+
+
+@pytest.mark.integration
+def test_interrupt_kills_running_strategies(tmp_path):
+    """Ctrl-C during a run kills the strategies' process groups (they run in their own sessions)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from fastopt.commands.backtest import discover_strategies, run_all
+
+    pid_file = tmp_path / "pid"
+    _make(tmp_path / "s", "sleeper", f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
+
+    def interrupt_when_started():
+        deadline = time.time() + 30
+        while not pid_file.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)  # a real signal, like Ctrl-C (interrupts blocking waits)
+
+    threading.Thread(target=interrupt_when_started, daemon=True).start()
+    started = time.time()
+    with pytest.raises(KeyboardInterrupt):
+        run_all(discover_strategies(tmp_path / "s"), extra_args=[], timeout_s=30, jobs=1, show_progress=False)
+    assert time.time() - started < 25  # interrupted, not waited out
+    pid = int(pid_file.read_text())
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"strategy process {pid} still alive after the interrupt")

@@ -15,8 +15,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class StrategyRun:
     """Outcome of one strategy subprocess."""
 
     name: str
-    status: str  # "ok", "failed" or "timeout"
+    status: str  # "ok", "failed", "timeout" (killed) or "cancelled" (interrupted before start)
     returncode: int | None
     seconds: float
     stdout_tail: str
@@ -84,21 +85,30 @@ def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+_ABORTED = threading.Event()
+
+
 def run_one(name: str, script: Path, *, extra_args: list[str], timeout_s: float) -> StrategyRun:
     """Run one strategy.py in its folder; kill its whole process group on timeout."""
     started = time.perf_counter()
     script = script.resolve()
     command = [sys.executable, str(script), *extra_args]
-    process = subprocess.Popen(
-        command,
-        cwd=script.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
+    with _LIVE_LOCK:  # started under the lock: an abort can never miss a process
+        if _ABORTED.is_set():
+            return StrategyRun(name, "cancelled", None, 0.0, "", "not started: the run was interrupted")
+        process = subprocess.Popen(
+            command,
+            cwd=script.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        _LIVE.add(process)
     try:
         stdout, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -107,9 +117,21 @@ def run_one(name: str, script: Path, *, extra_args: list[str], timeout_s: float)
         elapsed = time.perf_counter() - started
         note = f"killed after {timeout_s:g} s timeout"
         return StrategyRun(name, "timeout", None, elapsed, _tail(stdout), _tail(f"{stderr}\n{note}"))
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(process)
     elapsed = time.perf_counter() - started
     status = "ok" if process.returncode == 0 else "failed"
     return StrategyRun(name, status, process.returncode, elapsed, _tail(stdout, 2), _tail(stderr))
+
+
+def kill_all_running() -> None:
+    """Kill every strategy process group still running and start no more (Ctrl-C / errors)."""
+    with _LIVE_LOCK:
+        _ABORTED.set()
+        running = list(_LIVE)
+    for process in running:
+        _kill_group(process)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -146,18 +168,29 @@ def run_all(
         )
         progress.start()
         task = progress.add_task("", total=len(strategies))
+    _ABORTED.clear()
+    pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {
-                pool.submit(run_one, name, script, extra_args=extra_args, timeout_s=timeout_s): name
-                for name, script in strategies
-            }
-            for future in as_completed(futures):
+        pending = {
+            pool.submit(run_one, name, script, extra_args=extra_args, timeout_s=timeout_s)
+            for name, script in strategies
+        }
+        while pending:
+            # Short waits, not one blocking wait: a Ctrl-C delivered to a worker thread
+            # would otherwise only surface in the main thread once a strategy finished.
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
                 outcome = future.result()
                 results.append(outcome)
                 if progress is not None:
                     progress.update(task, advance=1, description=f"{outcome.name}: {outcome.status}")
+    except BaseException:
+        # Ctrl-C or a bug: strategies run in their own sessions, so kill them explicitly.
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_all_running()
+        raise
     finally:
+        pool.shutdown(wait=True)
         if progress is not None:
             progress.stop()
     results.sort(key=lambda r: r.name)
