@@ -1,6 +1,6 @@
 """Where the paper exchange gets prices.
 
-Order of sources: ccxt public tickers when online (one quick attempt, default
+Order of sources: ccxt public mark prices (else tickers) when online (one quick attempt, default
 venue ``binanceusdm``; skipped when ``FASTOPT_OFFLINE=1``; on failure the
 source goes offline for ``retry_online_s`` seconds), then a local price file
 (JSON object symbol -> price), or a folder of OHLCV ``*.csv`` files whose
@@ -121,7 +121,9 @@ class PriceSource:
                                     "options": {"fetchCurrencies": False}})
                 self._client.load_markets()
             known = [s for s in symbols if s in self._client.markets]
-            tickers = self._client.fetch_tickers(known) if known else {}
+            fetch = (self._client.fetch_mark_prices if self._client.has.get("fetchMarkPrices")
+                     else self._client.fetch_tickers)
+            tickers = fetch(known) if known else {}
         except Exception as exc:  # any failure: go offline for a while, fall back to the file
             self._online_down_until = time.monotonic() + self.retry_online_s
             print(f"reconciler: online prices unavailable ({type(exc).__name__}); using the price file",
