@@ -150,8 +150,7 @@ def run(args: argparse.Namespace) -> int:
     vol_window = args.vol_window or args.lookback
     with _progress("loading stats.json files"):
         panel = load_panel(strategies, lookback=max(args.lookback, vol_window), end=args.end)
-    for message in panel.warnings:
-        _warn(message)
+    # the loader already reports skipped files on stderr (logger fastopt.loader)
     if panel.n_strategies == 0:
         reasons = "; ".join(f"{k}: {v}" for k, v in list(panel.skipped.items())[:5])
         raise NothingToDo(f"no valid strategy in {strategies}" + (f" ({reasons})" if reasons else
