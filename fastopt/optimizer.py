@@ -743,6 +743,9 @@ def solve_ratio(
     w = np.zeros(n)
     w[usable] = w_sub
     message = "KKT certified optimum" if status == "optimal" else STATUSES.get(status, status)
+    if info.get("dropped_below_min_weight"):
+        message += (f" on the strategies kept after dropping {len(info['dropped_below_min_weight'])} "
+                    "under min_weight (min_weight itself is a heuristic, non-convex rule)")
     if not (sub_g > 0).any():
         status = "no_rising_curve"
         message = ("no allocation has a rising curve: every strategy's slope is <= 0 "
