@@ -232,3 +232,16 @@ def test_short_window_and_ignored_options(workspace, capsys):
     assert run_cli("--target-vol", "0.3", "--allocator", "equal", "--max-weight", "0.5", "--dry-run") == 0
     assert "--max-weight ignored" in capsys.readouterr().err
     assert run_cli("--target-vol", "0.3", "--solver", "exact", "--max-strategies", "3", "--dry-run") == 2
+
+
+def test_per_strategy_max_weight(workspace, capsys):
+    assert run_cli("--target-vol", "0.3", "--json", "--dry-run") == 0
+    free = json.loads(capsys.readouterr().out)["weights"]
+    top = max(free, key=free.get)
+    assert run_cli("--target-vol", "0.3", "--max-weight", f"{top}=0.05", "--json", "--dry-run") == 0
+    capped = json.loads(capsys.readouterr().out)["weights"]
+    assert capped.get(top, 0.0) <= 0.05 + 1e-15
+    assert abs(math.fsum(capped.values()) - 1) <= 1e-12
+    assert run_cli("--target-vol", "0.3", "--max-weight", "nope=0.1", "--dry-run") == 2
+    assert run_cli("--target-vol", "0.3", "--max-weight", "abc", "--dry-run") == 2
+    assert "unknown strategies" in capsys.readouterr().err

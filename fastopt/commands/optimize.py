@@ -28,6 +28,7 @@ EPILOG = """examples:
   fastopt optimize --target-vol 0.30
   fastopt optimize --strategies strategies --config portfolio_config.json --target-vol 0.30 --dry-run
   fastopt optimize --target-vol 0.25 --lookback 180 --max-weight 0.2 --min-weight 0.02
+  fastopt optimize --target-vol 0.30 --max-weight 0.25 --max-weight sol_trend=0.1   # per-strategy cap
   fastopt optimize --target-vol 0.30 --max-strategies 10 --seed 3
   fastopt optimize --target-vol 0.30 --shrinkage auto          # when N is close to or above the days
   fastopt optimize --target-vol 0.30 --allocator inverse_vol   # or a .py path / allocators/<name>/
@@ -83,7 +84,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="slope_std (default), slope_std_compound, equal, inverse_vol, max_sharpe, a .py path, "
              "a module, or a BlaveClaw allocators/<name>/allocator.py name")
     add("--max-leverage", type=_fraction, default=5.0, help="leverage cap (default 5)")
-    add("--max-weight", type=_fraction, default=1.0, help="max weight per strategy, fraction (default 1)")
+    add("--max-weight", action="append", default=None, metavar="W|NAME=W",
+        help="max weight per strategy, a fraction (default 1); repeat NAME=W to cap one strategy")
     add("--min-weight", type=_fraction, default=0.0,
         help="weights below this go to 0 and the rest is re-optimized (default 0)")
     add("--max-strategies", type=_positive_int, default=None, help="at most K strategies (heuristic)")
@@ -101,13 +103,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--json", action="store_true", help="print the result as JSON on stdout")
 
 
+def _parse_max_weight(values: list[str]) -> tuple[float, dict[str, float]]:
+    """``--max-weight`` values -> (default cap, name -> cap); InputError on bad values."""
+    default = 1.0
+    by_name: dict[str, float] = {}
+    for text in values:
+        name, sep, number = text.rpartition("=")
+        try:
+            value = float(number)
+        except ValueError:
+            raise InputError(f"--max-weight expects W or NAME=W with W a fraction, got {text!r}") from None
+        if not 0 <= value <= 1 or (not sep and value == 0):
+            raise InputError(f"--max-weight must be in (0, 1] (NAME=0 excludes a strategy), got {text!r}")
+        if sep:
+            if not name:
+                raise InputError(f"--max-weight NAME=W needs a name, got {text!r}")
+            by_name[name] = value
+        else:
+            default = value
+    return default, by_name
+
+
+def _max_weights(args: argparse.Namespace, names: list[str]) -> float | list[float]:
+    unknown = sorted(set(args.max_weight_by_name) - set(names))
+    if unknown:
+        raise InputError(f"--max-weight names unknown strategies: {', '.join(unknown)}")
+    if not args.max_weight_by_name:
+        return args.max_weight_default
+    return [args.max_weight_by_name.get(name, args.max_weight_default) for name in names]
+
+
 def _check_args(args: argparse.Namespace) -> None:
     if not 0 < args.target_vol <= 10:
         raise InputError(f"--target-vol must be a fraction in (0, 10], got {args.target_vol:g} (0.30 = 30%)")
     if not args.max_leverage > 0:
         raise InputError(f"--max-leverage must be > 0, got {args.max_leverage:g}")
-    if not 0 < args.max_weight <= 1:
-        raise InputError(f"--max-weight must be in (0, 1], got {args.max_weight:g}")
+    args.max_weight_default, args.max_weight_by_name = _parse_max_weight(args.max_weight or [])
     if not 0 <= args.min_weight <= 1:
         raise InputError(f"--min-weight must be in [0, 1], got {args.min_weight:g}")
     if not args.periods_per_year > 0:
@@ -274,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str]) -> dict[str, Any]:
     """Weights and how they were found, for the built-in optimizer or any allocator."""
-    options = dict(max_weight=args.max_weight, min_weight=args.min_weight,
+    options = dict(max_weight=_max_weights(args, names), min_weight=args.min_weight,
                    max_strategies=args.max_strategies, seed=args.seed,
                    periods_per_year=args.periods_per_year, names=names)
     if args.allocator in ("slope_std", "slope_std_compound"):
@@ -295,7 +326,7 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str]) ->
     from fastopt.objective import score
 
     ignored = [flag for flag, active in (
-        ("--max-weight", args.max_weight != 1.0), ("--min-weight", args.min_weight != 0.0),
+        ("--max-weight", bool(args.max_weight)), ("--min-weight", args.min_weight != 0.0),
         ("--max-strategies", args.max_strategies is not None), ("--shrinkage", args.shrinkage not in (0, 0.0)),
     ) if active]
     if args.allocator == "max_sharpe":
