@@ -116,11 +116,16 @@ def build_reconciler(args: argparse.Namespace, *, reporter: Reporter | None = No
 
     def factory(name: str, venue_settings: dict[str, Any]):
         if name == "paper":
-            paper = venue_settings.get("paper") or {}
+            # exchange_settings.paper = {...} arrives unwrapped; an --exchange-config file may keep the "paper" key
+            paper = venue_settings.get("paper", venue_settings)
             if not isinstance(paper, dict):
                 raise InputError("exchange settings 'paper' must be an object", path=config_path)
             account_value = read_config(config_path, missing_ok=True).get("account_value") or 10_000.0
-            source = PriceSource(price_file=price_file, online_exchange=str(paper.get("price_source", "binanceusdm")))
+            online = paper.get("price_source_settings") or {}
+            if not isinstance(online, dict):
+                raise InputError("exchange settings 'paper.price_source_settings' must be an object", path=config_path)
+            source = PriceSource(price_file=price_file, online_exchange=str(paper.get("price_source", "binanceusdm")),
+                                 online_settings=online)
             try:
                 return PaperExchange(folder / PAPER_DB_NAME, price_source=source, initial_cash=float(account_value),
                                      fee_bps=float(paper.get("fee_bps", args.fee_bps)),

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastopt.errors import InputError
 
@@ -79,6 +80,7 @@ class PriceSource:
         timeout_ms: int = 3000,
         retry_online_s: float = 300.0,
         use_strategy_prices: bool = True,
+        online_settings: dict | None = None,
     ) -> None:
         self.price_file = None if price_file is None else Path(price_file)
         self.online_exchange = online_exchange
@@ -89,6 +91,8 @@ class PriceSource:
         self._client = None
         self._file_cache: tuple[tuple[int, int], dict[str, float]] | None = None
         self.use_strategy_prices = use_strategy_prices
+        #: ccxt settings of the online source (``api_base_url``, ``timeout``, ``options``; see venue_ccxt)
+        self.online_settings = {"timeout": timeout_ms, **(online_settings or {})}
         self._history_cache: dict[str, float] = {}
 
     def _from_file(self) -> dict[str, float]:
@@ -107,26 +111,27 @@ class PriceSource:
     def _online(self, symbols: list[str]) -> dict[str, float]:
         if self.offline or time.monotonic() < self._online_down_until:
             return {}
-        if self._client is None and not _resolves("fapi.binance.com" if self.online_exchange == "binanceusdm"
-                                                   else "www.google.com"):
+        base_url = self.online_settings.get("api_base_url")
+        host = urlsplit(str(base_url)).hostname if base_url else (
+            "fapi.binance.com" if self.online_exchange == "binanceusdm" else "www.google.com")
+        if self._client is None and not _resolves(host or ""):
             self._online_down_until = time.monotonic() + self.retry_online_s
             print("reconciler: offline (DNS does not resolve); paper prices from local sources", file=sys.stderr)
             return {}
         try:
-            import ccxt
-
             if self._client is None:
-                cls = getattr(ccxt, self.online_exchange)
-                self._client = cls({"timeout": self.timeout_ms, "enableRateLimit": True,
-                                    "options": {"fetchCurrencies": False}})
-                self._client.load_markets()
+                from reconciler.venue_ccxt import build_ccxt_exchange
+
+                client = build_ccxt_exchange(self.online_exchange, self.online_settings, public_only=True)
+                client.load_markets()
+                self._client = client
             known = [s for s in symbols if s in self._client.markets]
             fetch = (self._client.fetch_mark_prices if self._client.has.get("fetchMarkPrices")
                      else self._client.fetch_tickers)
             tickers = fetch(known) if known else {}
         except Exception as exc:  # any failure: go offline for a while, fall back to the file
             self._online_down_until = time.monotonic() + self.retry_online_s
-            print(f"reconciler: online prices unavailable ({type(exc).__name__}); using the price file",
+            print(f"reconciler: online prices unavailable ({type(exc).__name__}); using local prices",
                   file=sys.stderr)
             return {}
         out: dict[str, float] = {}

@@ -81,8 +81,12 @@ def rebase_urls(api_urls: Any, base_url: str) -> tuple[Any, dict[str, str]]:
     return walk(api_urls), mapping
 
 
-def build_ccxt_exchange(exchange_id: str, settings: Mapping[str, Any], env: Mapping[str, str] | None = None):
-    """Construct the ccxt client (see module doc for how settings are applied)."""
+def build_ccxt_exchange(exchange_id: str, settings: Mapping[str, Any], env: Mapping[str, str] | None = None,
+                        *, public_only: bool = False):
+    """Construct the ccxt client (see module doc for how settings are applied).
+
+    ``public_only``: no keys needed (public market data only, e.g. paper prices).
+    """
     import ccxt
 
     cls = getattr(ccxt, exchange_id, None)
@@ -92,10 +96,11 @@ def build_ccxt_exchange(exchange_id: str, settings: Mapping[str, Any], env: Mapp
     base_url = settings.pop("api_base_url", None)
     settings.pop("paper", None)
     options = {**FASTOPT_DEFAULT_OPTIONS, **dict(settings.pop("options", None) or {})}
-    params: dict[str, Any] = {"enableRateLimit": True, **settings, **credentials_from_env(exchange_id, env)}
+    credentials = {} if public_only else credentials_from_env(exchange_id, env)
+    params: dict[str, Any] = {"enableRateLimit": True, **settings, **credentials}
     params["options"] = options
     exchange = cls(params)
-    if not exchange.check_required_credentials(False):
+    if not public_only and not exchange.check_required_credentials(False):
         prefix = exchange_id.upper()
         wanted = [f"{prefix}_{suffix}" for key, suffix in (("apiKey", "API_KEY"), ("secret", "SECRET"),
                                                             ("password", "PASSWORD"))

@@ -234,3 +234,20 @@ def test_exchange_config_options_merge_and_markets_refresh(fake):
     venue.load_markets([BTC], {})
     venue.load_markets([BTC], {})
     assert fake.requests.count(("GET", "/fapi/v1/exchangeInfo")) == 2  # ttl 0: refreshed each time
+
+
+def test_paper_prices_come_from_ccxt_public_mark_prices_when_online(tmp_path, fake, monkeypatch):
+    monkeypatch.delenv("FASTOPT_OFFLINE")
+    monkeypatch.delenv("BINANCEUSDM_API_KEY")  # public data only: no keys needed
+    fake.set_price("BTC", 50_000.0)  # the price file says 95,000
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}},
+                         exchange_settings={"paper": {"price_source_settings": {"api_base_url": fake.base_url,
+                                                                                "timeout": 1500}}})
+    rec = reconciler_for(cfg)
+    report = rec.run_cycle()
+    assert report.status == "ok" and report.plan.orders[0].price == 50_000.0
+    assert ("GET", "/fapi/v1/premiumIndex") in fake.requests
+    assert all(path.startswith("/fapi/v1/") and "order" not in path for _, path in fake.requests)
+    fake.add_fault("GET", "/fapi/v1/premiumIndex", "500")  # online source fails: falls back to the price file
+    (tmp_path / "strategies" / "a" / "state.json").write_text(json.dumps({"symbol": BTC, "position": 0.5}))
+    assert rec.run_cycle().plan.orders[0].price == 95_000.0

@@ -361,3 +361,14 @@ def test_python_dash_m_reconciler_runs_one_cycle(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "BUY" in proc.stderr and "cycle ok" in proc.stderr
     assert [r["status"] for r in journal_lines(tmp_path) if r["event"] == "outcome"] == ["filled"]
+
+
+def test_paper_market_overrides_from_the_config(tmp_path):
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": ETH, "position": 1.0}},
+                         exchange_settings={"paper": {"fee_bps": 0, "slippage_bps": 0,
+                                                      "markets": {ETH: {"amount_step": "0.5", "min_cost": 50}}}})
+    rec = reconciler_for(cfg)
+    report = rec.run_cycle()
+    assert [o.amount for o in report.plan.orders] == [Decimal("2.5")]  # 10,000 / 3,500 = 2.857 -> 2.5
+    fill = rec.venue("paper").fills()[0]
+    assert fill["fee"] == 0 and fill["price"] == 3500.0
