@@ -61,7 +61,7 @@ def test_weights_valid_and_at_least_equal_weight_and_candidates(problem, max_wei
         assert alloc.score == pytest.approx(score(returns, alloc.weights), rel=1e-9, abs=1e-12)
 
 
-@given(problem=problems, scale=st.floats(1e-3, 1e3), perm_seed=st.integers(0, 1000))
+@given(problem=problems, scale=st.floats(1e-6, 1e6), perm_seed=st.integers(0, 1000))
 def test_invariant_to_scaling_and_permutation(problem, scale, perm_seed):
     seed, n_days, n_assets = problem
     returns = universe(seed, n_days, n_assets)
@@ -364,3 +364,20 @@ def test_two_thousand_strategies_on_a_short_window():
     shrunk = optimize(returns, shrinkage="auto")
     assert shrunk.status == "optimal" and shrunk.diagnostics["kkt_gap"] <= 1e-10
     assert_valid(shrunk.weights)
+
+
+@given(problem=problems, max_weight=st.sampled_from([1.0, 0.4, 0.25]), shift=st.integers(1, 10))
+def test_warm_start_reaches_the_cold_optimum(problem, max_weight, shift):
+    seed, n_days, n_assets = problem
+    if n_assets * max_weight < 1:
+        max_weight = 1.0
+    returns = universe(seed, n_days + shift, n_assets)
+    first = window_stats(returns[:n_days])
+    second = window_stats(returns[shift:])
+    yesterday = solve_ratio(first.g, first.cov, max_weight=max_weight)
+    cold = solve_ratio(second.g, second.cov, max_weight=max_weight)
+    warm = solve_ratio(second.g, second.cov, max_weight=max_weight, previous_weights=np.asarray(yesterday.weights))
+    assert_valid(warm.weights, max_weight)
+    if cold.status == "optimal":
+        assert warm.status == "optimal"
+        assert warm.score == pytest.approx(cold.score, rel=1e-10)
