@@ -41,6 +41,8 @@ DNS_TIMEOUT_S = 2.0
 #: First day fetched from the exchange / generated synthetically.
 DEFAULT_START = np.datetime64("2019-01-01", "D")
 CSV_HEADER = "date,open,high,low,close,volume"
+#: Rough last prices of the synthetic market (quote currency per unit); other bases get a seeded level.
+_ANCHOR_PRICES = {"BTC": 60_000.0, "ETH": 3_000.0, "SOL": 150.0, "BNB": 600.0, "XRP": 0.6, "DOGE": 0.15}
 _COLUMNS = ("open", "high", "low", "close", "volume")
 
 
@@ -190,8 +192,8 @@ def synthetic_prices(
     """A seeded synthetic daily market for ``symbol`` (same symbol -> same prices).
 
     Geometric random walk with Student-t shocks, calm/stormy volatility regimes
-    (about 2.5 % / 5 % daily) and bull/bear drift regimes. ``end`` defaults to
-    yesterday (UTC).
+    (about 2.2 % / 4.5 % daily) and bull/bear drift regimes, scaled so the last
+    close is a plausible price for the asset. ``end`` defaults to yesterday (UTC).
     """
     last = np.datetime64(end, "D") if end is not None else _today() - np.timedelta64(1, "D")
     first = np.datetime64(start, "D")
@@ -203,11 +205,14 @@ def synthetic_prices(
     regime_switch = rng.random((n_days, 2)) < np.array([1 / 120, 1 / 200])
     regimes = np.cumsum(regime_switch, axis=0) % 2 == 1
     stormy, bear = regimes[:, 0], regimes[:, 1]
-    vol = np.where(stormy, 0.05, 0.025)
-    drift = np.where(bear, -0.0015, 0.0025)
+    vol = np.where(stormy, 0.045, 0.022)
+    drift = np.where(bear, -0.0012, 0.0015)
     log_returns = drift + vol * rng.standard_t(df=4, size=n_days) / np.sqrt(2.0)
-    start_price = float(10 ** rng.uniform(0, 4.5))
-    close = start_price * np.exp(np.cumsum(log_returns))
+    # The path ends at a plausible price for the asset (what a reconciler would trade at).
+    last_price = _ANCHOR_PRICES.get(base, float(10 ** rng.uniform(-1.0, 3.0)))
+    path = np.exp(np.cumsum(log_returns))
+    start_price = last_price / path[-1]
+    close = start_price * path
     previous = np.concatenate([[start_price], close[:-1]])
     spread = np.abs(rng.normal(0.0, vol * 0.6, size=n_days))
     high = np.maximum(previous, close) * (1 + spread)

@@ -152,6 +152,8 @@ def test_offline_synthetic_is_seeded_and_announced(tmp_path, monkeypatch, capsys
     assert err.count("\n") == 2 and "synthetic" in err  # one line per call
     other = prices_mod.synthetic_prices("BTC/USDT:USDT")
     assert not np.array_equal(other.close[:100], a.close[:100])
+    assert other.close[-1] == pytest.approx(60_000.0) and a.close[-1] == pytest.approx(3_000.0)
+    assert other.dates[-1] == np.datetime64("today") - 1  # ends yesterday: only closed candles
     assert np.isfinite(a.close).all() and (a.low <= a.high).all()
 
 
