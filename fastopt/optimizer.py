@@ -118,6 +118,11 @@ def _score_of(g: np.ndarray, cov: np.ndarray, w: np.ndarray) -> float:
     return float(g @ w) / math.sqrt(var) if var > 0 else -math.inf
 
 
+def _sub(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """matrix[rows][:, cols] as a new C-contiguous array (``take`` is ~3x faster than ``np.ix_``)."""
+    return matrix.take(rows, axis=0).take(cols, axis=1)
+
+
 def _cov_w(cov: np.ndarray, w: np.ndarray) -> np.ndarray:
     """cov @ w in O(N |support|)."""
     return cov_matvec_sparse_nb(cov, np.ascontiguousarray(w, dtype=np.float64), np.flatnonzero(w))
@@ -258,12 +263,12 @@ def _face_solve(
     z = Q^-1 b / (b'Q^-1 b). Returns (z or None, singular flag).
     """
     m_u = float(upper[at_ub].sum())
-    q = cov[np.ix_(free, free)]
+    q = _sub(cov, free, free)
     b = g[free].copy()
     if at_ub.size:
         v = upper[at_ub] / (1.0 - m_u)
-        u = cov[np.ix_(free, at_ub)] @ v
-        kappa = float(v @ cov[np.ix_(at_ub, at_ub)] @ v)
+        u = _sub(cov, free, at_ub) @ v
+        kappa = float(v @ _sub(cov, at_ub, at_ub) @ v)
         q = q + u[:, None] + u[None, :] + kappa
         b += float(g[at_ub] @ v)
     singular = False
@@ -383,7 +388,7 @@ def _face_is_singular(cov: np.ndarray, free: np.ndarray) -> bool:
     if free.size < 2:
         return False
     try:
-        diag = np.diag(np.linalg.cholesky(cov[np.ix_(free, free)]))
+        diag = np.diag(np.linalg.cholesky(_sub(cov, free, free)))
     except np.linalg.LinAlgError:
         return True
     return bool(diag.min() ** 2 < 1e-13 * diag.max() ** 2)
@@ -720,7 +725,7 @@ def solve_ratio(
 
     # solve on the usable sub-problem (excluded strategies cost nothing)
     sub_g = np.ascontiguousarray(g[usable])
-    sub_cov = cov if usable.size == n else np.ascontiguousarray(cov[np.ix_(usable, usable)])
+    sub_cov = cov if usable.size == n else np.ascontiguousarray(_sub(cov, usable, usable))
     sub_upper = np.ascontiguousarray(upper[usable])
     sub_prev = previous_weights[usable] if previous_weights is not None else None
     with single_thread_blas():
@@ -753,7 +758,7 @@ def solve_ratio(
     else:
         sw = w_sub[w_sub > 0]
         supp = np.flatnonzero(w_sub)
-        var = float(sw @ sub_cov[np.ix_(supp, supp)] @ sw)
+        var = float(sw @ _sub(sub_cov, supp, supp) @ sw)
         spread = float(sw @ np.sqrt(np.diag(sub_cov))[supp]) ** 2
         info["relative_variance"] = var / spread if spread > 0 else 0.0
         degenerate = info.get("singular") and info.get("kkt_gap", 0.0) > tol * 10
@@ -778,7 +783,7 @@ def _restricted(g, cov, upper, support, *, tol, max_rounds, start=None) -> tuple
     if sub_upper.sum() < 1 - 1e-12:
         return np.zeros(n), -math.inf, {}
     sg = np.ascontiguousarray(g[support])
-    sc = np.ascontiguousarray(cov[np.ix_(support, support)])
+    sc = np.ascontiguousarray(_sub(cov, support, support))
     if support.size == 1:
         w = np.zeros(n)
         w[support[0]] = 1.0
