@@ -221,8 +221,12 @@ def _check_options(
             raise InputError(f"shrinkage must be a number in [0, 1] or 'auto', got {shrinkage!r}")
 
 
-def resolve_allocator(allocator: Any) -> tuple[str, Any]:
-    """(display name, allocator object or None for the fast slope_std path); InputError if unknown."""
+def resolve_allocator(allocator: Any, **options: Any) -> tuple[str, Any]:
+    """(display name, allocator object or None for the fast slope_std path); InputError if unknown.
+
+    ``options`` go to ``fastopt.allocators.get_allocator`` (lookback for BlaveClaw
+    plug-ins; max_weight, min_weight, max_strategies, seed for the optimizing built-ins).
+    """
     if isinstance(allocator, str):
         spec = allocator.strip()
         if spec == FAST_ALLOCATOR:
@@ -230,7 +234,7 @@ def resolve_allocator(allocator: Any) -> tuple[str, Any]:
         from fastopt.allocators import get_allocator
 
         try:
-            obj = get_allocator(spec)
+            obj = get_allocator(spec, **options)
         except InputError:
             raise
         except (KeyError, ValueError, ImportError, OSError) as exc:
@@ -288,7 +292,7 @@ def _inverse_vol_weights(var: NDArray[np.float64]) -> NDArray[np.float64]:
 # --------------------------------------------------------------------------- warm start
 
 #: Active-set moves tried by the same-face warm start before falling back to the solver.
-FACE_MAX_MOVES = 6
+FACE_MAX_MOVES = 20
 #: Relative variance under which the face is treated as degenerate (left to the solver).
 FACE_MIN_RELATIVE_VARIANCE = 1e-8
 
@@ -444,7 +448,10 @@ def walkforward(
     )
     lookback = int(lookback)
     rebalance = int(rebalance)
-    allocator_name, allocator_obj = resolve_allocator(allocator)
+    allocator_name, allocator_obj = resolve_allocator(
+        allocator, lookback=lookback, max_weight=max_weight, min_weight=min_weight,
+        max_strategies=max_strategies, seed=seed,
+    )
     n_total, n_strategies = data.shape
     if n_total < lookback + 1:
         raise NothingToDo(

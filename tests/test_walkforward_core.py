@@ -323,3 +323,24 @@ def test_shrinkage_fits_the_shrunk_covariance_warm_and_cold(shrinkage):
         assert warm.fit_scores[k] == pytest.approx(expected.score, rel=1e-9)
     with pytest.raises(InputError, match="shrinkage"):
         walkforward(returns, lookback=25, random_n=0, shrinkage=1.5)
+
+
+def test_generic_allocators_get_the_walkforward_options_and_plugins_work(tmp_path, monkeypatch):
+    returns = _universe(10, 90, 13)
+    capped = walkforward(returns, lookback=40, allocator="max_sharpe", max_weight=0.3, random_n=0)
+    assert capped.weights.max() <= 0.3 + 1e-12
+    assert np.allclose(capped.weights.sum(axis=1)[capped.weights.sum(axis=1) > 0], 1.0)
+    # a BlaveClaw allocator: allocators/<name>/allocator.py with allocate(ret_df, lookback) -> {name: score}
+    folder = tmp_path / "allocators" / "last_day"
+    folder.mkdir(parents=True)
+    (folder / "allocator.py").write_text(
+        "def allocate(ret_df, lookback):\n"
+        "    assert len(ret_df) == lookback\n"
+        "    last = ret_df.iloc[-1]\n"
+        "    return {name: float(max(value, 0.0)) + 1e-9 for name, value in last.items()}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = walkforward(returns, lookback=40, allocator="last_day", random_n=0, names=[f"s{k}" for k in range(10)])
+    for k in range(result.n_days):
+        raw = np.maximum(returns[40 + k - 1], 0.0) + 1e-9
+        np.testing.assert_allclose(result.weights[k], raw / raw.sum(), rtol=1e-9)
