@@ -299,6 +299,11 @@ def _parser(name: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--end", default=None, help="last backtest day, YYYY-MM-DD (default: latest)")
     parser.add_argument("--fee-bps", type=float, default=None, help=f"fee per unit turnover in bp (default {DEFAULT_FEE_BPS:g})")
     parser.add_argument("--no-plot", action="store_true", help="do not write pnl.png")
+    parser.add_argument(
+        "--allow-synthetic",
+        action="store_true",
+        help="with --live: accept the synthetic market when no real prices are available (paper demos only)",
+    )
     return parser
 
 
@@ -361,7 +366,14 @@ def _run(args: argparse.Namespace, *, name: str, symbol: str, signal: Signal, he
         raise FastoptError(f"signal returned {positions.size} positions for {dates.size} days")
     held = resolve_positions(positions)
     if args.live:
+        if prices.source == "synthetic" and not args.allow_synthetic:
+            raise FastoptError(
+                f"refusing to write a live position for {symbol} from synthetic prices (no real price data: "
+                "offline?); fix the data source or pass --allow-synthetic for a paper demo"
+            )
         as_of = str(dates[-1])
+        if dates[-1] < np.datetime64("today", "D") - np.timedelta64(1, "D") and args.end is None:
+            print(f"{name}: warning: latest {symbol} candle is {as_of}, the live position may be stale", file=sys.stderr)
         written = write_state(
             out_dir / "state.json",
             symbol=symbol,

@@ -252,3 +252,23 @@ def test_run_strategy_in_process(shared_prices, tmp_path, capsys):
     bad = ["--prices-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)]
     assert strat.run_strategy(name="x", symbol="BTC/USDT:USDT", signal=always_long, here=__file__, argv=bad) == 2
     assert "prices folder not found" in capsys.readouterr().err
+
+
+def test_live_refuses_synthetic_prices_unless_allowed(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("FASTOPT_PRICES_DIR", raising=False)
+    monkeypatch.setenv("FASTOPT_OFFLINE", "1")
+    monkeypatch.setenv("FASTOPT_CACHE_DIR", str(tmp_path / "cache"))
+
+    def always_long(prices):
+        return np.ones(len(prices))
+
+    kwargs = dict(name="x", symbol="BTC/USDT:USDT", signal=always_long, here=__file__)
+    assert strat.run_strategy(argv=["--live", "--out", str(tmp_path)], **kwargs) == 1
+    assert "refusing to write a live position" in capsys.readouterr().err
+    assert not (tmp_path / "state.json").exists()
+    assert strat.run_strategy(argv=["--live", "--allow-synthetic", "--out", str(tmp_path)], **kwargs) == 0
+    state = read_state(tmp_path / "state.json")
+    assert state.positions == {"BTC/USDT:USDT": 1.0} and state.extra["price_source"] == "synthetic"
+    # backtests on synthetic data stay allowed (the demo), and say where the prices came from
+    assert strat.run_strategy(argv=["--out", str(tmp_path), "--no-plot"], **kwargs) == 0
+    assert read_stats(tmp_path / "stats.json").metadata["price_source"] == "synthetic"

@@ -34,6 +34,7 @@ EPILOG = """examples:
   fastopt backtest --strategies strategies --jobs 2 --timeout 120
   fastopt backtest --prices-dir ../shared/data/prices
   fastopt backtest --live                            # today's positions -> state.json
+  fastopt backtest --live --allow-synthetic          # paper demo offline (synthetic market)
   fastopt backtest --json | jq '.results[] | select(.status != "ok")'
 
 exit codes: 0 all succeeded, 1 some failed or timed out, 2 bad folder/option, 3 no strategy found
@@ -63,6 +64,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--live", action="store_true", help="write today's positions (state.json) instead of backtesting")
     parser.add_argument("--prices-dir", default=None, help="folder of daily price CSVs passed to every strategy")
+    parser.add_argument(
+        "--allow-synthetic",
+        action="store_true",
+        help="with --live: let strategies use the synthetic market when offline (paper demos only)",
+    )
     parser.add_argument("--only", action="append", default=None, metavar="NAME", help="run only this strategy (repeatable)")
     parser.add_argument("--json", action="store_true", help="machine-readable results on stdout")
 
@@ -216,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     extra_args: list[str] = []
     if args.live:
         extra_args.append("--live")
+        if args.allow_synthetic:
+            extra_args.append("--allow-synthetic")
     if args.prices_dir is not None:
         prices_dir = Path(args.prices_dir)
         if not prices_dir.is_dir():
