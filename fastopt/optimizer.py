@@ -50,6 +50,8 @@ from fastopt.objective import (
 KKT_TOL = 1e-11
 #: Largest face solved inside the numba PDAS kernel (own Cholesky); larger faces use LAPACK.
 PDAS_NUMBA_MAX_FACE = 80
+#: After a strategy has left the face, at most max(8, k // PDAS_DAMPING) enter per PDAS iteration.
+PDAS_DAMPING = 2
 #: Portfolio variance / (sum_k w_k std_k)^2 under which the optimum is called unbounded.
 UNBOUNDED_REL_VAR = 1e-10
 
@@ -457,7 +459,7 @@ def _pdas(
         # damping: a bounded number of entries per iteration avoids the cycling
         # full PDAS shows on ill-conditioned covariances
         # while nothing has left the face, let it double (pure growth phase)
-        limit = max(8, inactive.size // 4) if dropped_any else max(8, inactive.size)
+        limit = max(8, inactive.size // PDAS_DAMPING) if dropped_any else max(8, inactive.size)
         if enter.size > limit:
             enter = enter[np.argsort(lam[enter])[:limit]]
         if positive.all() and enter.size == 0:
