@@ -158,3 +158,12 @@ def test_interrupt_kills_running_strategies(tmp_path):
         time.sleep(0.05)
     else:
         pytest.fail(f"strategy process {pid} still alive after the interrupt")
+
+
+@pytest.mark.integration
+def test_no_plot_is_forwarded(tmp_path, shared_prices):
+    (tmp_path / "sol_trend").mkdir()
+    shutil.copy(REPO / "strategies" / "sol_trend" / "strategy.py", tmp_path / "sol_trend" / "strategy.py")
+    assert main(["backtest", "--strategies", str(tmp_path), "--prices-dir", str(shared_prices), "--no-plot"]) == 0
+    assert (tmp_path / "sol_trend" / "stats.json").is_file()
+    assert not (tmp_path / "sol_trend" / "pnl.png").exists()
