@@ -54,6 +54,8 @@ PDAS_NUMBA_MAX_FACE = 80
 PDAS_DAMPING = 2
 #: Portfolio variance / (sum_k w_k std_k)^2 under which the optimum is called unbounded.
 UNBOUNDED_REL_VAR = 1e-10
+#: Same ratio at which refinement stops early once a singular face has been met.
+UNBOUNDED_EARLY_REL_VAR = 1e-6
 
 # ---------------------------------------------------------------------------
 # validation helpers
@@ -501,6 +503,10 @@ def _refine(
             if var_p > 0 and float(g @ w_p) / math.sqrt(var_p) >= old:
                 w, cov_w = np.ascontiguousarray(w_p), cov_p
     budget = 2 * int(np.count_nonzero(w)) + 20
+    if singular and _relative_variance(cov, w, cov_w) < UNBOUNDED_EARLY_REL_VAR:
+        # PDAS ran into singular faces and already holds a near-riskless mix: the
+        # ratio is unbounded; more refinement only chases numerical noise
+        max_rounds = 0
     for _ in range(max_rounds):
         it, gap = smo_ratio_nb(g, cov, w, cov_w, upper, tol, budget)
         iterations += int(it)
@@ -520,11 +526,11 @@ def _refine(
         gap = kkt_gap(g, cov_w, w, upper)
         if gap <= tol:
             break
-        if singular and (_relative_variance(cov, w, cov_w) < UNBOUNDED_REL_VAR or steps >= 25):
+        if singular and (_relative_variance(cov, w, cov_w) < UNBOUNDED_REL_VAR or steps >= 10):
             break  # singular covariance, heading to a zero-variance mix: stop here (reported)
         budget = 2 * int(np.count_nonzero(w)) + 20
     else:
-        if not singular:  # last resort: plain SMO with a large budget
+        if not singular and max_rounds > 0:  # last resort: plain SMO with a large budget
             it, gap = smo_ratio_nb(g, cov, w, cov_w, upper, tol, 50 * n + 1000)
             iterations += int(it)
     cov_w = _cov_w(cov, w)
