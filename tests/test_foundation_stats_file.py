@@ -194,3 +194,22 @@ def test_batched_parsing_equals_one_by_one(items, shape):
         expected = _outcome(loads_stats, content)
         got = ("error", str(result)) if isinstance(result, ValueError) else _outcome(lambda _: result, content)
         assert got == expected
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.dates().map(lambda d: d.isoformat()),
+            st.text(alphabet="0123456789-|/ T:a\u0661", min_size=8, max_size=12),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_fast_date_path_accepts_exactly_the_canonical_days(days):
+    """The vectorized parser agrees with the plain per-string check on any input."""
+    fast = stats_file._fast_days(days, len(days))
+    canonical = all(stats_file._is_iso_day(d) for d in days)
+    assert (fast is not None) == canonical
+    if canonical:
+        assert fast.tolist() == np.array(days, dtype="datetime64[D]").tolist()
