@@ -245,3 +245,13 @@ def test_per_strategy_max_weight(workspace, capsys):
     assert run_cli("--target-vol", "0.3", "--max-weight", "nope=0.1", "--dry-run") == 2
     assert run_cli("--target-vol", "0.3", "--max-weight", "abc", "--dry-run") == 2
     assert "unknown strategies" in capsys.readouterr().err
+
+
+def test_exact_solver_agrees_with_search_through_the_cli(workspace, capsys):
+    assert run_cli("--target-vol", "0.3", "--json", "--dry-run") == 0
+    search = json.loads(capsys.readouterr().out)
+    assert run_cli("--target-vol", "0.3", "--solver", "exact", "--json", "--dry-run") == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert exact["solver"] == "exact"
+    assert search["score"] >= exact["score"] * (1 - 1e-12)
+    assert search["score"] == pytest.approx(exact["score"], rel=1e-8)
