@@ -6,11 +6,17 @@ Pipeline of ``solve_ratio`` (the core, on precomputed ``g`` and ``cov``):
 2. search: sparse Dirichlet portfolios, best single strategies, the best
    edges between them, equal weights and the previous weights, all scored in
    one numba batch (``batch_ratio_sparse_nb``, O(K s^2));
-3. refinement from the best candidate: pairwise (SMO) moves with the exact
-   line maximizer, O(N) each thanks to an incrementally updated ``cov @ w``,
-   alternated with an active-set step that solves the convex reformulation
-   min y'cov y s.t. g.y = 1, y >= 0, y_i <= m_i sum(y) exactly on the current
-   active set (with a ratio test), until the KKT gap is below ``tol``.
+3. refinement from the best candidate of the convex reformulation
+   min y'cov y s.t. g.y = 1, y >= 0, y_i <= m_i sum(y) (w = y / sum y):
+   without binding bounds a primal-dual active-set (semismooth Newton)
+   iteration (``pdas_nb`` for faces <= 80 strategies, LAPACK beyond);
+   otherwise, or if that fails, pairwise (SMO) moves with the exact line
+   maximizer, O(N) each thanks to an incrementally updated ``cov @ w``,
+   alternated with active-set steps that solve the current face exactly
+   (with a ratio test), until the KKT gap is below ``tol``;
+4. options: max_strategies (search over supports), min_weight (drop and
+   re-solve), and in ``optimize`` the compounded-curve variant (sequential
+   linearization + pairwise ascent).
 
 When some g_i > 0 the problem is pseudo-concave on {g.w > 0}: a KKT point is
 the global optimum, so the certificate (status "optimal") is a proof.
