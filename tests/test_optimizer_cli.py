@@ -255,3 +255,36 @@ def test_exact_solver_agrees_with_search_through_the_cli(workspace, capsys):
     assert exact["solver"] == "exact"
     assert search["score"] >= exact["score"] * (1 - 1e-12)
     assert search["score"] == pytest.approx(exact["score"], rel=1e-8)
+
+
+@given(raw=st.lists(st.floats(0, 10, allow_nan=False), min_size=2, max_size=12), flip=st.integers(0, 11),
+       bad=st.sampled_from(["none", "negative", "nan", "unknown", "unnormalized"]))
+def test_validate_weights_accepts_only_valid_output(raw, flip, bad):
+    from fastopt.allocators import validate_weights
+
+    names = [f"s{k}" for k in range(len(raw))]
+    w = np.array(raw)
+    if w.sum() == 0:
+        w[0] = 1.0
+    w = w / w.sum()
+    k = flip % len(raw)
+    if bad == "none":
+        out = validate_weights(dict(zip(names, w.tolist())), names, allocator="t")
+        assert abs(math.fsum(out.tolist()) - 1) <= 1e-15 * len(raw) and (out >= 0).all()
+        np.testing.assert_allclose(out, w, rtol=1e-9, atol=1e-15)
+        return
+    if bad == "negative":
+        w[k] = -0.5
+    elif bad == "nan":
+        w[k] = np.nan
+    elif bad == "unnormalized":
+        w = w * 1.5
+    mapping = dict(zip(names, w.tolist()))
+    if bad == "unknown":
+        mapping["zz"] = 0.0
+    with pytest.raises(AllocatorError):
+        validate_weights(mapping, names, allocator="t")
+    # raw scores are accepted (normalized) only for BlaveClaw allocators, never negatives/NaN/unknown
+    if bad == "unnormalized":
+        out = validate_weights(mapping, names, allocator="t", normalize_raw=True)
+        assert abs(math.fsum(out.tolist()) - 1) <= 1e-15 * len(raw)
