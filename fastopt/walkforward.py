@@ -28,7 +28,7 @@ Conventions (all returns are simple daily returns as fractions):
   ``cash`` (default: weights 0), ``previous`` (keep the weights in force, cash
   if none) or ``least-bad`` (the optimizer's least-bad allocation). A window
   where every strategy is flat (zero variance) is always held in cash
-  (fit status ``no_usable_strategy``).
+  (fit status ``no_usable_strategy``), whatever the allocator.
 - Benchmarks over the same out-of-sample days, unlevered, charged the same
   ``cost_bps`` on their own turnover (the first day buys in from cash):
   ``equal_weight`` (static 1/N, normalized like the allocators' output), ``inverse_vol`` (re-fitted on the same
@@ -333,6 +333,8 @@ def face_warm_start(
     n = g.size
     diag = np.diag(cov)
     upper = np.where(diag > 0, float(max_weight), 0.0)
+    if np.count_nonzero(upper) < 2:
+        return None  # a single usable strategy: the solver's "single_strategy" case
     support = np.flatnonzero((previous > 0) & (upper > 0))
     if support.size == 0:
         return None
@@ -523,6 +525,8 @@ def walkforward(
                     fitted, status, score = np.zeros(n_strategies), NO_USABLE, float("nan")
                 else:
                     fitted, status, score = _clean_weights(allocation, n_strategies, allocator_name)
+                    if not (stats.g > 0).any():  # also when the solver short-cuts (one usable strategy)
+                        status = NO_RISING
                 fit_scores[fit_index] = score
                 if status == NO_USABLE:
                     new = fitted
@@ -536,6 +540,8 @@ def walkforward(
                 else:
                     new = fitted
                     solution = fitted
+            elif not (stats.var > 0).any():  # every strategy flat in the window: nothing to weigh
+                new, status = np.zeros(n_strategies), NO_USABLE
             else:
                 raw = allocator_obj.allocate(
                     data[day - lookback : day], names, previous_weights=held if held.any() else None

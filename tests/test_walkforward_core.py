@@ -344,3 +344,34 @@ def test_generic_allocators_get_the_walkforward_options_and_plugins_work(tmp_pat
     for k in range(result.n_days):
         raw = np.maximum(returns[40 + k - 1], 0.0) + 1e-9
         np.testing.assert_allclose(result.weights[k], raw / raw.sum(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("allocator", ["slope_std", "inverse_vol", "equal"])
+def test_windows_where_every_strategy_is_flat_are_cash_for_every_allocator(allocator):
+    returns = _universe(9, 120, 21)
+    returns[30:75] = 0.0  # nobody trades for 45 days: windows of 40 days inside are all flat
+    result = walkforward(returns, lookback=40, allocator=allocator, random_n=0)
+    flat_days = [k for k in range(result.n_days) if not returns[k : k + 40].any()]
+    assert flat_days
+    for k in flat_days:
+        assert result.fit_status[k] == "no_usable_strategy"
+        assert not result.weights[k].any() and result.returns[k] == 0.0
+    assert result.cash_days >= len(flat_days)
+
+
+def test_a_single_strategy_keeps_the_solver_status():
+    returns = np.random.default_rng(2).normal(0.01, 0.01, size=(60, 1))  # one steadily rising strategy
+    result = walkforward(returns, lookback=30, random_n=4)
+    assert set(result.fit_status) == {"single_strategy"}
+    assert (result.weights == 1.0).all()
+
+
+def test_a_single_falling_strategy_is_not_held_under_the_cash_policy():
+    rng = np.random.default_rng(4)
+    returns = np.concatenate([rng.normal(0.01, 0.01, 50), rng.normal(-0.01, 0.01, 60)])[:, None]
+    result = walkforward(returns, lookback=30, random_n=0)
+    falling = result.no_rising
+    assert falling.any() and not falling[0]
+    assert (result.weights[falling] == 0).all()
+    least_bad = walkforward(returns, lookback=30, random_n=0, when_negative="least-bad")
+    assert (least_bad.weights[falling] == 1.0).all()
