@@ -70,6 +70,8 @@ def solve_exact(
                       tol_ktratio=1e-10, max_iter=500)
     except cp.error.SolverError as exc:
         raise FastoptError(f"exact solver failed: {exc}") from exc
+    if problem.status in ("infeasible", "infeasible_inaccurate"):
+        raise NothingToDo("no allocation within the weight bounds has a rising curve (g.w > 0 is infeasible)")
     if y.value is None or problem.status not in ("optimal", "optimal_inaccurate"):
         raise FastoptError(f"exact solver returned status {problem.status}")
     ys = np.clip(np.asarray(y.value, dtype=np.float64), 0.0, None)

@@ -574,6 +574,12 @@ def _core(
     fill = _greedy_fill(order, upper)
     if fill is not None:
         dense.append(("best_singles", fill))
+    if bounded:
+        # the max-slope allocation (greedy by g solves that LP): if any mix within the
+        # bounds has a rising curve, this one does, so the ascent starts where g.w > 0
+        steepest = _greedy_fill(np.argsort(-np.where(upper > 0, g, -np.inf), kind="stable"), upper)
+        if steepest is not None:
+            dense.append(("max_slope", steepest))
     eq = _repair(np.where(upper > 0, 1.0, 0.0), upper)
     if eq is not None:
         dense.append(("equal", eq))
@@ -769,6 +775,11 @@ def solve_ratio(
         status = "no_rising_curve"
         message = ("no allocation has a rising curve: every strategy's slope is <= 0 "
                    "(least-bad allocation returned)")
+    elif not float(sub_g @ w_sub) > 0:
+        # some g_i > 0, but the bounds keep every allowed mix's slope <= 0
+        status = "no_rising_curve"
+        message = ("no allocation within the weight bounds has a rising curve (the rising strategies "
+                   "are capped too low); least-bad allocation returned")
     else:
         sw = w_sub[w_sub > 0]
         supp = np.flatnonzero(w_sub)

@@ -381,3 +381,30 @@ def test_warm_start_reaches_the_cold_optimum(problem, max_weight, shift):
     if cold.status == "optimal":
         assert warm.status == "optimal"
         assert warm.score == pytest.approx(cold.score, rel=1e-10)
+
+
+@settings(max_examples=20)
+@given(problem=st.tuples(st.integers(0, 10_000), st.integers(40, 200), st.integers(3, 25)),
+       cap_seed=st.integers(0, 1000))
+def test_random_per_strategy_caps_match_exact(problem, cap_seed):
+    seed, n_days, n_assets = problem
+    returns = universe(seed, n_days, n_assets)
+    stats = window_stats(returns)
+    if not (stats.g > 0).any():
+        return
+    rng = np.random.default_rng(cap_seed)
+    caps = rng.uniform(0.05, 1.0, n_assets)
+    if caps.sum() < 1.05:
+        caps *= 1.05 / caps.sum()
+    caps = np.minimum(caps, 1.0)
+    ours = solve_ratio(stats.g, stats.cov, max_weight=caps)
+    assert_valid(ours.weights, caps)
+    if ours.status == "no_rising_curve":  # the caps keep every mix's slope <= 0
+        assert float(stats.g @ ours.weights) <= 0
+        with pytest.raises(NothingToDo):
+            _exact(stats.g, stats.cov, max_weight=caps)
+        return
+    ref = _exact(stats.g, stats.cov, max_weight=caps)
+    assert ours.score >= ref.score * (1 - 1e-12) - 1e-12
+    assert ours.score == pytest.approx(ref.score, rel=1e-8)
+    assert ours.status == "optimal"

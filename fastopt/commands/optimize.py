@@ -200,10 +200,12 @@ def run(args: argparse.Namespace) -> int:
     weights = np.asarray(result["weights"], dtype=np.float64)
     status = result["status"]
     if status == "no_rising_curve" and not args.allow_negative:
+        capped = "within the weight bounds" in str(result.get("message", ""))
+        reason = ("the strategies whose curve rises are capped too low by --max-weight" if capped else
+                  f"every strategy's cumulative return slopes down over the last {args.lookback} days")
         raise NothingToDo(
-            "no allocation has a rising curve: every strategy's cumulative return slopes down over the "
-            f"last {args.lookback} days, so the config was not written (pass --allow-negative to write the "
-            "least-bad allocation anyway)"
+            f"no allocation has a rising curve: {reason}, so the config was not written "
+            "(pass --allow-negative to write the least-bad allocation anyway)"
         )
     if status in ("unbounded", "ill_conditioned"):
         _warn(f"{status}: {result['message']}")
