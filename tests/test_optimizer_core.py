@@ -408,3 +408,31 @@ def test_random_per_strategy_caps_match_exact(problem, cap_seed):
     assert ours.score >= ref.score * (1 - 1e-12) - 1e-12
     assert ours.score == pytest.approx(ref.score, rel=1e-8)
     assert ours.status == "optimal"
+
+
+@settings(max_examples=25)
+@given(problem=st.tuples(st.integers(0, 1000), st.integers(40, 150), st.integers(4, 8)),
+       k_max=st.integers(2, 4), cap=st.sampled_from([1.0, 0.6, 0.5]), min_weight=st.sampled_from([0.0, 0.05]))
+def test_options_combined_stay_valid(problem, k_max, cap, min_weight):
+    seed, n_days, n_assets = problem
+    if k_max * cap < 1:
+        cap = 1.0
+    returns = universe(seed, n_days, n_assets)
+    stats = window_stats(returns)
+    alloc = solve_ratio(stats.g, stats.cov, max_strategies=k_max, max_weight=cap, min_weight=min_weight)
+    w = np.asarray(alloc.weights)
+    assert_valid(w, cap)
+    assert np.count_nonzero(w) <= k_max
+    assert (w[w > 0] >= min_weight * (1 - 1e-12)).all()
+    if min_weight == 0 and (stats.g > 0).any():
+        brute = -math.inf
+        for sub in itertools.combinations(range(n_assets), k_max):
+            sub = list(sub)
+            try:
+                s = solve_ratio(stats.g[sub], stats.cov[np.ix_(sub, sub)], max_weight=cap, n_samples=0).score
+            except InputError:
+                continue
+            brute = max(brute, s)
+        assert alloc.score <= brute + 1e-9 * abs(brute)
+        # within 1 % of the best support on these small problems
+        assert alloc.score >= brute - 0.01 * abs(brute)
