@@ -93,7 +93,7 @@ def test_gradients_match_twins_and_finite_differences(seed, n_days, n_assets):
     s_nb, grad_nb = nb.compound_score_grad_nb(returns, w)
     s_np, grad_np = ref.compound_score_grad(returns, w)
     _close(s_nb, s_np)
-    _close(grad_nb, grad_np, 1e-10)
+    _close(grad_nb, grad_np)
     # finite differences of the compound score
     k = seed % n_assets
     h = 1e-6
@@ -148,7 +148,7 @@ def test_smo_matches_twin(seed, n_assets, capped):
     it1, gap1 = nb.smo_ratio_nb(g, cov, w1, c1, upper, 1e-6, 12)
     it2, gap2 = ref.smo_ratio(g, cov, w2, c2, upper, 1e-6, 12)
     assert it1 == it2
-    _close(w1, w2, 1e-10)
+    _close(w1, w2)
     assert np.all(w1 >= 0) and np.all(w1 <= upper)
     assert abs(w1.sum() - 1) < 1e-12
     f0 = (g @ w0) / np.sqrt(w0 @ cov @ w0)
@@ -169,7 +169,7 @@ def test_linear_algebra_kernels_match_twins(seed, n_assets, k):
     spd = m @ m.T + np.eye(k)
     chol = np.ascontiguousarray(np.linalg.cholesky(spd))
     rhs = rng.standard_normal(k)
-    _close(nb.cholesky_solve_nb(chol, rhs), ref.cholesky_solve(chol, rhs), 1e-10)
+    _close(nb.cholesky_solve_nb(chol, rhs), ref.cholesky_solve(chol, rhs))
     _close(spd @ nb.cholesky_solve_nb(chol, rhs), rhs, 1e-9)
 
 
@@ -204,7 +204,7 @@ def test_pdas_matches_twin_and_certifies(seed, n_assets, start_size):
     y2, it2, st2, m2 = ref.pdas(g, cov, allowed, start, 40, 80)
     assert (it1, st1) == (it2, st2)
     np.testing.assert_array_equal(m1, m2)
-    _close(y1, y2, 1e-10)
+    _close(y1, y2)
     if st1 == 0:  # converged: KKT holds, y >= 0, g.y = 1
         assert (y1 >= 0).all() and abs(g @ y1 - 1) < 1e-9
         lam = cov @ y1 - (y1 @ cov @ y1) * g
