@@ -24,7 +24,10 @@ STATUSES = {
 class Allocation:
     """Weights of one optimization and how they were found.
 
-    ``weights``: float64 (N,), >= 0, summing to 1 (read-only array);
+    ``weights``: float64 (N,), >= 0, summing to 1 (read-only array). The
+    optimizer never returns all zeros: with nothing to hold it raises
+    ``NothingToDo``; going to cash is the caller's decision (e.g. the
+    walk-forward's ``when_negative="cash"`` on status ``no_rising_curve``);
     ``score``: annualized slope/std of the objective at ``weights``;
     ``status``: one of ``STATUSES``; ``solver``: "search", "exact", ...;
     ``iterations``: local-refinement iterations; ``message``: one human line;
