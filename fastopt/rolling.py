@@ -277,3 +277,55 @@ def cholesky_delete_np(chol, k, p) -> None:
     new = np.linalg.cholesky(gram[np.ix_(keep, keep)])
     chol[:k, :k] = 0.0
     chol[: k - 1, : k - 1] = new
+
+
+def face_moves_np(g, cov, upper, order, size, chol, max_moves, tol, min_relative_variance):
+    """Plain-numpy twin of ``fastopt.rolling_kernels.face_moves_nb`` (same moves, same returns)."""
+    n = g.size
+    cap = chol.shape[0]
+    w = np.zeros(n)
+    in_face = np.zeros(n, dtype=bool)
+    in_face[order[:size]] = True
+    for _ in range(max_moves + 1):
+        lower = chol[:size, :size]
+        y = np.linalg.solve(lower.T, np.linalg.solve(lower, g[order[:size]]))
+        if not np.isfinite(y).all():
+            return 0, size, w
+        leaving = np.flatnonzero(y <= 0)
+        if leaving.size == size:
+            return 0, size, w
+        if leaving.size:
+            for position in leaving[::-1]:
+                in_face[order[position]] = False
+                cholesky_delete_np(chol, size, int(position))
+                order[position : size - 1] = order[position + 1 : size].copy()
+                size -= 1
+            continue
+        face = order[:size]
+        w = np.zeros(n)
+        w[face] = y / y.sum()
+        if ((w[face] >= upper[face]) & (upper[face] < 1.0)).any():
+            return 0, size, w
+        cov_w = cov[face].T @ w[face]
+        var = float(w @ cov_w)
+        big_g = float(g @ w)
+        spread = float(w[face] @ np.sqrt(cov[face, face])) ** 2
+        if not (var > 0 and big_g != 0 and spread > 0 and var / spread >= min_relative_variance):
+            return 0, size, w
+        d = g * var - big_g * cov_w
+        grow = d[w < upper].max(initial=-np.inf)
+        give = d[w > 0].min(initial=np.inf)
+        if max(0.0, (grow - give) / (abs(big_g) * var)) <= tol:
+            return 1, size, w
+        entering = np.flatnonzero((d > tol * abs(big_g) * var) & ~in_face & (upper > 0))
+        if entering.size == 0:
+            return 0, size, w
+        for m in entering:
+            if size >= cap:
+                return -1, size, w
+            if not cholesky_append_np(chol, size, cov[order[:size], m].copy(), float(cov[m, m])):
+                return 0, size, w
+            order[size] = m
+            in_face[m] = True
+            size += 1
+    return 0, size, w

@@ -147,3 +147,113 @@ def cholesky_delete_nb(chol, k, p):
         chol[i, k - 1] = 0.0
     for j in range(k):
         chol[k - 1, j] = 0.0
+
+
+@njit(cache=True)
+def face_moves_nb(g, cov, upper, order, size, chol, max_moves, tol, min_relative_variance):
+    """Primal-dual active-set moves of the same-face warm start (twin: ``face_moves_np``).
+
+    ``order[:size]``: the face (strategy indices in factor order); ``chol``:
+    (cap x cap) buffer whose leading size x size block is the lower Cholesky
+    factor of ``cov[order, order]``. Each move solves ``cov_SS y = g_S``; drops
+    the non-positive ``y`` (factor downdates) or, if all are positive, checks
+    the relative KKT gap of ``w = y / sum(y)`` (same formula as
+    ``fastopt.optimizer.kkt_gap``) and adds every violator (factor borders).
+    Returns ``(code, size, w)``: code 1 = KKT gap <= tol (w is the optimum),
+    0 = gave up (singular border, no progress, a bound binds, a near-riskless
+    face with ``var / (sum w_k std_k)^2 < min_relative_variance``, moves exhausted),
+    -1 = the factor buffer is too small.
+    """
+    n = g.size
+    cap = chol.shape[0]
+    w = np.zeros(n)
+    in_face = np.zeros(n, dtype=np.bool_)
+    for i in range(size):
+        in_face[order[i]] = True
+    for _ in range(max_moves + 1):
+        # solve L L' y = g[order]
+        y = np.empty(size)
+        for i in range(size):
+            acc = g[order[i]]
+            for j in range(i):
+                acc -= chol[i, j] * y[j]
+            y[i] = acc / chol[i, i]
+        for i in range(size - 1, -1, -1):
+            acc = y[i]
+            for j in range(i + 1, size):
+                acc -= chol[j, i] * y[j]
+            y[i] = acc / chol[i, i]
+        negatives = 0
+        for i in range(size):
+            if not np.isfinite(y[i]):
+                return 0, size, w
+            if y[i] <= 0.0:
+                negatives += 1
+        if negatives == size:
+            return 0, size, w
+        if negatives > 0:
+            for i in range(size - 1, -1, -1):  # drop from the back so positions stay valid
+                if y[i] <= 0.0:
+                    in_face[order[i]] = False
+                    cholesky_delete_nb(chol, size, i)
+                    for m in range(i, size - 1):
+                        order[m] = order[m + 1]
+                    size -= 1
+            continue
+        total = 0.0
+        for i in range(size):
+            total += y[i]
+        w[:] = 0.0
+        for i in range(size):
+            w[order[i]] = y[i] / total
+        for i in range(size):
+            if w[order[i]] >= upper[order[i]] and upper[order[i]] < 1.0:
+                return 0, size, w  # a max_weight bound binds: leave it to the solver
+        cov_w = np.zeros(n)
+        for i in range(size):
+            k = order[i]
+            wk = w[k]
+            for m in range(n):
+                cov_w[m] += wk * cov[k, m]
+        var = 0.0
+        big_g = 0.0
+        for m in range(n):
+            var += w[m] * cov_w[m]
+            big_g += g[m] * w[m]
+        spread = 0.0
+        for i in range(size):
+            spread += w[order[i]] * np.sqrt(cov[order[i], order[i]])
+        spread *= spread
+        if not (var > 0.0 and big_g != 0.0 and spread > 0.0 and var / spread >= min_relative_variance):
+            return 0, size, w  # (near) riskless face: the ratio may be unbounded, leave it to the solver
+        grow = -np.inf
+        give = np.inf
+        for m in range(n):
+            d = g[m] * var - big_g * cov_w[m]
+            if w[m] < upper[m] and d > grow:
+                grow = d
+            if w[m] > 0.0 and d < give:
+                give = d
+        gap = max(0.0, (grow - give) / (abs(big_g) * var))
+        if gap <= tol:
+            return 1, size, w
+        threshold = tol * abs(big_g) * var
+        added = 0
+        for m in range(n):
+            if in_face[m] or upper[m] <= 0.0:
+                continue
+            if g[m] * var - big_g * cov_w[m] > threshold:
+                if size >= cap:
+                    return -1, size, w
+                col = np.empty(size)
+                for i in range(size):
+                    col[i] = cov[order[i], m]
+                if not cholesky_append_nb(chol, size, col, cov[m, m]):
+                    return 0, size, w
+                order[size] = m
+                in_face[m] = True
+                size += 1
+                added += 1
+        if added == 0:
+            return 0, size, w
+    return 0, size, w

@@ -61,8 +61,14 @@ from fastopt.allocation import normalize_weights
 from fastopt.errors import InputError, NothingToDo
 from fastopt.objective import ledoit_wolf_intensity, single_thread_blas
 from fastopt.random_portfolios import RandomBenchmark, random_benchmark
-from fastopt.rolling import DEFAULT_RECOMPUTE_EVERY, RollingStats, RollingWindow, exact_window_stats
-from fastopt.rolling_kernels import cholesky_append_nb, cholesky_delete_nb
+from fastopt.rolling import (
+    DEFAULT_RECOMPUTE_EVERY,
+    RollingStats,
+    RollingWindow,
+    exact_window_stats,
+    face_moves_np,
+)
+from fastopt.rolling_kernels import face_moves_nb
 
 logger = logging.getLogger("fastopt.walkforward")
 
@@ -306,6 +312,7 @@ def face_warm_start(
     periods_per_year: float,
     max_moves: int = FACE_MAX_MOVES,
     max_support: int | None = None,
+    use_numba: bool = True,
 ) -> Any | None:
     """Re-fit the ``slope_std`` optimum on yesterday's support, certified by the KKT gap.
 
@@ -323,7 +330,9 @@ def face_warm_start(
     face, O(|S|^3), then O(N |S| + |S|^2) per move (the factor is bordered or
     downdated, ``fastopt.rolling_kernels.cholesky_append_nb/_delete_nb``).
     ``max_support``: give up on supports larger than this (a sample covariance
-    of L days has rank <= L - 1, so bigger faces are singular).
+    of L days has rank <= L - 1, so bigger faces are singular). The moves run
+    in ``fastopt.rolling_kernels.face_moves_nb`` (``use_numba=False``: its
+    numpy twin); the final weights are re-certified with ``kkt_gap``.
     """
     from fastopt.allocation import Allocation
     from fastopt.optimizer import KKT_TOL, kkt_gap
@@ -338,68 +347,46 @@ def face_warm_start(
     support = np.flatnonzero((previous > 0) & (upper > 0))
     if support.size == 0:
         return None
-    from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb
+    from fastopt.kernels import cov_matvec_sparse_nb
 
     if max_support is not None and support.size > max_support:
         return None
-    order = support.copy()  # strategies in the factor's row order
-    size = order.size
-    chol = np.zeros((min(n, size + 32), min(n, size + 32)))
+    size = support.size
+    capacity = n if max_support is None else min(n, max_support)
+    capacity = max(capacity, size)
+    chol = np.zeros((min(capacity, size + 64),) * 2)
     try:
-        # numpy's LAPACK (the one single_thread_blas controls); later moves update it in O(k^2)
-        chol[:size, :size] = np.linalg.cholesky(cov[np.ix_(order, order)])
+        # numpy's LAPACK (the one single_thread_blas controls); the moves then update it in O(k^2)
+        chol[:size, :size] = np.linalg.cholesky(cov[np.ix_(support, support)])
     except np.linalg.LinAlgError:
         return None
-    for _ in range(max_moves + 1):
-        y = cholesky_solve_nb(np.ascontiguousarray(chol[:size, :size]), np.ascontiguousarray(g[order]))
-        if not np.isfinite(y).all():
-            return None
-        leaving = np.flatnonzero(y <= 0)
-        if leaving.size:
-            if leaving.size == size:
-                return None
-            for position in leaving[::-1]:  # drop the strategies the face wants short
-                cholesky_delete_nb(chol, size, int(position))
-                size -= 1
-            order = np.delete(order, leaving)
-            continue
-        w = np.zeros(n)
-        w[order] = y / y.sum()
-        support = np.sort(order)
-        if (w[support] >= upper[support]).any() and float(max_weight) < 1.0:
-            return None  # a max_weight bound binds: not a pure face, leave it to the solver
-        cov_w = cov_matvec_sparse_nb(cov, w, support)
-        var = float(w @ cov_w)
-        spread = float(w[support] @ np.sqrt(diag[support])) ** 2
-        if not (var > 0 and spread > 0 and var / spread >= FACE_MIN_RELATIVE_VARIANCE):
-            return None
-        gap = kkt_gap(g, cov_w, w, upper)
-        if gap <= 10 * KKT_TOL:
-            w = normalize_weights(w)
-            cov_w = cov_matvec_sparse_nb(cov, w, support)
-            score = float(g @ w) / math.sqrt(float(w @ cov_w)) * math.sqrt(periods_per_year)
-            return Allocation(weights=w, score=score, status="optimal", solver="face_warm_start",
-                              message="KKT certified optimum (same-face warm start)",
-                              diagnostics={"kkt_gap": gap, "support": int(support.size)})
-        big_g = float(g @ w)
-        violation = g * var - big_g * cov_w
-        violation[order] = -np.inf
-        violation[upper <= 0] = -np.inf
-        entering = np.flatnonzero(violation > 10 * KKT_TOL * abs(big_g) * var)
-        if entering.size == 0:
-            return None
-        if max_support is not None and size + entering.size > max_support:
-            return None
-        if size + entering.size > chol.shape[0]:  # grow the factor buffer
-            bigger = np.zeros((min(n, size + entering.size + 32),) * 2)
-            bigger[:size, :size] = chol[:size, :size]
-            chol = bigger
-        for j in entering:  # every violator at once (primal-dual active set)
-            if not cholesky_append_nb(chol, size, np.ascontiguousarray(cov[order, j]), float(cov[j, j])):
-                return None
-            order = np.append(order, j)
-            size += 1
-    return None
+    order = np.zeros(n, dtype=np.int64)
+    order[:size] = support
+    moves = face_moves_nb if use_numba else face_moves_np
+    cov_c = np.ascontiguousarray(cov)
+    g_c = np.ascontiguousarray(g, dtype=np.float64)
+    while True:
+        code, size, w = moves(g_c, cov_c, upper, order, size, chol, max_moves, 10 * KKT_TOL,
+                              FACE_MIN_RELATIVE_VARIANCE)
+        if code != -1:
+            break
+        if chol.shape[0] >= capacity:
+            return None  # the face outgrew max_support
+        bigger = np.zeros((min(capacity, 2 * chol.shape[0]),) * 2)
+        bigger[:size, :size] = chol[:size, :size]
+        chol = bigger  # (restart the moves from the current face with room to grow)
+    if code != 1:
+        return None
+    support = np.sort(order[:size])
+    w = normalize_weights(w)
+    cov_w = cov_matvec_sparse_nb(cov_c, w, support)
+    gap = kkt_gap(g_c, cov_w, w, upper)  # the solver's own certificate on the final weights
+    if not gap <= 10 * KKT_TOL:
+        return None
+    score = float(g_c @ w) / math.sqrt(float(w @ cov_w)) * math.sqrt(periods_per_year)
+    return Allocation(weights=w, score=score, status="optimal", solver="face_warm_start",
+                      message="KKT certified optimum (same-face warm start)",
+                      diagnostics={"kkt_gap": gap, "support": int(support.size)})
 
 
 # --------------------------------------------------------------------------- main

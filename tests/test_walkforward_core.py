@@ -375,3 +375,51 @@ def test_a_single_falling_strategy_is_not_held_under_the_cash_policy():
     assert (result.weights[falling] == 0).all()
     least_bad = walkforward(returns, lookback=30, random_n=0, when_negative="least-bad")
     assert (least_bad.weights[falling] == 1.0).all()
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 2**31), st.integers(4, 25), st.sampled_from([1.0, 0.4]))
+def test_face_moves_kernel_matches_its_numpy_twin(seed, n, max_weight):
+    """face_moves_nb (numba) and face_moves_np give the same code, face and weights (1e-12)."""
+    from fastopt.objective import shrink_covariance
+    from fastopt.rolling import face_moves_np
+    from fastopt.rolling_kernels import face_moves_nb
+
+    returns = _universe(n, 60, seed)
+    stats = window_stats(returns)
+    cov = np.ascontiguousarray(shrink_covariance(stats.cov, 0.05))
+    upper = np.full(n, max_weight)
+    rng = np.random.default_rng(seed)
+    face = np.sort(rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False))
+    outputs = []
+    for moves in (face_moves_nb, face_moves_np):
+        order = np.zeros(n, dtype=np.int64)
+        order[: face.size] = face
+        chol = np.zeros((n, n))
+        chol[: face.size, : face.size] = np.linalg.cholesky(cov[np.ix_(face, face)])
+        code, size, w = moves(np.ascontiguousarray(stats.g), cov, upper, order, face.size, chol, 20, 1e-10, 1e-8)
+        outputs.append((code, size, order[:size].copy(), w))
+    (code_a, size_a, order_a, w_a), (code_b, size_b, order_b, w_b) = outputs
+    assert code_a == code_b and size_a == size_b
+    np.testing.assert_array_equal(order_a, order_b)
+    np.testing.assert_allclose(w_a, w_b, rtol=1e-12, atol=1e-14)
+    if code_a == 1:  # certified: it is the solver's optimum
+        from fastopt.optimizer import solve_ratio
+
+        expected = solve_ratio(stats.g, cov, max_weight=max_weight)
+        score = float(stats.g @ w_a) / math.sqrt(float(w_a @ cov @ w_a)) * math.sqrt(365)
+        assert score == pytest.approx(expected.score, rel=1e-9)
+
+
+def test_face_warm_start_numba_and_numpy_paths_agree():
+    from fastopt.walkforward import face_warm_start
+
+    returns = _universe(30, 61, 5)
+    yesterday, today = window_stats(returns[:60]), window_stats(returns[1:])
+    from fastopt.optimizer import solve_ratio
+
+    previous = np.asarray(solve_ratio(yesterday.g, yesterday.cov).weights)
+    fast = face_warm_start(today.g, today.cov, previous, max_weight=1.0, periods_per_year=365)
+    slow = face_warm_start(today.g, today.cov, previous, max_weight=1.0, periods_per_year=365, use_numba=False)
+    assert fast is not None and slow is not None
+    np.testing.assert_allclose(fast.weights, slow.weights, rtol=1e-12, atol=1e-15)
