@@ -794,9 +794,13 @@ def solve_ratio(
                        "use shrinkage (e.g. 'auto') or a longer lookback")
         elif info.get("singular"):
             if status == "optimal":
+                # the score is still the certified maximum; only the weights are not unique
+                message = ("KKT certified optimum; the covariance is (near-)singular on the support "
+                           "(near-duplicate strategies?), so other weights reach the same score")
+            else:
                 status = "ill_conditioned"
-                message = ("covariance is singular on the solution's support: weights are optimal but "
-                           "not unique and sensitive to noise; consider shrinkage")
+                message = ("covariance is singular on the solution's support and the optimum could not be "
+                           "certified; consider shrinkage")
     return finish(w, status, "search", info, message)
 
 
