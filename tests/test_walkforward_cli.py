@@ -170,3 +170,22 @@ def test_write_outputs_is_atomic_and_parses_back(tmp_path):
     assert doc["random_benchmark"] == {"n": 0}
     assert doc["managed"]["cash_days"] == result.cash_days
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["stats.json"]
+
+
+def test_blaveclaw_allocator_outputs_default_next_to_it(tmp_path, monkeypatch, capsys):
+    strategies = _write_strategies(tmp_path / "strategies", n=8, days=80)
+    folder = tmp_path / "allocators" / "flat_mix"
+    folder.mkdir(parents=True)
+    (folder / "allocator.py").write_text(
+        "DISPLAY_NAME = 'flat mix'\n"
+        "def allocate(ret_df, lookback):\n"
+        "    return {name: 1.0 for name in ret_df.columns}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code = main(["walkforward", "--strategies", "strategies", "--lookback", "40", "--allocator", "flat_mix",
+                 "--random-n", "5", "--no-plot"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((folder / "stats.json").read_text())
+    assert doc["allocator"] == "flat_mix"
+    np.testing.assert_allclose([v[0] for v in doc["weights_history"].values()], 1 / 8, atol=1e-4)
+    assert not (tmp_path / "walkforward").exists()

@@ -110,8 +110,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cold", action="store_true",
                         help="recompute window statistics from scratch and solve cold every day (slow reference)")
     parser.add_argument("--no-plot", action="store_true", help="write stats.json only, no pnl.png")
-    parser.add_argument("--output", default="walkforward", metavar="DIR",
-                        help="output folder for stats.json and pnl.png (default walkforward)")
+    parser.add_argument("--output", default=None, metavar="DIR",
+                        help="output folder for stats.json and pnl.png (default walkforward, or "
+                             "allocators/<name> for a BlaveClaw allocator, as BlaveClaw does)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
 
 
@@ -186,7 +187,12 @@ def run(args: argparse.Namespace) -> int:
     from fastopt.walkforward import resolve_allocator, walkforward
     from fastopt.walkforward_report import write_outputs
 
-    resolve_allocator(args.allocator)  # a bad allocator is a usage error (exit 2) whatever the data
+    _, allocator_obj = resolve_allocator(args.allocator)  # bad allocator: usage error (exit 2) whatever the data
+    output = args.output
+    if output is None:
+        legacy = Path("allocators") / str(args.allocator)
+        is_blaveclaw = getattr(allocator_obj, "kind", None) == "blaveclaw"
+        output = str(legacy) if is_blaveclaw and (legacy / "allocator.py").is_file() else "walkforward"
     panel = load_panel(args.strategies)
     if panel.n_strategies == 0:
         raise NothingToDo("no strategy with daily returns found (run the backtests first)", path=args.strategies)
@@ -206,9 +212,9 @@ def run(args: argparse.Namespace) -> int:
             max_weight=args.max_weight, shrinkage=args.shrinkage, incremental=not args.cold, progress=progress,
         )
     try:
-        paths = write_outputs(result, args.output, plot=not args.no_plot)
+        paths = write_outputs(result, output, plot=not args.no_plot)
     except OSError as exc:
-        raise InputError(f"cannot write the outputs: {exc.strerror or exc}", path=args.output) from None
+        raise InputError(f"cannot write the outputs: {exc.strerror or exc}", path=output) from None
     small = summary_document(result, paths)
     if args.json:
         sys.stdout.write(json.dumps(small, indent=2, allow_nan=False) + "\n")
