@@ -46,17 +46,30 @@ class Timing:
         return len(self.times_s)
 
 
-def measure(fn: Callable[[], Any], *, max_repeats: int = 5, budget_s: float = 10.0) -> tuple[Any, Timing]:
-    """Warm up once (untimed, result returned), then time up to ``max_repeats`` calls within ``budget_s``."""
-    start = time.perf_counter()
-    result = fn()
-    warmup_s = time.perf_counter() - start
-    repeats = max(1, min(max_repeats, int(budget_s / max(warmup_s, 1e-9))))
-    times: list[float] = []
-    for _ in range(repeats):
+def measure(fn: Callable[[], Any], *, max_repeats: int = 5, budget_s: float = 10.0,
+            warmed_up: bool = False) -> tuple[Any, Timing]:
+    """Warm up once (untimed, result returned), then time up to ``max_repeats`` calls within ``budget_s``.
+
+    ``warmed_up=True``: the caller already ran the same code on the same data (e.g. a probe
+    of one block); no extra warm-up, the first timed call's result is returned.
+    """
+    result = None
+    warmup_s = 0.0
+    if not warmed_up:
         start = time.perf_counter()
-        fn()
+        result = fn()
+        warmup_s = time.perf_counter() - start
+    times: list[float] = []
+    repeats = max_repeats
+    while len(times) < repeats:
+        start = time.perf_counter()
+        value = fn()
         times.append(time.perf_counter() - start)
+        if len(times) == 1:
+            if warmed_up:
+                result = value
+            per_call = max(warmup_s, times[0]) if not warmed_up else times[0]
+            repeats = max(1, min(max_repeats, int(budget_s / max(per_call, 1e-9))))
     return result, Timing(median_s=statistics.median(times), times_s=times, warmup_s=warmup_s)
 
 

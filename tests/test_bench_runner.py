@@ -61,9 +61,10 @@ def test_relative_gap():
     assert runner.relative_gap(1.0, float("nan")) == float("inf")
 
 
-def _record(key: str, score: float, *, violation: float = 0.0, claims: bool = True) -> dict:
+def _record(key: str, score: float, *, violation: float = 0.0, claims: bool = True, kkt: float = 0.0,
+            status: str | None = None) -> dict:
     return {"method": key, "key": key, "status": runner.STATUS_OK, "score": score, "simplex_violation": violation,
-            "claims_optimum": claims, "note": ""}
+            "claims_optimum": claims, "note": "", "kkt_residual": kkt, "fastopt_status": status}
 
 
 def test_parity_marks_fastopt_wrong_and_baselines_inexact():
@@ -79,6 +80,29 @@ def test_parity_marks_fastopt_wrong_and_baselines_inexact():
     # Off the simplex: wrong, and not allowed to define the best score.
     assert by_key["fastopt_exact"]["status"] == runner.STATUS_WRONG
     assert by_key["pypfopt"]["gap"] == 0.0
+
+
+def test_parity_needs_the_kkt_certificate_and_excuses_flagged_ill_posed_windows():
+    records = [_record("fastopt_search", 1.0, kkt=1e-3), _record("pypfopt", 1.0)]
+    optimize_case._parity(records)
+    assert records[0]["status"] == runner.STATUS_WRONG and "KKT" in records[0]["note"]
+    records = [_record("fastopt_search", 10.0, kkt=5.0, status="unbounded"), _record("pypfopt", 1e6)]
+    optimize_case._parity(records)
+    assert records[0]["status"] == runner.STATUS_OK and "ill-posed" in records[0]["note"]
+    records = [_record("fastopt_search", 10.0, kkt=5.0, status="optimal"), _record("pypfopt", 1e6)]
+    optimize_case._parity(records)
+    assert records[0]["status"] == runner.STATUS_WRONG
+
+
+def test_measure_after_a_probe_times_without_another_warm_up():
+    calls = []
+
+    def fn():
+        calls.append(1)
+        return len(calls)
+
+    result, timing = runner.measure(fn, max_repeats=3, budget_s=10.0, warmed_up=True)
+    assert result == 1 and len(calls) == 3 and timing.repeats == 3 and timing.warmup_s == 0.0
 
 
 def test_run_config_skips_with_extrapolation_instead_of_running():

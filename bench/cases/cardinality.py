@@ -16,7 +16,7 @@ from bench.cases import BenchContext, require, universe
 from bench.runner import CaseResult, Table, fmt_ratio, fmt_time, measure
 
 NAME = "cardinality"
-TITLE = "6. cardinality: at most 10 strategies out of 500"
+TITLE = "6. cardinality: at most 10 strategies (N = 500; 100 with --quick)"
 
 MAX_STRATEGIES = 10
 
