@@ -68,9 +68,7 @@ class Allocator:
         try:
             if self.kind == "builtin":
                 raw = self.func(window, names, previous_weights=previous_weights, **self.options)
-            elif self.kind == "blaveclaw":
-                raw = self.func(window, names)
-            else:
+            else:  # plug-ins (native or BlaveClaw) take no warm start
                 raw = self.func(window, names)
         except FastoptError:
             raise
