@@ -382,6 +382,7 @@ def warmup() -> list[tuple[str, float]]:
         ("compound_score_grad_nb", lambda: compound_score_grad_nb(returns, weights)),
         ("cov_matvec_sparse_nb", lambda: cov_matvec_sparse_nb(cov, weights, support)),
         ("cholesky_solve_nb", lambda: cholesky_solve_nb(chol, g.copy())),
+        ("compound_line_max_nb", lambda: compound_line_max_nb(returns[:, 0].copy(), returns[:, 1].copy(), 0.0, 1.0, 5)),
         ("pdas_nb", lambda: pdas_nb(np.abs(g) + 1e-3, cov + np.eye(3) * 1e-4, upper > 0, upper > 0, 5, 10)),
     ]
     timings = []
@@ -504,3 +505,52 @@ def pdas_nb(g, cov, allowed, start, max_iter, max_face):
             for a in range(n_enter):
                 mask[cand[a]] = True
     return y, max_iter, 1, mask
+
+
+@njit(**_FLAGS)
+def compound_line_max_nb(r, delta, lo, hi, iters):
+    """Golden-section maximizer t in [lo, hi] of the compound score of r + t delta.
+
+    ``r``: current portfolio returns (T), ``delta``: change per unit t (T).
+    Returns (t, per-day score at t); ends of the interval are candidates too.
+    """
+    n = r.size
+    x = np.empty(n)
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+
+    def value(t):
+        for s in range(n):
+            x[s] = r[s] + t * delta[s]
+        slope, std = _curve_slope_std(x, True)
+        return slope / std if std > 0.0 else -np.inf
+
+    a = lo
+    b = hi
+    c = b - ratio * (b - a)
+    d = a + ratio * (b - a)
+    fc = value(c)
+    fd = value(d)
+    for _ in range(iters):
+        if b - a <= 1e-14 * max(1.0, abs(hi)):
+            break
+        if fc >= fd:
+            b = d
+            d = c
+            fd = fc
+            c = b - ratio * (b - a)
+            fc = value(c)
+        else:
+            a = c
+            c = d
+            fc = fd
+            d = a + ratio * (b - a)
+            fd = value(d)
+    best_t = hi
+    best_f = value(hi)
+    if fc > best_f:
+        best_t = c
+        best_f = fc
+    if fd > best_f:
+        best_t = d
+        best_f = fd
+    return best_t, best_f

@@ -194,3 +194,33 @@ def pdas(g, cov, allowed, start, max_iter, max_face):
             enter = enter[np.argsort(lam[enter], kind="quicksort")[:limit]]
         mask[enter] = True
     return y, max_iter, 1, mask
+
+
+def compound_line_max(r: np.ndarray, delta: np.ndarray, lo: float, hi: float, iters: int) -> tuple[float, float]:
+    """Twin of ``compound_line_max_nb`` (same golden-section rules)."""
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+
+    def value(t: float) -> float:
+        slope, std = curve_slope_std(r + t * delta, True)
+        return slope / std if std > 0 else -np.inf
+
+    a, b = lo, hi
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = value(c), value(d)
+    for _ in range(iters):
+        if b - a <= 1e-14 * max(1.0, abs(hi)):
+            break
+        if fc >= fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = value(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = value(d)
+    best_t, best_f = hi, value(hi)
+    if fc > best_f:
+        best_t, best_f = c, fc
+    if fd > best_f:
+        best_t, best_f = d, fd
+    return float(best_t), float(best_f)

@@ -37,9 +37,11 @@ from fastopt.kernels import (
     batch_compound_sparse_nb,
     batch_ratio_sparse_nb,
     cholesky_solve_nb,
+    compound_line_max_nb,
     compound_score_grad_nb,
     cov_matvec_sparse_nb,
     pdas_nb,
+    portfolio_score_nb,
     smo_ratio_nb,
 )
 from fastopt.objective import (
@@ -960,7 +962,8 @@ def optimize(
     if objective == "slope_std_compound" and alloc.status not in ("single_strategy",):
         alloc = _refine_compound(arr, alloc, names=names, max_weight=max_weight, seed=seed,
                                  periods_per_year=periods_per_year, n_samples=n_samples,
-                                 max_strategies=max_strategies, min_weight=min_weight)
+                                 max_strategies=max_strategies, min_weight=min_weight,
+                                 previous_weights=previous_weights)
     ann = math.sqrt(periods_per_year)
     w = alloc.weights
     if objective == "slope_std":
@@ -983,8 +986,13 @@ def optimize(
 
 
 def _refine_compound(returns, alloc, *, names, max_weight, seed, periods_per_year, n_samples,
-                     max_strategies, min_weight, max_iter: int = 300) -> Allocation:
-    """Local refinement of the compounded-curve objective (non-convex): pairwise ascent."""
+                     max_strategies, min_weight, previous_weights=None, max_iter: int = 300) -> Allocation:
+    """Local refinement of the compounded-curve objective (non-convex).
+
+    Starts: the slope_std optimum, plus the previous weights when given (warm
+    path, no random portfolios) or the two best of ``n_samples`` random sparse
+    portfolios; each is refined by sequential linearization, then pairwise ascent.
+    """
     n_days, n = returns.shape
     upper = resolve_upper(max_weight, n, names)
     diag = np.einsum("ij,ij->j", returns - returns.mean(0), returns - returns.mean(0))
@@ -993,8 +1001,12 @@ def _refine_compound(returns, alloc, *, names, max_weight, seed, periods_per_yea
     rng = np.random.default_rng(seed)
     starts = [np.asarray(alloc.weights, dtype=np.float64)]
     usable = np.flatnonzero(upper > 0)
+    if previous_weights is not None and max_strategies is None and min_weight == 0:
+        prev = _repair(np.asarray(previous_weights, dtype=np.float64), upper)
+        if prev is not None:
+            starts.append(prev)
     if n_samples is None:
-        n_samples = 256
+        n_samples = 0 if previous_weights is not None else 256
     if max_strategies is None and usable.size >= 2 and n_samples > 0:
         order = usable
         idx, val = _sparse_candidates(rng, usable, order[: min(order.size, 64)], n_samples,
@@ -1048,7 +1060,7 @@ def _compound_linearized(returns, cov, w0, upper, *, max_steps: int = 20) -> tup
     search on the segment [w, target] keeps only improvements of the true score.
     """
     w = np.asarray(w0, dtype=np.float64).copy()
-    best = _compound_line(returns @ w, np.zeros(returns.shape[0]), 0.0)
+    best = float(portfolio_score_nb(returns, np.ascontiguousarray(w), True))
     steps = 0
     for steps in range(1, max_steps + 1):
         slope, grad = _compound_slope_grad(returns, w)
@@ -1062,8 +1074,7 @@ def _compound_linearized(returns, cov, w0, upper, *, max_steps: int = 20) -> tup
             break
         r0 = returns @ w
         delta = returns @ target - r0
-        alpha = _golden_max(lambda t: _compound_line(r0, delta, t), 0.0, 1.0)
-        value = _compound_line(r0, delta, alpha)
+        alpha, value = compound_line_max_nb(r0, delta, 0.0, 1.0, 60)
         if not value > best * (1 + 1e-13) + 1e-300:
             break
         w = (1.0 - alpha) * w + alpha * target
@@ -1088,7 +1099,7 @@ def _compound_ascent(returns, w0, upper, *, max_iter, frozen_support) -> tuple[n
         hi = min(upper[i] - w[i], w[j])
         r = returns @ w
         delta = returns[:, i] - returns[:, j]
-        t = _golden_max(lambda t: _compound_line(r, delta, t), 0.0, hi)
+        t, _ = compound_line_max_nb(r, np.ascontiguousarray(delta), 0.0, float(hi), 60)
         trial = w.copy()
         trial[i] += t
         trial[j] -= t
@@ -1099,34 +1110,3 @@ def _compound_ascent(returns, w0, upper, *, max_iter, frozen_support) -> tuple[n
             break
         w, score, grad = trial, new_score, new_grad
     return w, float(score), it, gap
-
-
-def _compound_line(r: np.ndarray, delta: np.ndarray, t: float) -> float:
-    x = r + t * delta
-    n = x.size
-    growth = np.cumprod(1.0 + x) - 1.0
-    a = np.arange(n) - (n - 1) / 2.0
-    slope = a @ growth / (n * (n * n - 1.0) / 12.0)
-    std = x.std(ddof=1)
-    return slope / std if std > 0 else -math.inf
-
-
-def _golden_max(f, lo: float, hi: float, iters: int = 60) -> float:
-    """Golden-section maximizer of a unimodal f on [lo, hi] (ends included)."""
-    ratio = (math.sqrt(5) - 1) / 2
-    a, b = lo, hi
-    c, d = b - ratio * (b - a), a + ratio * (b - a)
-    fc, fd = f(c), f(d)
-    for _ in range(iters):
-        if b - a <= 1e-14 * max(1.0, abs(hi)):
-            break
-        if fc >= fd:
-            b, d, fd = d, c, fc
-            c = b - ratio * (b - a)
-            fc = f(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + ratio * (b - a)
-            fd = f(d)
-    best = max([(f(hi), hi), (fc, c), (fd, d)], key=lambda p: p[0])
-    return best[1]
