@@ -794,7 +794,7 @@ def solve_ratio(
             message = ("the window admits a long-only mix with almost zero variance and a positive slope, "
                        "so slope/std grows without bound (N >= T or near-duplicate strategies); "
                        "use shrinkage (e.g. 'auto') or a longer lookback")
-        elif info.get("singular"):
+        elif info.get("singular") and status in ("optimal", "max_iterations"):
             if status == "optimal":
                 # the score is still the certified maximum; only the weights are not unique
                 message = ("KKT certified optimum; the covariance is (near-)singular on the support "
@@ -859,7 +859,22 @@ def _cardinality(g, cov, upper, w_full, k_max, *, seed, tol, max_rounds) -> tupl
         support.append(nxt)
     w_b, s_b, _ = _restricted(g, cov, upper, support, tol=tol, max_rounds=max_rounds)
     results.append((s_b, w_b, "greedy_forward"))
-    # (c) local swap search from the best so far: replace the smallest member by top outsiders
+    # (c) random supports: K-subsets of the strategies the full optimum holds (plus the
+    # best singles), scored with random weights in one batch; the 4 best are re-solved exactly
+    rng = np.random.default_rng(seed)
+    pool = np.union1d(np.flatnonzero(w_full > 0), np.argsort(-single, kind="stable")[: 2 * k_max])
+    pool = pool[upper[pool] > 0]
+    if pool.size > k_max:
+        n_draw = 256
+        keys = rng.random((n_draw, pool.size))
+        idx = pool[np.argpartition(keys, k_max - 1, axis=1)[:, :k_max]]
+        val = rng.gamma(1.0, size=(n_draw, k_max))
+        val /= val.sum(axis=1, keepdims=True)
+        scores = batch_ratio_sparse_nb(g, cov, np.ascontiguousarray(idx), np.ascontiguousarray(val))
+        for row in np.argsort(-scores)[:4]:
+            w_r, s_r, _ = _restricted(g, cov, upper, idx[row], tol=tol, max_rounds=max_rounds)
+            results.append((s_r, w_r, "random_support"))
+    # (d) local swap search from the best so far: replace the smallest member by top outsiders
     best_s, best_w, best_from = max(results, key=lambda r: r[0])
     swaps = 0
     improved = True
