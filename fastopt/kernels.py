@@ -361,6 +361,8 @@ def warmup() -> list[tuple[str, float]]:
     rng = np.random.default_rng(0)
     returns = np.ascontiguousarray(rng.normal(0.0, 0.01, (8, 3)))
     weights = np.full(3, 1.0 / 3.0)
+    readonly_weights = weights.copy()
+    readonly_weights.setflags(write=False)
     centered = returns - returns.mean(axis=0)
     cov = np.ascontiguousarray(centered.T @ centered / 7.0)
     g = slope_basis_nb(8) @ returns
@@ -381,6 +383,8 @@ def warmup() -> list[tuple[str, float]]:
         ("smo_ratio_nb", lambda: smo_ratio_nb(g, cov, weights.copy(), cov @ weights, upper, 1e-9, 5)),
         ("compound_score_grad_nb", lambda: compound_score_grad_nb(returns, weights)),
         ("cov_matvec_sparse_nb", lambda: cov_matvec_sparse_nb(cov, weights, support)),
+        # Allocation.weights are read-only arrays: numba compiles a separate specialization
+        ("cov_matvec_sparse_nb[readonly]", lambda: cov_matvec_sparse_nb(cov, readonly_weights, support)),
         ("cholesky_solve_nb", lambda: cholesky_solve_nb(chol, g.copy())),
         ("compound_line_max_nb", lambda: compound_line_max_nb(returns[:, 0].copy(), returns[:, 1].copy(), 0.0, 1.0, 5)),
         ("pdas_nb", lambda: pdas_nb(np.abs(g) + 1e-3, cov + np.eye(3) * 1e-4, upper > 0, upper > 0, 5, 10)),

@@ -257,3 +257,53 @@ def face_moves_nb(g, cov, upper, order, size, chol, max_moves, tol, min_relative
         if added == 0:
             return 0, size, w
     return 0, size, w
+
+
+def warmup() -> list[tuple[str, float]]:
+    """Call every kernel of this module once on tiny inputs (fills the numba cache).
+
+    Returns (kernel name, seconds) pairs: compile time on a cold cache, load
+    time on a warm one. Used by ``fastopt warmup``.
+    """
+    import time
+
+    rng = np.random.default_rng(0)
+    n, lookback = 3, 8
+    window = np.ascontiguousarray(rng.normal(0.0, 0.01, (lookback, n)))
+    positions = np.arange(lookback, dtype=np.float64)[:, None]
+    cross = np.ascontiguousarray(window.T @ window)
+    s0 = window.sum(axis=0)
+    s1 = (positions * window).sum(axis=0)
+    s2 = (positions**2 * window).sum(axis=0)
+    rows_out = np.ascontiguousarray(window[:1])
+    rows_in = np.ascontiguousarray(rng.normal(0.0, 0.01, (1, n)))
+    shift = np.zeros(n)
+    cov = np.empty((n, n))
+    g = np.array([0.002, 0.001, 0.0015])
+    spd = np.ascontiguousarray(window.T @ window / (lookback - 1) + np.eye(n) * 1e-4)
+    chol = np.zeros((n, n))
+    chol[0, 0] = np.sqrt(spd[0, 0])
+    calls = [
+        ("slide_window_nb", lambda: slide_window_nb(cross, s0, s1, s2, rows_out, rows_in, shift, lookback, True)),
+        ("cov_from_cross_nb", lambda: cov_from_cross_nb(cross, s0, lookback, cov)),
+        ("cholesky_append_nb", lambda: cholesky_append_nb(chol, 1, spd[1, :1].copy(), spd[1, 1])),
+        ("cholesky_delete_nb", lambda: cholesky_delete_nb(chol, 2, 0)),
+        (
+            "face_moves_nb",
+            lambda: face_moves_nb(
+                g, spd, np.ones(n), np.arange(n, dtype=np.int64), 1, _first_factor(spd, n), 5, 1e-11, 1e-12
+            ),
+        ),
+    ]
+    timings = []
+    for name, call in calls:
+        started = time.perf_counter()
+        call()
+        timings.append((name, time.perf_counter() - started))
+    return timings
+
+
+def _first_factor(spd: np.ndarray, n: int) -> np.ndarray:
+    chol = np.zeros((n, n))
+    chol[0, 0] = np.sqrt(spd[0, 0])
+    return chol

@@ -220,10 +220,14 @@ def test_warmup_reports_every_kernel(capsys):
     assert main(["warmup", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     import fastopt.kernels as kernels
+    import fastopt.rolling_kernels as rolling_kernels
 
-    names = {row["kernel"] for row in report["kernels"] if row["module"] == "fastopt.kernels"}
-    expected = {name for name in dir(kernels) if name.endswith("_nb")}
-    assert names == expected
+    assert report["modules_without_warmup"] == []
+    for module in (kernels, rolling_kernels):
+        names = {
+            row["kernel"].split("[")[0] for row in report["kernels"] if row["module"] == module.__name__
+        }
+        assert names == {name for name in dir(module) if name.endswith("_nb")}
 
 
 def test_short_window_and_ignored_options(workspace, capsys):
