@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.cases import CASES, BenchContext, Unavailable
+from bench.headlines import headlines
 from bench.runner import REPO_ROOT, CaseResult, machine_info, not_measured, plot_scaling, render_markdown, write_json
 
 EPILOG = """examples:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         png_path = REPO_ROOT / "docs" / "bench_scaling.png"
     write_json(json_path, payload)
     plotted = plot_scaling(payload, png_path)
-    markdown = render_markdown(payload, command=command_line(args))
+    markdown = render_markdown(payload, command=command_line(args), headlines=headlines(payload))
     if not plotted:
         markdown = markdown.replace("![time vs N](bench_scaling.png)", "_(no optimize timings in this run: no plot)_")
     md_path.parent.mkdir(parents=True, exist_ok=True)

@@ -271,8 +271,8 @@ def _markdown_table(table: Table) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(payload: dict, *, command: str) -> str:
-    """docs/BENCHMARKS.md from the results payload."""
+def render_markdown(payload: dict, *, command: str, headlines: Sequence[str] = ()) -> str:
+    """docs/BENCHMARKS.md from the results payload (``headlines``: bullet lines for the top)."""
     m = payload["machine"]
     parts = [
         "# Benchmarks",
@@ -283,6 +283,11 @@ def render_markdown(payload: dict, *, command: str) -> str:
         "",
         f"Run started {payload['started_at']} UTC, took {payload['elapsed_s']:.0f} s"
         f" ({'quick subset' if payload['quick'] else 'full suite'}, seed {payload['seed']}).",
+        "",
+        "## Headlines (from this run)",
+        "",
+        *[f"- {line}" for line in headlines],
+        *(["- (none: no case produced its headline numbers)"] if not headlines else []),
         "",
         "## Method",
         "",
@@ -365,6 +370,11 @@ def plot_scaling(payload: dict, path: Path) -> bool:
                     ax.plot([measured[-1][0], *[x for x, _ in extrapolated]],
                             [measured[-1][1], *[y for _, y in extrapolated]],
                             linestyle=":", marker="x", color=line.get_color())
+        wrong = [(r["n_strategies"], r["median_s"]) for r in records
+                 if r["n_days"] == n_days and r.get("status") == STATUS_WRONG and r.get("median_s")]
+        if wrong:
+            ax.scatter(*zip(*wrong), s=160, facecolors="none", edgecolors="red", linewidths=2,
+                       label="parity failed (result wrong)", zorder=5)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("strategies N")

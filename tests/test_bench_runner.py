@@ -168,3 +168,27 @@ def test_formatting_helpers():
     assert runner.fmt_time(None) == "–"
     assert runner.fmt_ratio(52.34) == "52.3×"
     assert runner.fmt_gap(0.0) == "0"
+
+
+def test_headlines_state_numbers_and_verdicts_only_for_measured_cases():
+    from bench.headlines import headlines
+
+    def rec(key, n, days, seconds, **extra):
+        return {"key": key, "n_strategies": n, "n_days": days, "median_s": seconds, "status": "ok", "gap": 0.0,
+                "note": "", **extra}
+
+    optimize = {"name": "optimize", "status": "measured", "records": [
+        rec("fastopt_search", 1000, 365, 0.01), rec("fastopt_exact", 1000, 365, 2.0), rec("floor", 1000, 365, 0.008),
+        rec("fastopt_search", 100, 365, 0.002),
+        {**rec("fastopt_search", 2000, 365, 0.5), "status": "wrong"}]}
+    reconcile = {"name": "reconcile", "status": "measured",
+                 "records": [{"n_strategies": 500, "n_symbols": 50, "cycle_median_s": 0.07}]}
+    missing = {"name": "walkforward", "status": "not measured", "records": []}
+    lines = headlines({"cases": [optimize, reconcile, missing]})
+    text = "\n".join(lines)
+    assert "200× faster (target >= 50×: met)" in text
+    assert "1.2× the time of computing Σ and g with numpy (target <= ~2×: met)" in text
+    assert "target < 1 ms: **not met**" in text
+    assert "**wrong**: N=2000 T=365" in text
+    assert "70 ms per cycle (target < 50 ms: **not met**)" in text
+    assert "walk-forward" not in text
