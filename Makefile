@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/fastopt backtest --strategies strategies
 	$(VENV)/bin/fastopt optimize --strategies strategies --config portfolio_config.json --target-vol 0.30
 	$(VENV)/bin/fastopt walkforward --strategies strategies --lookback 365 --output walkforward
+	$(VENV)/bin/fastopt backtest --strategies strategies --live --allow-synthetic --no-plot
 	$(VENV)/bin/fastopt reconcile --once --exchange paper --config portfolio_config.json --strategies strategies
 	$(VENV)/bin/fastopt status --config portfolio_config.json
 
