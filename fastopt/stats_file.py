@@ -276,23 +276,204 @@ def loads_stats(content: bytes | str) -> StatsSeries:
 
 
 def loads_many(contents: Sequence[bytes | str]) -> list[StatsSeries | ValueError]:
-    """:func:`loads_stats` on many files at once: same results, one vectorized pass.
+    """:func:`loads_stats` on many files at once: same results, batched and vectorized.
 
     Each item of the result is the parsed series or the ValueError explaining why
-    that file is refused. All files' dates and returns are type-checked and
-    converted in one batch; when the batch finds anything wrong, the affected
-    files are re-parsed one by one, so every reason is exactly the one
-    :func:`loads_stats` gives.
+    that file is refused. Files in the common layout (``daily_dates`` as
+    consecutive calendar days, see :func:`_splice`) never have their date strings
+    decoded one by one; every other file goes through one vectorized pass over
+    all its entries. Whenever anything looks wrong, the affected file is parsed
+    on its own, so every reason is exactly the one :func:`loads_stats` gives.
     """
     results: list[StatsSeries | ValueError] = [ValueError("not parsed")] * len(contents)
-    pending: list[tuple[int, _RawSeries]] = []
+    spliced: list[tuple[int, _Spliced]] = []
+    generic: list[int] = []
     for i, content in enumerate(contents):
+        piece = _splice(content) if isinstance(content, bytes) else None
+        if piece is None:
+            generic.append(i)
+        else:
+            spliced.append((i, piece))
+    generic.extend(_finish_spliced(spliced, results))
+    generic.sort()
+    _loads_generic([(i, contents[i]) for i in generic], results)
+    return results
+
+
+# --------------------------------------------------------------------------- fast path: spliced files
+#
+# A file whose ``daily_dates`` are consecutive calendar days is by far the common
+# case (every backtest writes one return per day). For such a file the two big
+# arrays are cut out of the raw bytes and replaced by two marker strings; orjson
+# parses the small rest (metadata, and it checks the whole syntax around the
+# arrays), orjson parses the returns array alone, and the dates array is checked
+# by comparing its bytes with the bytes the consecutive days must have. Why this
+# is exact: the markers occur nowhere else in the spliced text (counted), so when
+# the parsed rest holds each marker as the value of its top-level key, each
+# marker is a complete JSON value token at that key's value position; putting a
+# valid JSON array back there gives the original text, which therefore parses to
+# the same object with the arrays in place. Any doubt (other layout, other
+# separators, gaps, a bad token...) sends the file to the generic path.
+
+_JSON_WHITESPACE = b" \t\r\n"
+_NUMBER_ARRAY_BYTES = b"0123456789-+.eE," + _JSON_WHITESPACE
+_MARKER_TAG = b"__fastopt_spliced_"
+_DATES_MARKER = "__fastopt_spliced_daily_dates__"
+_RETURNS_MARKER = "__fastopt_spliced_daily_returns__"
+_DATES_KEY = b'"daily_dates"'
+_RETURNS_KEY = b'"daily_returns"'
+_QUOTE, _COLON, _OPEN, _CLOSE = ord('"'), ord(":"), ord("["), ord("]")
+
+
+@dataclass(frozen=True)
+class _Spliced:
+    """A lists-shape file cut apart by :func:`_splice`; dates not yet checked."""
+
+    content: bytes
+    metadata: dict[str, Any]
+    returns: list[Any]
+    first_quote: int  # index of the first date's opening quote
+    dates_close: int  # index of the dates array's ']'
+    separator: bytes  # bytes between two date strings (',' with optional whitespace)
+    first_day: str
+
+
+def _skip_whitespace(content: bytes, index: int) -> int:
+    size = len(content)
+    while index < size and content[index] in _JSON_WHITESPACE:
+        index += 1
+    return index
+
+
+def _array_span(content: bytes, key: bytes) -> tuple[int, int] | None:
+    """(index of '[', index of the first ']' after it) of the first ``key : [`` in content."""
+    at = content.find(key)
+    while at >= 0:
+        index = _skip_whitespace(content, at + len(key))
+        if index < len(content) and content[index] == _COLON:
+            index = _skip_whitespace(content, index + 1)
+            if index < len(content) and content[index] == _OPEN:
+                close = content.find(b"]", index)
+                return None if close < 0 else (index, close)
+        at = content.find(key, at + len(key))
+    return None
+
+
+def _splice(content: bytes) -> _Spliced | None:
+    """Cut a lists-shape stats.json apart (see the comment above); None: use the generic path."""
+    dates_span = _array_span(content, _DATES_KEY)
+    returns_span = _array_span(content, _RETURNS_KEY)
+    if dates_span is None or returns_span is None:
+        return None
+    (d_open, d_close), (r_open, r_close) = dates_span, returns_span
+    if content[r_open + 1:r_close].translate(None, _NUMBER_ARRAY_BYTES):
+        return None  # anything but numbers (records, strings, true/false/null, NaN, nesting)
+    markers = {d_open: b'"' + _DATES_MARKER.encode() + b'"', r_open: b'"' + _RETURNS_MARKER.encode() + b'"'}
+    first, second = sorted([(d_open, d_close), (r_open, r_close)])
+    if first[1] >= second[0]:
+        return None
+    rest = b"".join([content[:first[0]], markers[first[0]], content[first[1] + 1:second[0]],
+                     markers[second[0]], content[second[1] + 1:]])
+    if rest.count(_MARKER_TAG) != 2:
+        return None
+    try:
+        data = orjson.loads(rest)
+        returns = orjson.loads(memoryview(content)[r_open:r_close + 1])
+    except orjson.JSONDecodeError:
+        return None
+    if (type(data) is not dict or data.get("daily_dates") != _DATES_MARKER
+            or data.get("daily_returns") != _RETURNS_MARKER or not returns):
+        return None
+    first_quote = _skip_whitespace(content, d_open + 1)
+    if content[first_quote:first_quote + 1] != b'"' or content[first_quote + 11:first_quote + 12] != b'"':
+        return None
+    separator = b","
+    if len(returns) > 1:
+        next_quote = content.find(b'"', first_quote + 12, d_close)
+        if next_quote < 0:
+            return None
+        separator = content[first_quote + 12:next_quote]
+        if separator.translate(None, _JSON_WHITESPACE) != b",":
+            return None
+    try:
+        first_day = content[first_quote + 1:first_quote + 11].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    metadata = {k: v for k, v in data.items() if k not in SERIES_KEYS}
+    return _Spliced(content, metadata, returns, first_quote, d_close, separator, first_day)
+
+
+def _finish_spliced(spliced: list[tuple[int, _Spliced]], results: list[StatsSeries | ValueError]) -> list[int]:
+    """Check the spliced files' dates and returns; fill ``results``; return the indices left to the generic path."""
+    if not spliced:
+        return []
+    left: list[int] = []
+    first_days = _fast_days((piece.first_day for _, piece in spliced), len(spliced))
+    if first_days is None:  # some first date is not a day: those files go the generic way
+        keep = [(i, piece) for i, piece in spliced if _is_iso_day(piece.first_day)]
+        left = [i for i, piece in spliced if not _is_iso_day(piece.first_day)]
+        spliced = keep
+        if not spliced:
+            return left
+        first_days = _fast_days((piece.first_day for _, piece in spliced), len(spliced))
+    lengths = np.fromiter((len(piece.returns) for _, piece in spliced), dtype=np.int64, count=len(spliced))
+    start = first_days.astype(np.int64)
+    low = int(start.min())
+    days = np.arange(low, int((start + lengths).max()), dtype=np.int64).astype("datetime64[D]")
+    quoted = [b'"' + s.encode("ascii") + b'"' for s in np.datetime_as_string(days, unit="D").tolist()]
+    calendars: dict[bytes, bytes] = {}
+    accepted: list[tuple[int, _Spliced]] = []
+    accepted_k: list[int] = []
+    for k, (i, piece) in enumerate(spliced):
+        separator = piece.separator
+        calendar = calendars.get(separator)
+        if calendar is None:
+            calendar = calendars[separator] = separator.join(quoted) + separator
+        stride = 12 + len(separator)
+        offset = int(start[k]) - low
+        expected = calendar[offset * stride:(offset + int(lengths[k])) * stride - len(separator)]
+        end = piece.first_quote + len(expected)
+        content = piece.content
+        if content.startswith(expected, piece.first_quote) and not content[end:piece.dates_close].strip(
+                _JSON_WHITESPACE):
+            accepted.append((i, piece))
+            accepted_k.append(k)
+        else:
+            left.append(i)
+    if not accepted:
+        return left
+    lengths = lengths[accepted_k]
+    start = start[accepted_k]
+    total = int(lengths.sum())
+    returns = np.fromiter(chain.from_iterable(piece.returns for _, piece in accepted), dtype=np.float64,
+                          count=total)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    dates = (np.arange(total, dtype=np.int64) + np.repeat(start - bounds[:-1], lengths)).astype("datetime64[D]")
+    suspicious = (np.abs(returns) > 1.0) | (returns <= -1.0)  # always finite: orjson refuses NaN/Infinity
+    flagged = np.add.reduceat(suspicious.astype(np.int64), bounds[:-1]) > 0
+    for k, (i, piece) in enumerate(accepted):
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        if not flagged[k]:
+            results[i] = StatsSeries(dates=dates[lo:hi], returns=returns[lo:hi], metadata=piece.metadata)
+            continue
+        raw = _RawSeries([], [], "daily_dates", "daily_returns", piece.metadata)
+        try:
+            results[i] = _finish(raw, dates[lo:hi], returns[lo:hi])
+        except ValueError as exc:
+            results[i] = exc
+    return left
+
+
+def _loads_generic(items: list[tuple[int, bytes | str]], results: list[StatsSeries | ValueError]) -> None:
+    """Batched parse of any accepted shape: one vectorized pass over all entries; fills ``results``."""
+    pending: list[tuple[int, _RawSeries]] = []
+    for i, content in items:
         try:
             pending.append((i, _structure(_decode(content))))
         except ValueError as exc:
             results[i] = exc
     if not pending:
-        return results
+        return
     lengths = np.fromiter((len(raw.returns) for _, raw in pending), dtype=np.int64, count=len(pending))
     total = int(lengths.sum())
     dates = _fast_days(chain.from_iterable(raw.dates for _, raw in pending), total)
@@ -307,7 +488,7 @@ def loads_many(contents: Sequence[bytes | str]) -> list[StatsSeries | ValueError
                 results[i] = parse_stats_raw(raw)
             except ValueError as exc:
                 results[i] = exc
-        return results
+        return
     # Per-file flags computed in bulk: a file needs the per-file path only when one of its
     # entries is non-finite, <= -1 or > 1 in size, or its dates are not strictly increasing.
     bounds = np.concatenate([[0], np.cumsum(lengths)])
@@ -328,7 +509,8 @@ def loads_many(contents: Sequence[bytes | str]) -> list[StatsSeries | ValueError
                 results[i] = _finish(raw, dates[lo:hi], returns[lo:hi])
         except ValueError as exc:
             results[i] = exc
-    return results
+
+
 
 
 def parse_stats_raw(raw: _RawSeries) -> StatsSeries:
