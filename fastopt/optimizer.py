@@ -62,6 +62,8 @@ PDAS_NUMBA_MAX_FACE = 80
 PDAS_DAMPING = 2
 #: Portfolio variance / (sum_k w_k std_k)^2 under which the optimum is called unbounded.
 UNBOUNDED_REL_VAR = 1e-10
+#: SMO + active-set rounds still run (best effort, uncertified) after PDAS stopped at the rank bound.
+RANK_LIMITED_ROUNDS = 2
 #: Same ratio at which refinement stops early once a singular face has been met.
 UNBOUNDED_EARLY_REL_VAR = 1e-6
 
@@ -422,8 +424,9 @@ def _violators(g: np.ndarray, cov_w: np.ndarray, w: np.ndarray, upper: np.ndarra
 
 
 def _pdas(
-    g: np.ndarray, cov: np.ndarray, w0: np.ndarray, upper: np.ndarray, *, max_iter: int = 40
-) -> tuple[np.ndarray | None, int, bool]:
+    g: np.ndarray, cov: np.ndarray, w0: np.ndarray, upper: np.ndarray, *, max_iter: int = 40,
+    max_face: int | None = None,
+) -> tuple[np.ndarray | None, int, bool, bool]:
     """Primal-dual active set (semismooth Newton) for min y'cov y, g.y = 1, y >= 0.
 
     Only for problems without binding upper bounds (upper in {0, 1}). Each
@@ -431,36 +434,55 @@ def _pdas(
     sets I = {k in I: y_k > 0} + {k not in I: lambda_k < 0} with the
     multipliers lambda = cov y - nu g, nu = y'cov y. Converges in a few
     iterations from a reasonable start; returns (feasible w or None,
-    iterations, singular flag). The caller certifies (KKT gap) and falls back
-    to SMO + active-set steps when it fails or cycles.
+    iterations, singular flag, rank_limited flag). The caller certifies (KKT
+    gap) and falls back to SMO + active-set steps when it fails or cycles.
+
+    ``max_face``: the covariance's rank bound (n_days - 1). A finite optimum
+    always has an optimal solution on a face of at most that many strategies
+    with a nonsingular covariance block (docs/objective.md, "ill-posed
+    windows"), so faces are never grown beyond it; when violators remain and
+    the face is full, the iteration stops with rank_limited=True.
     """
     allowed = upper > 0
     start = (w0 > 0) & allowed
     # small faces: the whole iteration in numba (no per-iteration Python overhead)
     y, it_nb, status, mask = pdas_nb(g, cov, allowed, start, max_iter, PDAS_NUMBA_MAX_FACE)
     if status == 0:
-        return y / y.sum(), it_nb, False
+        return y / y.sum(), it_nb, False, False
     inactive = np.flatnonzero(mask if status == 3 else start)
+    if max_face is not None and inactive.size > max_face:
+        # the start is on a structurally singular face: keep its heaviest max_face strategies
+        inactive = np.sort(inactive[np.argsort(-w0[inactive], kind="stable")[:max_face]])
     none_ub = np.zeros(0, dtype=np.int64)
     singular = False
     best = None
+    best_score = -math.inf
     dropped_any = False
     seen: set[bytes] = set()
     for it in range(1, max_iter + 1):
         key = inactive.tobytes()
         if inactive.size == 0 or key in seen:
-            return best, it, singular
+            return best, it, singular, False
         seen.add(key)
         z, sing = _face_solve(g, cov, inactive, none_ub, upper)
         singular |= sing
         if z is None:
-            return best, it, singular
+            return best, it, singular, False
         y = np.zeros(g.size)
         y[inactive] = z
         positive = z > 0
         if positive.any():
             cand = np.where(y > 0, y, 0.0)
-            best = cand / cand.sum()
+            cand /= cand.sum()
+            if max_face is None:
+                best = cand
+            else:  # ill-posed: iterates can get worse, keep the best ratio seen
+                cand_score = _score_of(g, cov, cand)
+                if cand_score > best_score:
+                    best, best_score = cand, cand_score
+        if max_face is not None and inactive.size >= max_face and not positive.all():
+            # ill-posed problem on a singular face or at the rank bound: PDAS only cycles from here
+            return best, it, singular, True
         cov_y = cov_matvec_sparse_nb(cov, y, inactive)
         nu = float(y @ cov_y)
         lam = cov_y - nu * g
@@ -470,13 +492,17 @@ def _pdas(
         # full PDAS shows on ill-conditioned covariances
         # while nothing has left the face, let it double (pure growth phase)
         limit = max(8, inactive.size // PDAS_DAMPING) if dropped_any else max(8, inactive.size)
+        if max_face is not None:
+            limit = min(limit, max_face - int(np.count_nonzero(positive)))
+            if limit <= 0 and enter.size and positive.all():
+                return best, it, singular, True  # KKT violators but the face is at the rank bound
         if enter.size > limit:
-            enter = enter[np.argsort(lam[enter])[:limit]]
+            enter = enter[np.argsort(lam[enter])[: max(limit, 0)]]
         if positive.all() and enter.size == 0:
-            return best, it, singular
+            return best, it, singular, False
         dropped_any = dropped_any or not positive.all()
         inactive = np.sort(np.concatenate([inactive[positive], enter]))
-    return best, max_iter, singular
+    return best, max_iter, singular, False
 
 
 def _refine(
@@ -487,8 +513,14 @@ def _refine(
     *,
     tol: float,
     max_rounds: int,
+    max_face: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """SMO + block active-set refinement from w0 to a KKT point. Returns (w, info).
+
+    ``max_face`` (rank bound of cov, set on structurally singular problems):
+    PDAS keeps its faces within it; if it stops at the bound uncertified
+    (``rank_limited``), the SMO / active-set rounds are skipped: they would
+    only chase a near-riskless mix on singular faces (the slow ill-posed path).
 
     SMO moves (O(N) each) fix the active set where the active-set step cannot
     (releasing upper bounds); each active-set step solves the current face
@@ -502,8 +534,9 @@ def _refine(
     gap = math.inf
     n = g.size
     pdas_iterations = 0
+    rank_limited = False
     if bool(((upper == 0) | (upper >= 1)).all()) and float(g @ w) > 0:
-        w_p, pdas_iterations, singular = _pdas(g, cov, w, upper)
+        w_p, pdas_iterations, singular, rank_limited = _pdas(g, cov, w, upper, max_face=max_face)
         if w_p is not None:
             cov_p = _cov_w(cov, w_p)
             var_p = float(w_p @ cov_p)
@@ -515,6 +548,8 @@ def _refine(
         # PDAS ran into singular faces and already holds a near-riskless mix: the
         # ratio is unbounded; more refinement only chases numerical noise
         max_rounds = 0
+    if rank_limited and kkt_gap(g, cov_w, w, upper) > tol:
+        max_rounds = min(max_rounds, RANK_LIMITED_ROUNDS)
     for _ in range(max_rounds):
         it, gap = smo_ratio_nb(g, cov, w, cov_w, upper, tol, budget)
         iterations += int(it)
@@ -544,8 +579,11 @@ def _refine(
     cov_w = _cov_w(cov, w)
     gap = kkt_gap(g, cov_w, w, upper)
     singular = _face_is_singular(cov, np.flatnonzero((w > 0) & (w < upper)))
+    if rank_limited and gap > tol:
+        singular = True  # the certificate needs a face beyond the covariance's rank
     return w, {"iterations": iterations + pdas_iterations, "pdas_iterations": pdas_iterations,
-               "active_set_steps": steps, "kkt_gap": gap, "singular": singular}
+               "active_set_steps": steps, "kkt_gap": gap, "singular": singular,
+               "rank_limited": bool(rank_limited and gap > tol)}
 
 
 # ---------------------------------------------------------------------------
@@ -562,6 +600,7 @@ def _core(
     n_samples: int | None,
     tol: float,
     max_rounds: int,
+    max_face: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Search + refine on a problem whose strategies all have variance > 0 (upper may be 0)."""
     n = g.size
@@ -631,7 +670,7 @@ def _core(
             best_score, best_w, best_name = s, w, name
     assert best_w is not None
     search_score = best_score
-    w, info = _refine(g, cov, best_w, upper, tol=tol, max_rounds=max_rounds)
+    w, info = _refine(g, cov, best_w, upper, tol=tol, max_rounds=max_rounds, max_face=max_face)
     info.update(candidates=n_tried, best_candidate=best_name, search_score=search_score)
     return w, info
 
@@ -676,6 +715,7 @@ def solve_ratio(
     n_samples: int | None = None,
     tol: float = KKT_TOL,
     max_rounds: int = 200,
+    n_days: int | None = None,
 ) -> Allocation:
     """Maximize g.w / sqrt(w' cov w) over w >= 0, sum w = 1, w_i <= max_weight_i.
 
@@ -686,6 +726,11 @@ def solve_ratio(
     ``max_strategies``: at most K non-zero weights (non-convex: heuristic);
     ``previous_weights``: warm start (e.g. yesterday's weights in a walk-forward);
     without it a seeded random search runs first. Deterministic for a seed.
+    ``n_days``: length of the window ``cov`` was estimated on (rank of cov <=
+    n_days - 1). When given and there are at least n_days usable strategies
+    (N >= T, ill-posed), the refinement keeps faces within the rank bound and
+    stops early, uncertified, when the optimum would need more (status
+    ``unbounded`` or ``ill_conditioned``): see docs/objective.md.
     ``score`` of the result is annualized with sqrt(periods_per_year).
     """
     started = time.perf_counter()
@@ -750,9 +795,13 @@ def solve_ratio(
     sub_cov = cov if usable.size == n else np.ascontiguousarray(_sub(cov, usable, usable))
     sub_upper = np.ascontiguousarray(upper[usable])
     sub_prev = previous_weights[usable] if previous_weights is not None else None
+    max_face = None
+    if n_days is not None and usable.size >= int(n_days):
+        max_face = max(int(n_days) - 1, 1)
+        base_diag["rank_bound"] = max_face
     with single_thread_blas():
         w_sub, info = _core(sub_g, sub_cov, sub_upper, previous=sub_prev, seed=seed,
-                            n_samples=n_samples, tol=tol, max_rounds=max_rounds)
+                            n_samples=n_samples, tol=tol, max_rounds=max_rounds, max_face=max_face)
     status = "optimal" if info["kkt_gap"] <= tol * 10 else "max_iterations"
 
     if max_strategies is not None and np.count_nonzero(w_sub) > max_strategies:
@@ -789,7 +838,14 @@ def solve_ratio(
         spread = float(sw @ np.sqrt(np.diag(sub_cov))[supp]) ** 2
         info["relative_variance"] = var / spread if spread > 0 else 0.0
         degenerate = info.get("singular") and info.get("kkt_gap", 0.0) > tol * 10
-        if (spread > 0 and var / spread < UNBOUNDED_REL_VAR) or degenerate:
+        if info.get("rank_limited") and not (spread > 0 and var / spread < UNBOUNDED_REL_VAR):
+            status = "unbounded"
+            message = (f"N = {usable.size} usable strategies >= T = {n_days} days: the covariance is "
+                       f"singular and no optimum was certified on a face of <= {max_face} strategies "
+                       "(a finite optimum has one; every larger face is singular), so slope/std grows "
+                       "without bound; these weights are a finite best-effort point. "
+                       "Use shrinkage (e.g. 'auto') or a longer lookback")
+        elif (spread > 0 and var / spread < UNBOUNDED_REL_VAR) or degenerate:
             status = "unbounded"
             message = ("the window admits a long-only mix with almost zero variance and a positive slope, "
                        "so slope/std grows without bound (N >= T or near-duplicate strategies); "
@@ -973,7 +1029,8 @@ def optimize(
         alloc = solve_exact(stats.g, cov, max_weight=max_weight, min_weight=min_weight,
                             max_strategies=max_strategies, periods_per_year=periods_per_year, names=names)
     else:
-        alloc = solve_ratio(stats.g, cov, n_samples=n_samples, **options)
+        alloc = solve_ratio(stats.g, cov, n_samples=n_samples,
+                            n_days=stats.n_days if intensity == 0.0 else None, **options)
     if objective == "slope_std_compound" and alloc.status not in ("single_strategy",):
         alloc = _refine_compound(arr, alloc, names=names, max_weight=max_weight, seed=seed,
                                  periods_per_year=periods_per_year, n_samples=n_samples,

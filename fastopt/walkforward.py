@@ -134,7 +134,8 @@ class WalkForwardResult:
     from a fit with no rising curve); ``cash_days`` (days with zero exposure);
     ``no_rising_days``; ``benchmarks`` (name -> PortfolioSummary) with their
     daily returns in ``benchmark_returns``; ``random`` (None when random_n=0);
-    ``face_fits``: fits certified by the same-face warm start (no solver call).
+    ``face_fits``: fits certified by the same-face warm start (no solver call);
+    ``hold_fits``: ill-posed fits served by :func:`ill_posed_hold` (no solver call).
     """
 
     returns: NDArray[np.float64]
@@ -159,6 +160,7 @@ class WalkForwardResult:
     random: RandomBenchmark | None
     settings: dict[str, Any] = field(default_factory=dict)
     face_fits: int = 0
+    hold_fits: int = 0
     elapsed_seconds: float = 0.0
 
     @property
@@ -389,6 +391,68 @@ def face_warm_start(
                       diagnostics={"kkt_gap": gap, "support": int(support.size)})
 
 
+#: Pairwise (SMO) moves that polish yesterday's weights on a held ill-posed day.
+HOLD_SMO_MOVES = 200
+#: Consecutive held ill-posed days after which the full (rank-limited) solve runs again.
+HOLD_MAX_DAYS = 20
+
+
+def ill_posed_hold(
+    g: NDArray[np.float64],
+    cov: NDArray[np.float64],
+    previous: NDArray[np.float64],
+    *,
+    max_weight: float,
+    periods_per_year: float,
+    moves: int = HOLD_SMO_MOVES,
+) -> Any | None:
+    """Warm fit of an ill-posed window (usable strategies >= lookback, no shrinkage).
+
+    Used when yesterday's fit stopped at the covariance's rank bound without a
+    certificate (``rank_limited``: slope/std most likely unbounded) and today's
+    window is ill-posed the same way. The ratio has no finite optimum to find,
+    so instead of the full rank-limited solve (~0.1 s at N = 2000) yesterday's
+    weights are kept and polished by at most ``moves`` pairwise moves
+    (``fastopt.kernels.smo_ratio_nb``, O(N) each; the score never decreases).
+    Status ``unbounded`` unless the KKT certificate happens to hold
+    (then ``optimal``), the statuses the full rank-limited solve gives; None when
+    yesterday's weights are unusable today (the caller runs the solver).
+    """
+    from fastopt.allocation import Allocation
+    from fastopt.kernels import cov_matvec_sparse_nb, smo_ratio_nb
+    from fastopt.optimizer import KKT_TOL, kkt_gap
+
+    upper = np.where(np.diag(cov) > 0, float(max_weight), 0.0)
+    w = np.where(upper > 0, previous, 0.0)
+    total = float(w.sum())
+    if not (total > 0 and (g > 0).any()):
+        return None
+    w = np.ascontiguousarray(np.minimum(w / total, upper))
+    if abs(float(w.sum()) - 1.0) > 1e-12:
+        return None  # a cap bites after renormalizing: leave it to the solver
+    cov_c = np.ascontiguousarray(cov)
+    g_c = np.ascontiguousarray(g, dtype=np.float64)
+    cov_w = cov_matvec_sparse_nb(cov_c, w, np.flatnonzero(w))
+    if not (float(g_c @ w) > 0 and float(w @ cov_w) > 0):
+        return None
+    smo_ratio_nb(g_c, cov_c, w, cov_w, upper, KKT_TOL, int(moves))
+    w = normalize_weights(w)
+    cov_w = cov_matvec_sparse_nb(cov_c, w, np.flatnonzero(w))
+    var = float(w @ cov_w)
+    if not var > 0:
+        return None
+    gap = kkt_gap(g_c, cov_w, w, upper)
+    certified = gap <= 10 * KKT_TOL
+    score = float(g_c @ w) / math.sqrt(var) * math.sqrt(periods_per_year)
+    return Allocation(
+        weights=w, score=score, status="optimal" if certified else "unbounded", solver="ill_posed_hold",
+        message=("KKT certified optimum (ill-posed hold)" if certified else
+                 "ill-posed window (usable strategies >= lookback): yesterday's uncertified weights, "
+                 "polished by pairwise moves; slope/std most likely unbounded"),
+        diagnostics={"kkt_gap": gap, "rank_limited": not certified},
+    )
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -478,6 +542,9 @@ def walkforward(
     held = np.zeros(n_strategies)  # weights in force
 
     face_hits = 0
+    hold_hits = 0
+    held_run = 0  # consecutive fits served by ill_posed_hold
+    rank_limited_prev = False  # yesterday's fit stopped at the rank bound, uncertified
     # one BLAS thread: the dense algebra here is small and sequential; on a loaded 2-core
     # machine a multi-threaded BLAS oversubscribes and runs 10-20x slower
     with single_thread_blas():
@@ -495,7 +562,15 @@ def walkforward(
                     if intensity > 0:
                         fit_cov = _shrink_into(stats.cov, intensity, shrunk_buffer)
                         max_support = None  # shrunk covariance is positive definite
-                if use_face:
+                if (use_face and rank_limited_prev and max_support is not None and held_run < HOLD_MAX_DAYS
+                        and int(np.count_nonzero(stats.var > 0)) >= lookback):
+                    allocation = ill_posed_hold(stats.g, fit_cov, solution, max_weight=max_weight,
+                                                periods_per_year=periods_per_year)
+                    held_run = held_run + 1 if allocation is not None else 0
+                    hold_hits += allocation is not None
+                else:
+                    held_run = 0
+                if use_face and allocation is None:
                     allocation = face_warm_start(stats.g, fit_cov, solution, max_weight=max_weight,
                                                  periods_per_year=periods_per_year, max_support=max_support)
                     face_hits += allocation is not None
@@ -505,9 +580,11 @@ def walkforward(
                             stats.g, fit_cov, max_weight=max_weight, min_weight=min_weight,
                             max_strategies=max_strategies, previous_weights=solution if incremental else None,
                             seed=seed, periods_per_year=periods_per_year,
+                            n_days=lookback if max_support is not None else None,
                         )
                     except NothingToDo:  # every strategy flat (zero variance) in the window
                         allocation = None
+                rank_limited_prev = bool(allocation is not None and allocation.diagnostics.get("rank_limited"))
                 if allocation is None:
                     fitted, status, score = np.zeros(n_strategies), NO_USABLE, float("nan")
                 else:
@@ -599,6 +676,7 @@ def walkforward(
         random=random,
         settings=settings,
         face_fits=face_hits,
+        hold_fits=hold_hits,
         elapsed_seconds=time.perf_counter() - started,
     )
 

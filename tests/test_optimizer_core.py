@@ -437,3 +437,42 @@ def test_options_combined_stay_valid(problem, k_max, cap, min_weight):
         assert alloc.score <= brute + 1e-9 * abs(brute)
         # within 1 % of the best support on these small problems
         assert alloc.score >= brute - 0.01 * abs(brute)
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 10_000))
+def test_rank_bound_keeps_finite_optima_on_n_ge_t_windows(seed):
+    """N >= T with every strategy loaded on one market factor: a finite optimum exists.
+
+    A finite optimum always has an optimal face of at most T - 1 strategies with
+    a nonsingular covariance block, so n_days (the rank bound) changes nothing.
+    """
+    rng = np.random.default_rng(seed)
+    n_days, n_assets = 40, 60
+    market = rng.normal(0.0, 0.03, (n_days, 1))
+    returns = 0.001 + rng.uniform(0.8, 1.2, (1, n_assets)) * market + rng.normal(0, 0.01, (n_days, n_assets))
+    stats = window_stats(returns)
+    free = solve_ratio(stats.g, stats.cov)
+    bounded = solve_ratio(stats.g, stats.cov, n_days=n_days)
+    assert bounded.status == free.status
+    assert bounded.diagnostics["rank_bound"] == n_days - 1
+    assert bounded.score == pytest.approx(free.score, rel=1e-9)
+    if bounded.status == "optimal":
+        assert bounded.diagnostics["kkt_gap"] <= 1e-10
+
+
+@settings(max_examples=6)
+@given(seed=st.integers(0, 10_000))
+def test_rank_limited_solve_stops_early_with_valid_weights(seed):
+    """N = 4 T, strategies with negative and positive market betas: a riskless long-only mix exists."""
+    returns = universe(seed, 50, 200, drift=5e-4)
+    stats = window_stats(returns)
+    fast = solve_ratio(stats.g, stats.cov, n_days=50)
+    assert fast.status == "unbounded" and "shrinkage" in fast.message
+    assert fast.diagnostics["rank_limited"] and fast.diagnostics["kkt_gap"] > 1e-10
+    assert_valid(fast.weights)
+    assert math.isfinite(fast.score) and fast.score > 0
+    # best effort: at least as good as the best single strategy and equal weights
+    singles = stats.g / np.sqrt(np.diag(stats.cov)) * math.sqrt(365)
+    assert fast.score >= singles.max() * (1 - 1e-12)
+    assert fast.score >= score(returns, np.full(200, 1 / 200)) * (1 - 1e-9)
