@@ -5,10 +5,12 @@ ignored silently, a malformed stats.json is skipped with a one-line warning on
 stderr (logger ``fastopt.loader``) naming the file and the reason, and recorded
 in ``Panel.skipped``. With ``strict=True`` any skip raises InputError instead.
 
-Alignment: one long Polars frame (strategy, date, return) is built from all
-files in one go and cut to the window; Polars computes the union calendar (the
-sorted unique days present in the window) and each row's position in it; numpy
-scatters the returns into the T x N matrix. Missing cells are 0.0 returns.
+Alignment: each file's days are cut into runs of consecutive days (one run for
+the usual file with one return per day). Polars cuts the runs to the window,
+merges them into the union calendar (the sorted days present in any strategy
+inside the window: an interval union) and gives each run its first row; numpy
+copies each run's returns down its column of the T x N matrix. Missing cells
+are 0.0 returns.
 
 Window: it ends at ``end`` (inclusive; default: the latest day of any file) and,
 with ``lookback``, spans the last ``lookback`` *calendar days* ending there.
@@ -122,23 +124,13 @@ def load_panel(
     if not loaded:
         return _empty_panel(skipped, warnings)
 
-    lengths = np.fromiter((s.dates.size for _, s in loaded), dtype=np.int64, count=len(loaded))
-    long = pl.DataFrame(
-        {
-            "k": np.repeat(np.arange(len(loaded), dtype=np.int32), lengths),
-            "date": np.concatenate([s.dates for _, s in loaded]),
-            "r": np.concatenate([s.returns for _, s in loaded]),
-        }
-    )
-    window_end = end_day if end_day is not None else long["date"].max()
-    window_end = np.datetime64(window_end, "D")
-    condition = pl.col("date") <= window_end.astype(date)
-    if lookback is not None:
-        window_start = window_end - np.timedelta64(int(lookback) - 1, "D")
-        condition = condition & (pl.col("date") >= window_start.astype(date))
-    window = long.filter(condition)
+    runs = _day_runs(loaded)
+    last_day = int((runs["start"] + runs["len"] - 1).max())
+    window_end = int(end_day.astype(np.int64)) if end_day is not None else last_day
+    window_start = window_end - (int(lookback) - 1) if lookback is not None else int(runs["start"].min())
+    runs = _clip_runs(runs, window_start, window_end)
 
-    counts = np.bincount(window["k"].to_numpy(), minlength=len(loaded))
+    counts = np.bincount(runs["k"].to_numpy(), weights=runs["len"].to_numpy(), minlength=len(loaded))
     # A window shorter than the minimum cannot hold it: the window length is then the minimum.
     required = min_history_days if lookback is None else min(min_history_days, int(lookback))
     keep: list[int] = []
@@ -157,15 +149,21 @@ def load_panel(
     if not keep:
         return _empty_panel(skipped, warnings)
 
-    kept = window.filter(pl.col("k").is_in(keep)) if len(keep) < len(loaded) else window
-    # Union calendar (sorted unique days in the window) and each row's position in it: Polars.
-    calendar = kept["date"].unique().sort()
-    row_of = calendar.search_sorted(kept["date"]).to_numpy()
+    kept = runs.filter(pl.col("k").is_in(keep)) if len(keep) < len(loaded) else runs
+    calendar, kept = _align_runs(kept)
     column_of = np.full(len(loaded), -1, dtype=np.int64)
     column_of[keep] = np.arange(len(keep))
-    returns = np.zeros((calendar.len(), len(keep)), dtype=np.float64)
-    returns[row_of, column_of[kept["k"].to_numpy()]] = kept["r"].to_numpy()
-    dates = calendar.to_numpy().astype("datetime64[D]")
+    values = np.concatenate([series.returns for _, series in loaded])
+    returns = _scatter(
+        values,
+        n_days=calendar.size,
+        n_columns=len(keep),
+        run_row=kept["row"].to_numpy(),
+        run_column=column_of[kept["k"].to_numpy()],
+        run_at=kept["at"].to_numpy(),
+        run_len=kept["len"].to_numpy(),
+    )
+    dates = calendar.astype("datetime64[D]")
     names = [loaded[k][0] for k in keep]
     return Panel(
         dates=dates,
@@ -177,6 +175,106 @@ def load_panel(
         metadata={loaded[k][0]: loaded[k][1].metadata for k in keep},
         warnings=warnings,
     )
+
+
+def _day_runs(loaded: list[tuple[str, StatsSeries]]) -> pl.DataFrame:
+    """Runs of consecutive days, one row each: k (file), start (day number), at (index in the
+    concatenated returns), len (days). Each file's dates are sorted and unique."""
+    lengths = np.fromiter((s.dates.size for _, s in loaded), dtype=np.int64, count=len(loaded))
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    day = np.concatenate([s.dates for _, s in loaded]).astype(np.int64)
+    opens_run = np.ones(day.size, dtype=bool)
+    opens_run[1:] = day[1:] != day[:-1] + 1
+    opens_run[bounds[:-1]] = True
+    run_at = np.flatnonzero(opens_run)
+    runs_per_file = np.diff(np.searchsorted(run_at, bounds))
+    return pl.DataFrame(
+        {
+            "k": np.repeat(np.arange(len(loaded), dtype=np.int32), runs_per_file),
+            "start": day[run_at],
+            "at": run_at,
+            "len": np.diff(np.append(run_at, day.size)),
+        }
+    )
+
+
+def _clip_runs(runs: pl.DataFrame, window_start: int, window_end: int) -> pl.DataFrame:
+    """The runs cut to the window [window_start, window_end] (day numbers, inclusive); empty ones dropped."""
+    first = pl.max_horizontal(pl.col("start"), pl.lit(window_start, dtype=pl.Int64))
+    last = pl.min_horizontal(pl.col("start") + pl.col("len") - 1, pl.lit(window_end, dtype=pl.Int64))
+    return (
+        runs.lazy()
+        .with_columns(first=first, last=last)
+        .filter(pl.col("first") <= pl.col("last"))
+        .select(
+            "k",
+            start=pl.col("first"),
+            at=pl.col("at") + (pl.col("first") - pl.col("start")),
+            len=pl.col("last") - pl.col("first") + 1,
+        )
+        .collect()
+    )
+
+
+def _align_runs(runs: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
+    """Union calendar (sorted day numbers present in any run) and each run's first row in it.
+
+    Runs sorted by start are merged into blocks of contiguous present days
+    (interval union); a block's rows follow the previous blocks' rows, so a run's
+    first row is its block's first row plus its offset inside the block.
+    """
+    runs = (
+        runs.lazy()
+        .with_columns(last=pl.col("start") + pl.col("len") - 1)
+        .sort("start")
+        .with_columns(
+            block=(pl.col("start") > pl.col("last").cum_max().shift(1, fill_value=-(2**62)) + 1).cum_sum()
+        )
+    )
+    blocks = (
+        runs.group_by("block")
+        .agg(block_first=pl.col("start").min(), block_last=pl.col("last").max())
+        .sort("block")
+        .with_columns(block_len=pl.col("block_last") - pl.col("block_first") + 1)
+        .with_columns(block_row=pl.col("block_len").cum_sum() - pl.col("block_len"))
+    )
+    frames = pl.collect_all(
+        [
+            runs.join(blocks, on="block").select(
+                "k", "at", "len", row=pl.col("block_row") + pl.col("start") - pl.col("block_first")
+            ),
+            blocks.select(days=pl.int_ranges(pl.col("block_first"), pl.col("block_last") + 1)).explode("days"),
+        ]
+    )
+    return frames[1]["days"].to_numpy(), frames[0]
+
+
+#: Above this many runs, the scatter is one vectorized assignment instead of a slice per run.
+_LOOP_RUNS_MAX = 20_000
+
+
+def _scatter(
+    values: np.ndarray,
+    *,
+    n_days: int,
+    n_columns: int,
+    run_row: np.ndarray,
+    run_column: np.ndarray,
+    run_at: np.ndarray,
+    run_len: np.ndarray,
+) -> np.ndarray:
+    """T x N zeros with each run's values written down its column from its first row."""
+    out = np.zeros((n_days, n_columns), dtype=np.float64)
+    if run_row.size <= _LOOP_RUNS_MAX:
+        for row, column, at, length in zip(run_row.tolist(), run_column.tolist(), run_at.tolist(), run_len.tolist()):
+            out[row:row + length, column] = values[at:at + length]
+        return out
+    total = int(run_len.sum())
+    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(run_len) - run_len, run_len)
+    source = np.repeat(run_at, run_len) + offset
+    target = (np.repeat(run_row, run_len) + offset) * n_columns + np.repeat(run_column, run_len)
+    out.reshape(-1)[target] = values[source]
+    return out
 
 
 def _empty_panel(skipped: dict[str, str], warnings: list[str]) -> Panel:
