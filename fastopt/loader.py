@@ -43,21 +43,32 @@ __all__ = ["load_panel", "discover_stats", "DEFAULT_MIN_HISTORY_DAYS"]
 
 def discover_stats(strategies_dir: str | os.PathLike[str]) -> list[tuple[str, Path]]:
     """Sorted (name, path) of every ``<strategies_dir>/<name>/stats.json``; InputError if no folder."""
+    return [(name, Path(path)) for name, path in _discover(strategies_dir)]
+
+
+def _discover(strategies_dir: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """:func:`discover_stats` with plain string paths (no pathlib cost per file)."""
     root = Path(strategies_dir)
     if not root.exists():
         raise InputError("strategies folder not found", path=root)
     if not root.is_dir():
         raise InputError("not a folder", path=root)
-    found: list[tuple[str, Path]] = []
+    found: list[tuple[str, str]] = []
+    isfile = os.path.isfile
     with os.scandir(root) as entries:
         for entry in entries:
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
-            candidate = Path(entry.path) / STATS_FILENAME
-            if candidate.is_file():
+            candidate = os.path.join(entry.path, STATS_FILENAME)
+            if isfile(candidate):
                 found.append((entry.name, candidate))
     found.sort(key=lambda item: item[0])
     return found
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def _to_day(value: str | date | np.datetime64 | None, what: str) -> np.datetime64 | None:
@@ -89,13 +100,13 @@ def load_panel(
     if isinstance(min_history_days, bool) or min_history_days < 0:
         raise InputError(f"min_history_days must be >= 0, got {min_history_days!r}")
     end_day = _to_day(end, "end")
-    files = discover_stats(strategies_dir)
+    files = _discover(strategies_dir)
 
     skipped: dict[str, str] = {}
     warnings: list[str] = []
     loaded: list[tuple[str, StatsSeries]] = []
 
-    def skip(name: str, path: Path, reason: str) -> None:
+    def skip(name: str, path: str, reason: str) -> None:
         if strict:
             raise InputError(reason, path=path)
         skipped[name] = reason
@@ -104,10 +115,10 @@ def load_panel(
         logger.warning(message)
 
     contents: list[bytes] = []
-    readable: list[tuple[str, Path]] = []
+    readable: list[tuple[str, str]] = []
     for name, path in files:
         try:
-            contents.append(path.read_bytes())
+            contents.append(_read_bytes(path))
             readable.append((name, path))
         except OSError as exc:
             skip(name, path, f"cannot read: {exc.strerror or exc}")
@@ -134,8 +145,9 @@ def load_panel(
     # A window shorter than the minimum cannot hold it: the window length is then the minimum.
     required = min_history_days if lookback is None else min(min_history_days, int(lookback))
     keep: list[int] = []
+    paths = dict(readable)
     for k, (name, series) in enumerate(loaded):
-        path = Path(strategies_dir) / name / STATS_FILENAME
+        path = paths[name]
         if counts[k] == 0:
             skip(name, path, "no daily return inside the window")
         elif counts[k] < required:
@@ -219,34 +231,35 @@ def _clip_runs(runs: pl.DataFrame, window_start: int, window_end: int) -> pl.Dat
 def _align_runs(runs: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
     """Union calendar (sorted day numbers present in any run) and each run's first row in it.
 
-    Runs sorted by start are merged into blocks of contiguous present days
-    (interval union); a block's rows follow the previous blocks' rows, so a run's
-    first row is its block's first row plus its offset inside the block.
+    With the runs sorted by first day, ``reach`` is the last day covered by the
+    runs before a run. Every day from the run's first day up to ``reach`` is
+    already covered (the run reaching it started no later), so a run adds the
+    days after ``max(start - 1, reach)`` up to its last day, and its first row is
+    the number of days added before it minus the covered days at or after its start.
     """
-    runs = (
+    aligned = (
         runs.lazy()
-        .with_columns(last=pl.col("start") + pl.col("len") - 1)
         .sort("start")
+        .with_columns(last=pl.col("start") + pl.col("len") - 1)
+        .with_columns(reach=pl.col("last").cum_max().shift(1, fill_value=-(2**62)))
         .with_columns(
-            block=(pl.col("start") > pl.col("last").cum_max().shift(1, fill_value=-(2**62)) + 1).cum_sum()
+            added_first=pl.max_horizontal(pl.col("start"), pl.col("reach") + 1),
+            added=pl.max_horizontal(pl.lit(0, dtype=pl.Int64),
+                                    pl.col("last") - pl.max_horizontal(pl.col("start") - 1, pl.col("reach"))),
         )
+        .with_columns(added_before=pl.col("added").cum_sum() - pl.col("added"))
+        .with_columns(
+            row=pl.col("added_before")
+            - pl.max_horizontal(pl.lit(0, dtype=pl.Int64), pl.col("reach") - pl.col("start") + 1)
+        )
+        .select("k", "at", "len", "row", "added_first", "added", "added_before")
+        .collect()
     )
-    blocks = (
-        runs.group_by("block")
-        .agg(block_first=pl.col("start").min(), block_last=pl.col("last").max())
-        .sort("block")
-        .with_columns(block_len=pl.col("block_last") - pl.col("block_first") + 1)
-        .with_columns(block_row=pl.col("block_len").cum_sum() - pl.col("block_len"))
+    added = aligned["added"].to_numpy()
+    calendar = np.arange(int(added.sum()), dtype=np.int64) + np.repeat(
+        aligned["added_first"].to_numpy() - aligned["added_before"].to_numpy(), added
     )
-    frames = pl.collect_all(
-        [
-            runs.join(blocks, on="block").select(
-                "k", "at", "len", row=pl.col("block_row") + pl.col("start") - pl.col("block_first")
-            ),
-            blocks.select(days=pl.int_ranges(pl.col("block_first"), pl.col("block_last") + 1)).explode("days"),
-        ]
-    )
-    return frames[1]["days"].to_numpy(), frames[0]
+    return calendar, aligned
 
 
 #: Above this many runs, the scatter is one vectorized assignment instead of a slice per run.

@@ -331,7 +331,7 @@ class _Spliced:
 
     content: bytes
     metadata: dict[str, Any]
-    returns: list[Any]
+    returns: NDArray[np.float64]
     first_quote: int  # index of the first date's opening quote
     dates_close: int  # index of the dates array's ']'
     separator: bytes  # bytes between two date strings (',' with optional whitespace)
@@ -400,7 +400,9 @@ def _splice(content: bytes) -> _Spliced | None:
     except UnicodeDecodeError:
         return None
     metadata = {k: v for k, v in data.items() if k not in SERIES_KEYS}
-    return _Spliced(content, metadata, returns, first_quote, d_close, separator, first_day)
+    # Only int and float can be in the list (checked bytes): numpy converts them as the generic path does.
+    values = np.array(returns, dtype=np.float64)
+    return _Spliced(content, metadata, values, first_quote, d_close, separator, first_day)
 
 
 def _finish_spliced(spliced: list[tuple[int, _Spliced]], results: list[StatsSeries | ValueError]) -> list[int]:
@@ -445,8 +447,7 @@ def _finish_spliced(spliced: list[tuple[int, _Spliced]], results: list[StatsSeri
     lengths = lengths[accepted_k]
     start = start[accepted_k]
     total = int(lengths.sum())
-    returns = np.fromiter(chain.from_iterable(piece.returns for _, piece in accepted), dtype=np.float64,
-                          count=total)
+    returns = np.concatenate([piece.returns for _, piece in accepted])
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     dates = (np.arange(total, dtype=np.int64) + np.repeat(start - bounds[:-1], lengths)).astype("datetime64[D]")
     suspicious = (np.abs(returns) > 1.0) | (returns <= -1.0)  # always finite: orjson refuses NaN/Infinity
