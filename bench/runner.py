@@ -361,20 +361,22 @@ def plot_scaling(payload: dict, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     day_counts = sorted({r["n_days"] for r in records})
-    fig, axes = plt.subplots(1, len(day_counts), figsize=(6.5 * len(day_counts), 4.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(day_counts), figsize=(6.5 * len(day_counts), 5.6), squeeze=False)
     for ax, n_days in zip(axes[0], day_counts):
+        sizes = sorted({r["n_strategies"] for r in records if r["n_days"] == n_days})
         for method in dict.fromkeys(r["method"] for r in records):
-            rows = sorted((r for r in records if r["method"] == method and r["n_days"] == n_days),
-                          key=lambda r: r["n_strategies"])
-            measured = [(r["n_strategies"], r["median_s"]) for r in rows if r.get("median_s")]
-            extrapolated = [(r["n_strategies"], r["extrapolated_s"]) for r in rows
-                            if r.get("median_s") is None and r.get("extrapolated_s")]
-            if measured:
-                line, = ax.plot(*zip(*measured), marker="o", label=method)
-                if extrapolated:
-                    ax.plot([measured[-1][0], *[x for x, _ in extrapolated]],
-                            [measured[-1][1], *[y for _, y in extrapolated]],
-                            linestyle=":", marker="x", color=line.get_color())
+            by_n = {r["n_strategies"]: r for r in records if r["method"] == method and r["n_days"] == n_days}
+            # NaN where the method did not run: the line breaks instead of bridging a failed size.
+            measured = [by_n[n]["median_s"] if n in by_n and by_n[n].get("median_s") else np.nan for n in sizes]
+            if all(np.isnan(measured)):
+                continue
+            line, = ax.plot(sizes, measured, marker="o", label=method)
+            last = max(i for i, v in enumerate(measured) if not np.isnan(v))
+            extrapolated = [(n, by_n[n]["extrapolated_s"]) for n in sizes[last + 1:]
+                            if n in by_n and by_n[n].get("extrapolated_s")]
+            if extrapolated:
+                ax.plot([sizes[last], *[x for x, _ in extrapolated]], [measured[last], *[y for _, y in extrapolated]],
+                        linestyle=":", marker="x", color=line.get_color())
         wrong = [(r["n_strategies"], r["median_s"]) for r in records
                  if r["n_days"] == n_days and r.get("status") == STATUS_WRONG and r.get("median_s")]
         if wrong:
@@ -384,10 +386,16 @@ def plot_scaling(payload: dict, path: Path) -> bool:
         ax.set_yscale("log")
         ax.set_xlabel("strategies N")
         ax.set_ylabel("median time per solve [s] (incl. Σ and g)")
-        ax.set_title(f"optimize, T = {n_days} days (dotted = extrapolated)")
+        ax.set_title(f"optimize, T = {n_days} days (dotted × = extrapolated, not run)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = {}, []
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)
