@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.cases import CASES, BenchContext, Unavailable
 from bench.headlines import headlines
-from bench.runner import REPO_ROOT, CaseResult, machine_info, not_measured, plot_scaling, render_markdown, write_json
+from bench.runner import REPO_ROOT, CaseResult, code_version, machine_info, not_measured, plot_scaling, render_markdown, write_json
 
 EPILOG = """examples:
   python -m bench                      # full suite (< 20 min on 2 cores), writes docs/ and bench/results/
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     ctx = BenchContext(quick=args.quick, seed=args.seed, log=_log)
     payload = {"started_at": started.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick, "seed": args.seed,
-               "cases_selected": args.cases, "machine": machine_info(), "cases": []}
+               "cases_selected": args.cases, "machine": machine_info(), "code": code_version(), "cases": []}
     try:
         for name in args.cases:
             _log(f"case {name} ...")

@@ -155,6 +155,19 @@ BENCH_PACKAGES = ("numpy", "scipy", "numba", "llvmlite", "polars", "pandas", "cv
                   "pyportfolioopt", "ccxt", "matplotlib", "threadpoolctl", "fastopt")
 
 
+def code_version() -> dict:
+    """Git commit of the tree being measured and which measured files had uncommitted changes."""
+    def git(*argv: str) -> str:
+        try:
+            return subprocess.run(["git", *argv], capture_output=True, text=True, cwd=REPO_ROOT,
+                                  timeout=10).stdout.rstrip("\n")
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "fastopt", "reconciler", "bench").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "uncommitted": dirty}
+
+
 def machine_info() -> dict:
     """CPU model, cores, RAM, load, Python, package versions, BLAS pools and thread env settings."""
     from threadpoolctl import threadpool_info
@@ -282,7 +295,10 @@ def render_markdown(payload: dict, *, command: str, headlines: Sequence[str] = (
         f"```bash\n{command}\n```",
         "",
         f"Run started {payload['started_at']} UTC, took {payload['elapsed_s']:.0f} s"
-        f" ({'quick subset' if payload['quick'] else 'full suite'}, seed {payload['seed']}).",
+        f" ({'quick subset' if payload['quick'] else 'full suite'}, seed {payload['seed']}), code at commit"
+        f" {payload.get('code', {}).get('commit')}"
+        + (f" with uncommitted changes in {', '.join(payload['code']['uncommitted'])}"
+           if payload.get("code", {}).get("uncommitted") else "") + ".",
         "",
         "## Headlines (from this run)",
         "",
