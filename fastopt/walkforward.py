@@ -301,6 +301,8 @@ def _inverse_vol_weights(var: NDArray[np.float64]) -> NDArray[np.float64]:
 
 #: Active-set moves tried by the same-face warm start before falling back to the solver.
 FACE_MAX_MOVES = 20
+#: Relative ridge (times the mean variance of the face) when yesterday's face is singular today.
+FACE_SINGULAR_RIDGE = 1e-12
 #: Relative variance under which the face is treated as degenerate (left to the solver).
 FACE_MIN_RELATIVE_VARIANCE = 1e-8
 
@@ -357,11 +359,18 @@ def face_warm_start(
     capacity = n if max_support is None else min(n, max_support)
     capacity = max(capacity, size)
     chol = np.zeros((min(capacity, size + 64),) * 2)
+    block = cov[np.ix_(support, support)]
     try:
         # numpy's LAPACK (the one single_thread_blas controls); the moves then update it in O(k^2)
-        chol[:size, :size] = np.linalg.cholesky(cov[np.ix_(support, support)])
+        chol[:size, :size] = np.linalg.cholesky(block)
     except np.linalg.LinAlgError:
-        return None
+        # singular face (near-duplicate or barely-trading strategies): the solver's own remedy, a
+        # 1e-12 relative ridge, picks one of the optimal weightings; kkt_gap below still decides
+        ridge = FACE_SINGULAR_RIDGE * float(np.trace(block)) / size + 1e-300
+        try:
+            chol[:size, :size] = np.linalg.cholesky(block + ridge * np.eye(size))
+        except np.linalg.LinAlgError:
+            return None
     order = np.zeros(n, dtype=np.int64)
     order[:size] = support
     moves = face_moves_nb if use_numba else face_moves_np
@@ -408,9 +417,10 @@ def ill_posed_hold(
 ) -> Any | None:
     """Warm fit of an ill-posed window (usable strategies >= lookback, no shrinkage).
 
-    Used when yesterday's fit stopped at the covariance's rank bound without a
-    certificate (``rank_limited``: slope/std most likely unbounded) and today's
-    window is ill-posed the same way. The ratio has no finite optimum to find,
+    Used when yesterday's fit was uncertified on an ill-posed window (stopped
+    at the covariance's rank bound, ``rank_limited``, or otherwise reported
+    ``unbounded``: slope/std most likely unbounded) and today's window is
+    ill-posed the same way (at least ``lookback`` usable strategies). The ratio has no finite optimum to find,
     so instead of the full rank-limited solve (~0.1 s at N = 2000) yesterday's
     weights are kept and polished by at most ``moves`` pairwise moves
     (``fastopt.kernels.smo_ratio_nb``, O(N) each; the score never decreases).
@@ -585,7 +595,9 @@ def walkforward(
                         )
                     except NothingToDo:  # every strategy flat (zero variance) in the window
                         allocation = None
-                rank_limited_prev = bool(allocation is not None and allocation.diagnostics.get("rank_limited"))
+                # yesterday's fit was an uncertified ill-posed one (rank-limited, or flagged unbounded)
+                rank_limited_prev = bool(allocation is not None and (
+                    allocation.diagnostics.get("rank_limited") or allocation.status == "unbounded"))
                 if allocation is None:
                     fitted, status, score = np.zeros(n_strategies), NO_USABLE, float("nan")
                 else:

@@ -469,3 +469,27 @@ def test_ill_posed_hold_never_lowers_yesterdays_score_and_certifies_honestly():
     exact = solve_ratio(stats.g, stats.cov)
     again = ill_posed_hold(stats.g, stats.cov, np.asarray(exact.weights), max_weight=1.0, periods_per_year=365)
     assert again.status == "optimal" and again.score == pytest.approx(exact.score, rel=1e-12)
+
+
+def test_face_warm_start_handles_a_singular_face_with_the_certificate():
+    """Yesterday's support holds two exact duplicates: the face is singular; a ridge factor is used
+    and the answer is accepted only with the KKT certificate, at the solver's score."""
+    from fastopt.optimizer import solve_ratio
+    from fastopt.walkforward import face_warm_start
+
+    base = _universe(8, 121, 11)
+    returns = np.column_stack([base, base[:, [int(np.argmax(window_stats(base).g))]]])
+    yesterday = window_stats(returns[:-1])
+    previous = np.asarray(solve_ratio(yesterday.g, yesterday.cov).weights)
+    twin_a, twin_b = int(np.argmax(window_stats(base).g)), returns.shape[1] - 1
+    previous = previous.copy()
+    previous[[twin_a, twin_b]] = previous[[twin_a, twin_b]].sum() / 2  # both copies held
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(yesterday.cov[np.ix_(np.flatnonzero(previous), np.flatnonzero(previous))])
+    today = window_stats(returns[1:])
+    cold = solve_ratio(today.g, today.cov)
+    warm = face_warm_start(today.g, today.cov, previous, max_weight=1.0, periods_per_year=365)
+    assert warm is not None  # the ridge factor lets the warm start answer (certified) here
+    assert warm.status == "optimal" and warm.diagnostics["kkt_gap"] <= 1e-10
+    assert warm.score == pytest.approx(cold.score, rel=1e-9)
+    assert abs(np.asarray(warm.weights).sum() - 1.0) <= 1e-12
