@@ -30,7 +30,7 @@ import polars as pl
 
 from fastopt.errors import InputError
 from fastopt.panel import Panel
-from fastopt.stats_file import StatsSeries, loads_many
+from fastopt.stats_file import StatsBatch, StatsSeries
 
 logger = logging.getLogger("fastopt.loader")
 
@@ -67,7 +67,7 @@ def _discover(strategies_dir: str | os.PathLike[str]) -> list[tuple[str, str]]:
 
 
 def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
+    with open(path, "rb", buffering=0) as handle:
         return handle.read()
 
 
@@ -75,9 +75,12 @@ def _to_day(value: str | date | np.datetime64 | None, what: str) -> np.datetime6
     if value is None:
         return None
     try:
-        return np.datetime64(value, "D")
-    except (ValueError, TypeError):
-        raise InputError(f"{what} {value!r} is not a valid date (YYYY-MM-DD)") from None
+        day = np.datetime64(value, "D")
+    except (ValueError, TypeError, OverflowError):
+        day = np.datetime64("NaT")
+    if np.isnat(day):  # '' and 'NaT' parse to NaT without an error
+        raise InputError(f"{what} {value!r} is not a valid date (YYYY-MM-DD)")
+    return day
 
 
 def load_panel(
@@ -114,15 +117,18 @@ def load_panel(
         warnings.append(message)
         logger.warning(message)
 
-    contents: list[bytes] = []
+    # Read and parse file by file: a fast-path file's bytes are dropped as soon as it is parsed.
+    batch = StatsBatch()
     readable: list[tuple[str, str]] = []
     for name, path in files:
         try:
-            contents.append(_read_bytes(path))
-            readable.append((name, path))
+            content = _read_bytes(path)
         except OSError as exc:
             skip(name, path, f"cannot read: {exc.strerror or exc}")
-    for (name, path), parsed in zip(readable, loads_many(contents)):
+            continue
+        batch.add(content)
+        readable.append((name, path))
+    for (name, path), parsed in zip(readable, batch.finish()):
         if isinstance(parsed, ValueError):
             skip(name, path, str(parsed))
             continue
@@ -191,23 +197,31 @@ def load_panel(
 
 def _day_runs(loaded: list[tuple[str, StatsSeries]]) -> pl.DataFrame:
     """Runs of consecutive days, one row each: k (file), start (day number), at (index in the
-    concatenated returns), len (days). Each file's dates are sorted and unique."""
-    lengths = np.fromiter((s.dates.size for _, s in loaded), dtype=np.int64, count=len(loaded))
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    day = np.concatenate([s.dates for _, s in loaded]).astype(np.int64)
-    opens_run = np.ones(day.size, dtype=bool)
-    opens_run[1:] = day[1:] != day[:-1] + 1
-    opens_run[bounds[:-1]] = True
-    run_at = np.flatnonzero(opens_run)
-    runs_per_file = np.diff(np.searchsorted(run_at, bounds))
-    return pl.DataFrame(
-        {
-            "k": np.repeat(np.arange(len(loaded), dtype=np.int32), runs_per_file),
-            "start": day[run_at],
-            "at": run_at,
-            "len": np.diff(np.append(run_at, day.size)),
-        }
-    )
+    concatenated returns), len (days). Each file's dates are sorted and unique, so a file whose
+    last day is first day + (count - 1) is one run; only the others are cut where a day is missing."""
+    n_files = len(loaded)
+    lengths = np.fromiter((s.dates.size for _, s in loaded), dtype=np.int64, count=n_files)
+    first = np.fromiter((s.dates[0] for _, s in loaded), dtype="datetime64[D]", count=n_files).astype(np.int64)
+    last = np.fromiter((s.dates[-1] for _, s in loaded), dtype="datetime64[D]", count=n_files).astype(np.int64)
+    at = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    gappy = np.flatnonzero(last - first + 1 != lengths)
+    k, start, run_at, run_len = np.arange(n_files, dtype=np.int32), first, at, lengths
+    if gappy.size:
+        day = np.concatenate([loaded[j][1].dates for j in gappy.tolist()]).astype(np.int64)
+        file_of = np.repeat(gappy, lengths[gappy])
+        offset = np.concatenate([[0], np.cumsum(lengths[gappy])])
+        opens_run = np.ones(day.size, dtype=bool)
+        opens_run[1:] = day[1:] != day[:-1] + 1
+        opens_run[offset[:-1]] = True
+        where = np.flatnonzero(opens_run)
+        single = np.flatnonzero(last - first + 1 == lengths)
+        k = np.concatenate([single, file_of[where]]).astype(np.int32)
+        start = np.concatenate([first[single], day[where]])
+        # index in the concatenation of all files = the file's offset there + index inside the file
+        inside = where - np.repeat(offset[:-1], np.diff(np.searchsorted(where, offset)))
+        run_at = np.concatenate([at[single], at[file_of[where]] + inside])
+        run_len = np.concatenate([lengths[single], np.diff(np.append(where, day.size))])
+    return pl.DataFrame({"k": k, "start": start, "at": run_at, "len": run_len})
 
 
 def _clip_runs(runs: pl.DataFrame, window_start: int, window_end: int) -> pl.DataFrame:

@@ -26,6 +26,7 @@ import re
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -275,29 +276,20 @@ def loads_stats(content: bytes | str) -> StatsSeries:
     return parse_stats(_decode(content))
 
 
-def loads_many(contents: Sequence[bytes | str]) -> list[StatsSeries | ValueError]:
+def loads_many(contents: Iterable[bytes | bytearray | str]) -> list[StatsSeries | ValueError]:
     """:func:`loads_stats` on many files at once: same results, batched and vectorized.
 
     Each item of the result is the parsed series or the ValueError explaining why
     that file is refused. Files in the common layout (``daily_dates`` as
-    consecutive calendar days, see :func:`_splice`) never have their date strings
-    decoded one by one; every other file goes through one vectorized pass over
-    all its entries. Whenever anything looks wrong, the affected file is parsed
-    on its own, so every reason is exactly the one :func:`loads_stats` gives.
+    consecutive calendar days, see :class:`StatsBatch`) never have their date
+    strings decoded one by one; every other file goes through one vectorized
+    pass over all its entries. Whenever anything looks wrong, the affected file
+    is parsed on its own, so every reason is exactly the one :func:`loads_stats` gives.
     """
-    results: list[StatsSeries | ValueError] = [ValueError("not parsed")] * len(contents)
-    spliced: list[tuple[int, _Spliced]] = []
-    generic: list[int] = []
-    for i, content in enumerate(contents):
-        piece = _splice(content) if isinstance(content, bytes) else None
-        if piece is None:
-            generic.append(i)
-        else:
-            spliced.append((i, piece))
-    generic.extend(_finish_spliced(spliced, results))
-    generic.sort()
-    _loads_generic([(i, contents[i]) for i in generic], results)
-    return results
+    batch = StatsBatch()
+    for content in contents:
+        batch.add(content)
+    return batch.finish()
 
 
 # --------------------------------------------------------------------------- fast path: spliced files
@@ -316,36 +308,39 @@ def loads_many(contents: Sequence[bytes | str]) -> list[StatsSeries | ValueError
 # separators, gaps, a bad token...) sends the file to the generic path.
 
 _JSON_WHITESPACE = b" \t\r\n"
-_NUMBER_ARRAY_BYTES = b"0123456789-+.eE," + _JSON_WHITESPACE
 _MARKER_TAG = b"__fastopt_spliced_"
 _DATES_MARKER = "__fastopt_spliced_daily_dates__"
 _RETURNS_MARKER = "__fastopt_spliced_daily_returns__"
+_MARKER_BYTES = {"dates": b'"' + _DATES_MARKER.encode() + b'"', "returns": b'"' + _RETURNS_MARKER.encode() + b'"'}
 _DATES_KEY = b'"daily_dates"'
 _RETURNS_KEY = b'"daily_returns"'
-_QUOTE, _COLON, _OPEN, _CLOSE = ord('"'), ord(":"), ord("["), ord("]")
+_COLON, _OPEN = ord(":"), ord("[")
+#: Day numbers (since 1970-01-01) of 0000-01-01 and of the day after 9999-12-31: 'YYYY-MM-DD' spans.
+_FIRST_4_DIGIT_DAY = int(np.datetime64("0000-01-01", "D").astype(np.int64))
+_END_4_DIGIT_DAY = int(np.datetime64("10000-01-01", "D").astype(np.int64))
+_ORDINAL_1970 = 719_163  # datetime.date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True)
 class _Spliced:
     """A lists-shape file cut apart by :func:`_splice`; dates not yet checked."""
 
-    content: bytes
     metadata: dict[str, Any]
     returns: NDArray[np.float64]
     first_quote: int  # index of the first date's opening quote
     dates_close: int  # index of the dates array's ']'
     separator: bytes  # bytes between two date strings (',' with optional whitespace)
-    first_day: str
+    first_day: int  # day number of the first date (days since 1970-01-01)
 
 
-def _skip_whitespace(content: bytes, index: int) -> int:
+def _skip_whitespace(content: bytes | bytearray, index: int) -> int:
     size = len(content)
     while index < size and content[index] in _JSON_WHITESPACE:
         index += 1
     return index
 
 
-def _array_span(content: bytes, key: bytes) -> tuple[int, int] | None:
+def _array_span(content: bytes | bytearray, key: bytes) -> tuple[int, int] | None:
     """(index of '[', index of the first ']' after it) of the first ``key : [`` in content."""
     at = content.find(key)
     while at >= 0:
@@ -359,16 +354,31 @@ def _array_span(content: bytes, key: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _splice(content: bytes) -> _Spliced | None:
+def _day_number(text: bytes | bytearray) -> int | None:
+    """Day number of a strict ASCII 'YYYY-MM-DD' (years 0001..9999), else None."""
+    if len(text) != 10 or text[4] != 45 or text[7] != 45:  # '-'
+        return None
+    digits = text[:4] + text[5:7] + text[8:]
+    if not digits.isdigit():  # bytes.isdigit: ASCII digits only
+        return None
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:])).toordinal() - _ORDINAL_1970
+    except ValueError:
+        return None
+
+
+def _splice(content: bytes | bytearray) -> _Spliced | None:
     """Cut a lists-shape stats.json apart (see the comment above); None: use the generic path."""
     dates_span = _array_span(content, _DATES_KEY)
     returns_span = _array_span(content, _RETURNS_KEY)
     if dates_span is None or returns_span is None:
         return None
     (d_open, d_close), (r_open, r_close) = dates_span, returns_span
-    if content[r_open + 1:r_close].translate(None, _NUMBER_ARRAY_BYTES):
-        return None  # anything but numbers (records, strings, true/false/null, NaN, nesting)
-    markers = {d_open: b'"' + _DATES_MARKER.encode() + b'"', r_open: b'"' + _RETURNS_MARKER.encode() + b'"'}
+    # Only numbers may be in the returns array: no string ('"'), true/null ('u'), false ('a').
+    if content.find(b'"', r_open, r_close) >= 0 or content.find(b"u", r_open, r_close) >= 0 \
+            or content.find(b"a", r_open, r_close) >= 0:
+        return None
+    markers = {d_open: _MARKER_BYTES["dates"], r_open: _MARKER_BYTES["returns"]}
     first, second = sorted([(d_open, d_close), (r_open, r_close)])
     if first[1] >= second[0]:
         return None
@@ -384,75 +394,111 @@ def _splice(content: bytes) -> _Spliced | None:
     if (type(data) is not dict or data.get("daily_dates") != _DATES_MARKER
             or data.get("daily_returns") != _RETURNS_MARKER or not returns):
         return None
+    try:  # numbers, or arrays / objects (refused here: ndim != 1 or TypeError / ValueError)
+        values = np.array(returns, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if values.ndim != 1:
+        return None
     first_quote = _skip_whitespace(content, d_open + 1)
     if content[first_quote:first_quote + 1] != b'"' or content[first_quote + 11:first_quote + 12] != b'"':
         return None
     separator = b","
-    if len(returns) > 1:
+    if values.size > 1:
         next_quote = content.find(b'"', first_quote + 12, d_close)
         if next_quote < 0:
             return None
-        separator = content[first_quote + 12:next_quote]
+        separator = bytes(content[first_quote + 12:next_quote])
         if separator.translate(None, _JSON_WHITESPACE) != b",":
             return None
-    try:
-        first_day = content[first_quote + 1:first_quote + 11].decode("ascii")
-    except UnicodeDecodeError:
+    first_day = _day_number(content[first_quote + 1:first_quote + 11])
+    if first_day is None:
         return None
     metadata = {k: v for k, v in data.items() if k not in SERIES_KEYS}
-    # Only int and float can be in the list (checked bytes): numpy converts them as the generic path does.
-    values = np.array(returns, dtype=np.float64)
-    return _Spliced(content, metadata, values, first_quote, d_close, separator, first_day)
+    return _Spliced(metadata, values, first_quote, d_close, separator, first_day)
 
 
-def _finish_spliced(spliced: list[tuple[int, _Spliced]], results: list[StatsSeries | ValueError]) -> list[int]:
-    """Check the spliced files' dates and returns; fill ``results``; return the indices left to the generic path."""
-    if not spliced:
-        return []
-    left: list[int] = []
-    first_days = _fast_days((piece.first_day for _, piece in spliced), len(spliced))
-    if first_days is None:  # some first date is not a day: those files go the generic way
-        keep = [(i, piece) for i, piece in spliced if _is_iso_day(piece.first_day)]
-        left = [i for i, piece in spliced if not _is_iso_day(piece.first_day)]
-        spliced = keep
-        if not spliced:
-            return left
-        first_days = _fast_days((piece.first_day for _, piece in spliced), len(spliced))
-    lengths = np.fromiter((len(piece.returns) for _, piece in spliced), dtype=np.int64, count=len(spliced))
-    start = first_days.astype(np.int64)
-    low = int(start.min())
-    days = np.arange(low, int((start + lengths).max()), dtype=np.int64).astype("datetime64[D]")
-    quoted = [b'"' + s.encode("ascii") + b'"' for s in np.datetime_as_string(days, unit="D").tolist()]
-    calendars: dict[bytes, bytes] = {}
-    accepted: list[tuple[int, _Spliced]] = []
-    accepted_k: list[int] = []
-    for k, (i, piece) in enumerate(spliced):
-        separator = piece.separator
-        calendar = calendars.get(separator)
-        if calendar is None:
-            calendar = calendars[separator] = separator.join(quoted) + separator
-        stride = 12 + len(separator)
-        offset = int(start[k]) - low
-        expected = calendar[offset * stride:(offset + int(lengths[k])) * stride - len(separator)]
-        end = piece.first_quote + len(expected)
-        content = piece.content
-        if content.startswith(expected, piece.first_quote) and not content[end:piece.dates_close].strip(
-                _JSON_WHITESPACE):
-            accepted.append((i, piece))
-            accepted_k.append(k)
+class StatsBatch:
+    """Parses many stats.json contents as they come (:func:`loads_many` in steps).
+
+    ``add(content)`` takes each file's bytes in order; a file on the fast path is
+    fully checked at once and its bytes are not kept (the caller may reuse its
+    buffer); other files are copied and parsed together by ``finish()``, which
+    returns one result per added file, in order (a StatsSeries or the ValueError).
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._fast: list[tuple[int, _Spliced]] = []
+        self._generic: list[tuple[int, bytes | str]] = []
+        self._calendars: dict[bytes, tuple[int, int, bytes]] = {}  # separator -> (first day, end day, bytes)
+
+    def _calendar(self, separator: bytes, first_day: int, end_day: int) -> tuple[int, bytes] | None:
+        """(first day, joined quoted days) covering [first_day, end_day) with this separator."""
+        low, high, joined = self._calendars.get(separator, (first_day, first_day, b""))
+        if low <= first_day and end_day <= high and joined:
+            return low, joined
+        if end_day > _END_4_DIGIT_DAY or first_day < _FIRST_4_DIGIT_DAY:
+            return None
+        if joined:  # grow at least twofold, so that few rebuilds ever happen
+            span = high - low
+            if first_day < low:
+                low = max(_FIRST_4_DIGIT_DAY, min(first_day, low - span))
+            if end_day > high:
+                high = min(_END_4_DIGIT_DAY, max(end_day, high + span))
         else:
-            left.append(i)
-    if not accepted:
-        return left
-    lengths = lengths[accepted_k]
-    start = start[accepted_k]
+            low, high = first_day, end_day
+        days = np.arange(low, high, dtype=np.int64).astype("datetime64[D]")
+        quoted = [b'"' + s.encode("ascii") + b'"' for s in np.datetime_as_string(days, unit="D").tolist()]
+        joined = separator.join(quoted) + separator
+        self._calendars[separator] = (low, high, joined)
+        return low, joined
+
+    def _dates_are_consecutive(self, content: bytes | bytearray, piece: _Spliced) -> bool:
+        n_days = piece.returns.size
+        found = self._calendar(piece.separator, piece.first_day, piece.first_day + n_days)
+        if found is None:
+            return False
+        low, joined = found
+        stride = 12 + len(piece.separator)
+        offset = piece.first_day - low
+        expected = joined[offset * stride:(offset + n_days) * stride - len(piece.separator)]
+        end = piece.first_quote + len(expected)
+        return content.startswith(expected, piece.first_quote) and not content[end:piece.dates_close].strip(
+            _JSON_WHITESPACE)
+
+    def add(self, content: bytes | bytearray | str) -> None:
+        index = self._count
+        self._count += 1
+        if not isinstance(content, str):
+            piece = _splice(content)
+            if piece is not None and self._dates_are_consecutive(content, piece):
+                self._fast.append((index, piece))
+                return
+            content = bytes(content)
+        self._generic.append((index, content))
+
+    def finish(self) -> list[StatsSeries | ValueError]:
+        results: list[StatsSeries | ValueError] = [ValueError("not parsed")] * self._count
+        _finish_spliced(self._fast, results)
+        _loads_generic(self._generic, results)
+        return results
+
+
+def _finish_spliced(spliced: list[tuple[int, _Spliced]], results: list[StatsSeries | ValueError]) -> None:
+    """Range checks and warnings of the spliced files (dates already checked); fills ``results``."""
+    if not spliced:
+        return
+    lengths = np.fromiter((piece.returns.size for _, piece in spliced), dtype=np.int64, count=len(spliced))
+    start = np.fromiter((piece.first_day for _, piece in spliced), dtype=np.int64, count=len(spliced))
     total = int(lengths.sum())
-    returns = np.concatenate([piece.returns for _, piece in accepted])
+    returns = np.concatenate([piece.returns for _, piece in spliced])
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     dates = (np.arange(total, dtype=np.int64) + np.repeat(start - bounds[:-1], lengths)).astype("datetime64[D]")
-    suspicious = (np.abs(returns) > 1.0) | (returns <= -1.0)  # always finite: orjson refuses NaN/Infinity
-    flagged = np.add.reduceat(suspicious.astype(np.int64), bounds[:-1]) > 0
-    for k, (i, piece) in enumerate(accepted):
+    # Always finite (orjson refuses NaN/Infinity): a file needs a closer look only when some
+    # return is <= -1 or > 1 in size, i.e. its minimum is <= -1 or its maximum > 1.
+    flagged = (np.minimum.reduceat(returns, bounds[:-1]) <= -1.0) | (np.maximum.reduceat(returns, bounds[:-1]) > 1.0)
+    for k, (i, piece) in enumerate(spliced):
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         if not flagged[k]:
             results[i] = StatsSeries(dates=dates[lo:hi], returns=returns[lo:hi], metadata=piece.metadata)
@@ -462,7 +508,6 @@ def _finish_spliced(spliced: list[tuple[int, _Spliced]], results: list[StatsSeri
             results[i] = _finish(raw, dates[lo:hi], returns[lo:hi])
         except ValueError as exc:
             results[i] = exc
-    return left
 
 
 def _loads_generic(items: list[tuple[int, bytes | str]], results: list[StatsSeries | ValueError]) -> None:
