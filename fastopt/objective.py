@@ -84,9 +84,10 @@ def window_stats(returns: np.ndarray) -> WindowStats:
     mean = arr.mean(axis=0)
     centered = arr - mean
     with single_thread_blas():
+        # numpy computes a.T @ a (same buffer) with BLAS syrk and mirrors the triangle, so the
+        # result is exactly symmetric (tested); scaling in place avoids two N x N temporaries
         cov = centered.T @ centered
-    cov /= n_days - 1
-    cov = 0.5 * (cov + cov.T)
+    cov *= 1.0 / (n_days - 1)
     g = h @ arr
     return WindowStats(g=np.ascontiguousarray(g), cov=np.ascontiguousarray(cov), mean=mean, n_days=n_days)
 

@@ -607,7 +607,8 @@ def _core(
     rng = np.random.default_rng(seed)
     usable = np.flatnonzero(upper > 0)
     std = np.sqrt(np.diag(cov))
-    single = np.where(upper > 0, g / std, -np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):  # std 0 only where upper == 0
+        single = np.where(upper > 0, g / std, -np.inf)
     order = np.argsort(-single, kind="stable")
     order = order[np.isfinite(single[order])]
     bounded = bool((upper[usable] < 1).any())
@@ -790,11 +791,16 @@ def solve_ratio(
         return finish(w, "single_strategy", "search", {"kkt_gap": 0.0},
                       "only one usable strategy: it gets weight 1")
 
-    # solve on the usable sub-problem (excluded strategies cost nothing)
-    sub_g = np.ascontiguousarray(g[usable])
-    sub_cov = cov if usable.size == n else np.ascontiguousarray(_sub(cov, usable, usable))
-    sub_upper = np.ascontiguousarray(upper[usable])
-    sub_prev = previous_weights[usable] if previous_weights is not None else None
+    # Excluded strategies (zero variance, or max_weight 0) get upper = 0, which every step of the
+    # solver respects, so the full problem is solved in place when their variances are >= 0 (copying
+    # the usable sub-matrix cost ~2-3 ms at N = 1000); a negative diagonal (a caller's invalid cov)
+    # is cut out instead, so that no sqrt of it is ever taken.
+    index = np.arange(n) if bool((diag >= 0).all()) else usable
+    sub_g = g if index.size == n else np.ascontiguousarray(g[index])
+    sub_cov = cov if index.size == n else np.ascontiguousarray(_sub(cov, index, index))
+    sub_upper = np.ascontiguousarray(upper[index])
+    sub_prev = previous_weights[index] if previous_weights is not None else None
+    usable_g = g[usable]
     max_face = None
     if n_days is not None and usable.size >= int(n_days):
         max_face = max(int(n_days) - 1, 1)
@@ -814,15 +820,15 @@ def solve_ratio(
     if min_weight > 0:
         w_sub, dropped = _apply_min_weight(sub_g, sub_cov, sub_upper, w_sub, float(min_weight),
                                            tol=tol, max_rounds=max_rounds)
-        info["dropped_below_min_weight"] = [int(usable[k]) for k in dropped]
+        info["dropped_below_min_weight"] = [int(index[k]) for k in dropped]
 
     w = np.zeros(n)
-    w[usable] = w_sub
+    w[index] = w_sub
     message = "KKT certified optimum" if status == "optimal" else STATUSES.get(status, status)
     if info.get("dropped_below_min_weight"):
         message += (f" on the strategies kept after dropping {len(info['dropped_below_min_weight'])} "
                     "under min_weight (min_weight itself is a heuristic, non-convex rule)")
-    if not (sub_g > 0).any():
+    if not (usable_g > 0).any():
         status = "no_rising_curve"
         message = ("no allocation has a rising curve: every strategy's slope is <= 0 "
                    "(least-bad allocation returned)")
@@ -894,7 +900,8 @@ def _cardinality(g, cov, upper, w_full, k_max, *, seed, tol, max_rounds) -> tupl
     results.append((s_a, w_a, "top_k_of_optimum"))
     # (b) greedy forward selection by gradient + exact re-solve
     std = np.sqrt(np.diag(cov))
-    single = np.where(upper > 0, g / std, -np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):  # std 0 only where upper == 0
+        single = np.where(upper > 0, g / std, -np.inf)
     support = [int(np.argmax(single))]
     while len(support) < k_max or upper[support].sum() < 1 - 1e-12:
         if len(support) >= k_max:

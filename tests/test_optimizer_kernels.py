@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastopt import kernels as nb
 from fastopt import kernels_np as ref
+from fastopt.objective import window_stats
 
 TOL = 1e-12
 
@@ -228,3 +229,13 @@ def test_compound_line_max_matches_twin_and_grid(seed, n_days, hi):
     # golden section finds the maximum of a unimodal line; the compound score along a
     # short segment is unimodal in practice, so nothing on the grid is better
     assert f_nb >= max(grid) - 1e-9 * max(1.0, abs(f_nb))
+
+
+@settings(max_examples=20)
+@given(seed=st.integers(0, 10_000), n_days=st.integers(3, 80), n_assets=st.integers(1, 60))
+def test_window_stats_covariance_is_exactly_symmetric_and_matches_numpy(seed, n_days, n_assets):
+    """window_stats relies on numpy's syrk path for a.T @ a (mirrored triangle): check it stays exact."""
+    returns = np.random.default_rng(seed).normal(0.0, 0.02, size=(n_days, n_assets))
+    cov = window_stats(returns).cov
+    assert np.array_equal(cov, cov.T)
+    np.testing.assert_allclose(cov, np.atleast_2d(np.cov(returns, rowvar=False)), rtol=1e-12, atol=1e-18)
