@@ -141,15 +141,18 @@ def load_panel(
     if not loaded:
         return _empty_panel(skipped, warnings)
 
-    runs = _day_runs(loaded)
-    last_day = int((runs["start"] + runs["len"] - 1).max())
+    runs, first_day, last_day = _day_runs(loaded)
     window_end = int(end_day.astype(np.int64)) if end_day is not None else last_day
-    window_start = window_end - (int(lookback) - 1) if lookback is not None else int(runs["start"].min())
-    runs = _clip_runs(runs, window_start, window_end)
-
-    counts = np.bincount(runs["k"].to_numpy(), weights=runs["len"].to_numpy(), minlength=len(loaded))
+    window_start = window_end - (int(lookback) - 1) if lookback is not None else first_day
     # A window shorter than the minimum cannot hold it: the window length is then the minimum.
     required = min_history_days if lookback is None else min(min_history_days, int(lookback))
+    # One Polars run: the runs cut to the window (for the per-strategy counts) and the union
+    # calendar of the strategies with enough history in it (the same rule as `keep` below).
+    clipped = _clip_runs(runs, window_start, window_end)
+    enough = clipped.filter(pl.col("len").sum().over("k") >= max(required, 1))
+    in_window, aligned = pl.collect_all([clipped.select("k", "len"), _align_runs(enough)])
+
+    counts = np.bincount(in_window["k"].to_numpy(), weights=in_window["len"].to_numpy(), minlength=len(loaded))
     keep: list[int] = []
     paths = dict(readable)
     for k, (name, series) in enumerate(loaded):
@@ -167,8 +170,7 @@ def load_panel(
     if not keep:
         return _empty_panel(skipped, warnings)
 
-    kept = runs.filter(pl.col("k").is_in(keep)) if len(keep) < len(loaded) else runs
-    calendar, kept = _align_runs(kept)
+    calendar, kept = _calendar_of(aligned)
     column_of = np.full(len(loaded), -1, dtype=np.int64)
     column_of[keep] = np.arange(len(keep))
     values = np.concatenate([series.returns for _, series in loaded])
@@ -195,10 +197,11 @@ def load_panel(
     )
 
 
-def _day_runs(loaded: list[tuple[str, StatsSeries]]) -> pl.DataFrame:
+def _day_runs(loaded: list[tuple[str, StatsSeries]]) -> tuple[pl.LazyFrame, int, int]:
     """Runs of consecutive days, one row each: k (file), start (day number), at (index in the
-    concatenated returns), len (days). Each file's dates are sorted and unique, so a file whose
-    last day is first day + (count - 1) is one run; only the others are cut where a day is missing."""
+    concatenated returns), len (days); and the first and last day of all. Each file's dates are
+    sorted and unique, so a file whose last day is first day + (count - 1) is one run; only the
+    others are cut where a day is missing."""
     n_files = len(loaded)
     lengths = np.fromiter((s.dates.size for _, s in loaded), dtype=np.int64, count=n_files)
     first = np.fromiter((s.dates[0] for _, s in loaded), dtype="datetime64[D]", count=n_files).astype(np.int64)
@@ -221,16 +224,16 @@ def _day_runs(loaded: list[tuple[str, StatsSeries]]) -> pl.DataFrame:
         inside = where - np.repeat(offset[:-1], np.diff(np.searchsorted(where, offset)))
         run_at = np.concatenate([at[single], at[file_of[where]] + inside])
         run_len = np.concatenate([lengths[single], np.diff(np.append(where, day.size))])
-    return pl.DataFrame({"k": k, "start": start, "at": run_at, "len": run_len})
+    frame = pl.DataFrame({"k": k, "start": start, "at": run_at, "len": run_len}).lazy()
+    return frame, int(first.min()), int(last.max())
 
 
-def _clip_runs(runs: pl.DataFrame, window_start: int, window_end: int) -> pl.DataFrame:
+def _clip_runs(runs: pl.LazyFrame, window_start: int, window_end: int) -> pl.LazyFrame:
     """The runs cut to the window [window_start, window_end] (day numbers, inclusive); empty ones dropped."""
     first = pl.max_horizontal(pl.col("start"), pl.lit(window_start, dtype=pl.Int64))
     last = pl.min_horizontal(pl.col("start") + pl.col("len") - 1, pl.lit(window_end, dtype=pl.Int64))
     return (
-        runs.lazy()
-        .with_columns(first=first, last=last)
+        runs.with_columns(first=first, last=last)
         .filter(pl.col("first") <= pl.col("last"))
         .select(
             "k",
@@ -238,12 +241,12 @@ def _clip_runs(runs: pl.DataFrame, window_start: int, window_end: int) -> pl.Dat
             at=pl.col("at") + (pl.col("first") - pl.col("start")),
             len=pl.col("last") - pl.col("first") + 1,
         )
-        .collect()
     )
 
 
-def _align_runs(runs: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
-    """Union calendar (sorted day numbers present in any run) and each run's first row in it.
+def _align_runs(runs: pl.LazyFrame) -> pl.LazyFrame:
+    """Each run's first row in the union calendar (sorted day numbers present in any run),
+    and the days it adds to that calendar (see :func:`_calendar_of`).
 
     With the runs sorted by first day, ``reach`` is the last day covered by the
     runs before a run. Every day from the run's first day up to ``reach`` is
@@ -251,9 +254,8 @@ def _align_runs(runs: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
     days after ``max(start - 1, reach)`` up to its last day, and its first row is
     the number of days added before it minus the covered days at or after its start.
     """
-    aligned = (
-        runs.lazy()
-        .sort("start")
+    return (
+        runs.sort("start")
         .with_columns(last=pl.col("start") + pl.col("len") - 1)
         .with_columns(reach=pl.col("last").cum_max().shift(1, fill_value=-(2**62)))
         .with_columns(
@@ -267,8 +269,11 @@ def _align_runs(runs: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
             - pl.max_horizontal(pl.lit(0, dtype=pl.Int64), pl.col("reach") - pl.col("start") + 1)
         )
         .select("k", "at", "len", "row", "added_first", "added", "added_before")
-        .collect()
     )
+
+
+def _calendar_of(aligned: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
+    """(union calendar as day numbers, aligned runs): each run adds ``added`` days from ``added_first``."""
     added = aligned["added"].to_numpy()
     calendar = np.arange(int(added.sum()), dtype=np.int64) + np.repeat(
         aligned["added_first"].to_numpy() - aligned["added_before"].to_numpy(), added

@@ -394,11 +394,9 @@ def _splice(content: bytes | bytearray) -> _Spliced | None:
     if (type(data) is not dict or data.get("daily_dates") != _DATES_MARKER
             or data.get("daily_returns") != _RETURNS_MARKER or not returns):
         return None
-    try:  # numbers, or arrays / objects (refused here: ndim != 1 or TypeError / ValueError)
-        values = np.array(returns, dtype=np.float64)
+    try:  # numbers (int or float), or nested arrays / objects: refused by a TypeError / ValueError
+        values = np.fromiter(returns, dtype=np.float64, count=len(returns))
     except (TypeError, ValueError):
-        return None
-    if values.ndim != 1:
         return None
     first_quote = _skip_whitespace(content, d_open + 1)
     if content[first_quote:first_quote + 1] != b'"' or content[first_quote + 11:first_quote + 12] != b'"':
