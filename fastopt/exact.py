@@ -32,10 +32,10 @@ def solve_exact(
     """Solve the convex reformulation with cvxpy + Clarabel (same bounds as ``solve_ratio``)."""
     import cvxpy as cp
 
-    from fastopt.optimizer import _check_stats, resolve_upper
+    from fastopt.ratio.common import check_stats, resolve_upper
 
     started = time.perf_counter()
-    g, cov = _check_stats(g, cov)
+    g, cov = check_stats(g, cov)
     n = g.size
     if max_strategies is not None:
         raise InputError("solver='exact' does not support max_strategies (non-convex); use solver='search'")

@@ -1,0 +1,1 @@
+"""The slope/std solver behind ``fastopt.optimizer`` (public entry points live there)."""
