@@ -146,13 +146,8 @@ def load_panel(
     window_start = window_end - (int(lookback) - 1) if lookback is not None else first_day
     # A window shorter than the minimum cannot hold it: the window length is then the minimum.
     required = min_history_days if lookback is None else min(min_history_days, int(lookback))
-    # One Polars run: the runs cut to the window (for the per-strategy counts) and the union
-    # calendar of the strategies with enough history in it (the same rule as `keep` below).
     clipped = _clip_runs(runs, window_start, window_end)
-    enough = clipped.filter(pl.col("len").sum().over("k") >= max(required, 1))
-    in_window, aligned = pl.collect_all([clipped.select("k", "len"), _align_runs(enough)])
-
-    counts = np.bincount(in_window["k"].to_numpy(), weights=in_window["len"].to_numpy(), minlength=len(loaded))
+    counts = np.bincount(clipped["k"].to_numpy(), weights=clipped["len"].to_numpy(), minlength=len(loaded))
     keep: list[int] = []
     paths = dict(readable)
     for k, (name, series) in enumerate(loaded):
@@ -170,7 +165,8 @@ def load_panel(
     if not keep:
         return _empty_panel(skipped, warnings)
 
-    calendar, kept = _calendar_of(aligned)
+    kept = clipped.filter(pl.Series(np.isin(clipped["k"].to_numpy(), keep))) if len(keep) < len(loaded) else clipped
+    calendar, kept = _calendar_of(_align_runs(kept))
     column_of = np.full(len(loaded), -1, dtype=np.int64)
     column_of[keep] = np.arange(len(keep))
     values = np.concatenate([series.returns for _, series in loaded])
@@ -197,7 +193,7 @@ def load_panel(
     )
 
 
-def _day_runs(loaded: list[tuple[str, StatsSeries]]) -> tuple[pl.LazyFrame, int, int]:
+def _day_runs(loaded: list[tuple[str, StatsSeries]]) -> tuple[pl.DataFrame, int, int]:
     """Runs of consecutive days, one row each: k (file), start (day number), at (index in the
     concatenated returns), len (days); and the first and last day of all. Each file's dates are
     sorted and unique, so a file whose last day is first day + (count - 1) is one run; only the
@@ -224,27 +220,32 @@ def _day_runs(loaded: list[tuple[str, StatsSeries]]) -> tuple[pl.LazyFrame, int,
         inside = where - np.repeat(offset[:-1], np.diff(np.searchsorted(where, offset)))
         run_at = np.concatenate([at[single], at[file_of[where]] + inside])
         run_len = np.concatenate([lengths[single], np.diff(np.append(where, day.size))])
-    frame = pl.DataFrame({"k": k, "start": start, "at": run_at, "len": run_len}).lazy()
+    frame = pl.DataFrame({"k": k, "start": start, "at": run_at, "len": run_len})
     return frame, int(first.min()), int(last.max())
 
 
-def _clip_runs(runs: pl.LazyFrame, window_start: int, window_end: int) -> pl.LazyFrame:
+# The run tables hold one row per run (about one per strategy): Polars works on them with
+# eager Series operations, which skip the lazy engine's planning and thread hand-offs that
+# would cost more than the work itself at this size.
+
+
+def _larger(a: pl.Series, b: pl.Series) -> pl.Series:
+    """Element-wise maximum of two Series."""
+    return a.zip_with(a >= b, b)
+
+
+def _clip_runs(runs: pl.DataFrame, window_start: int, window_end: int) -> pl.DataFrame:
     """The runs cut to the window [window_start, window_end] (day numbers, inclusive); empty ones dropped."""
-    first = pl.max_horizontal(pl.col("start"), pl.lit(window_start, dtype=pl.Int64))
-    last = pl.min_horizontal(pl.col("start") + pl.col("len") - 1, pl.lit(window_end, dtype=pl.Int64))
-    return (
-        runs.with_columns(first=first, last=last)
-        .filter(pl.col("first") <= pl.col("last"))
-        .select(
-            "k",
-            start=pl.col("first"),
-            at=pl.col("at") + (pl.col("first") - pl.col("start")),
-            len=pl.col("last") - pl.col("first") + 1,
-        )
+    start = runs["start"]
+    first = start.clip(lower_bound=window_start)
+    last = (start + runs["len"] - 1).clip(upper_bound=window_end)
+    clipped = pl.DataFrame(
+        {"k": runs["k"], "start": first, "at": runs["at"] + (first - start), "len": last - first + 1}
     )
+    return clipped.filter(first <= last)
 
 
-def _align_runs(runs: pl.LazyFrame) -> pl.LazyFrame:
+def _align_runs(runs: pl.DataFrame) -> pl.DataFrame:
     """Each run's first row in the union calendar (sorted day numbers present in any run),
     and the days it adds to that calendar (see :func:`_calendar_of`).
 
@@ -254,21 +255,17 @@ def _align_runs(runs: pl.LazyFrame) -> pl.LazyFrame:
     days after ``max(start - 1, reach)`` up to its last day, and its first row is
     the number of days added before it minus the covered days at or after its start.
     """
-    return (
-        runs.sort("start")
-        .with_columns(last=pl.col("start") + pl.col("len") - 1)
-        .with_columns(reach=pl.col("last").cum_max().shift(1, fill_value=-(2**62)))
-        .with_columns(
-            added_first=pl.max_horizontal(pl.col("start"), pl.col("reach") + 1),
-            added=pl.max_horizontal(pl.lit(0, dtype=pl.Int64),
-                                    pl.col("last") - pl.max_horizontal(pl.col("start") - 1, pl.col("reach"))),
-        )
-        .with_columns(added_before=pl.col("added").cum_sum() - pl.col("added"))
-        .with_columns(
-            row=pl.col("added_before")
-            - pl.max_horizontal(pl.lit(0, dtype=pl.Int64), pl.col("reach") - pl.col("start") + 1)
-        )
-        .select("k", "at", "len", "row", "added_first", "added", "added_before")
+    runs = runs.sort("start")
+    start = runs["start"]
+    last = start + runs["len"] - 1
+    reach = last.cum_max().shift(1, fill_value=-(2**62))
+    added = (last - _larger(start - 1, reach)).clip(lower_bound=0)
+    added_before = added.cum_sum() - added
+    return runs.with_columns(
+        row=added_before - (reach - start + 1).clip(lower_bound=0),
+        added_first=_larger(start, reach + 1),
+        added=added,
+        added_before=added_before,
     )
 
 
