@@ -150,3 +150,17 @@ def test_specific_near_misses():
         assert _outcome(result) == _reference(content), content
     assert _outcome(batched[0])[0] == "ok" and _outcome(batched[1])[0] == "ok"
     assert _outcome(batched[9]) == _outcome(batched[0])
+
+
+@given(st.lists(st.one_of(consecutive_files(), st.sampled_from([b"{", b'{"daily_returns": {"2024-01-01": 0.5}}'])),
+                min_size=1, max_size=5))
+def test_batch_does_not_depend_on_the_callers_buffer_after_add(contents):
+    """StatsBatch.add may be fed one reused buffer: overwriting it after add changes no result."""
+    batch = stats_file.StatsBatch()
+    buffer = bytearray()
+    for content in contents:
+        buffer[:] = content
+        batch.add(buffer)
+        buffer[:] = b"\xff" * len(buffer)  # scribble over it before the next file
+    results = batch.finish()
+    assert [_outcome(r) for r in results] == [_reference(c) for c in contents]
