@@ -573,18 +573,21 @@ def walkforward(
                     if intensity > 0:
                         fit_cov = _shrink_into(stats.cov, intensity, shrunk_buffer)
                         max_support = None  # shrunk covariance is positive definite
-                if (use_face and rank_limited_prev and max_support is not None and held_run < HOLD_MAX_DAYS
-                        and int(np.count_nonzero(stats.var > 0)) >= lookback):
+                # order: certified face warm start, then (ill-posed windows only) the uncertified
+                # hold of yesterday's weights, then the solver
+                if use_face:
+                    allocation = face_warm_start(stats.g, fit_cov, solution, max_weight=max_weight,
+                                                 periods_per_year=periods_per_year, max_support=max_support)
+                    face_hits += allocation is not None
+                hold_ok = (allocation is None and use_face and rank_limited_prev and max_support is not None
+                           and int(np.count_nonzero(stats.var > 0)) >= lookback)
+                if hold_ok and held_run < HOLD_MAX_DAYS:
                     allocation = ill_posed_hold(stats.g, fit_cov, solution, max_weight=max_weight,
                                                 periods_per_year=periods_per_year)
                     held_run = held_run + 1 if allocation is not None else 0
                     hold_hits += allocation is not None
                 else:
-                    held_run = 0
-                if use_face and allocation is None:
-                    allocation = face_warm_start(stats.g, fit_cov, solution, max_weight=max_weight,
-                                                 periods_per_year=periods_per_year, max_support=max_support)
-                    face_hits += allocation is not None
+                    held_run = 0  # (after HOLD_MAX_DAYS held days the solver runs today)
                 if allocation is None:
                     try:
                         allocation = solve_ratio(
