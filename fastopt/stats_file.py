@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -321,8 +321,7 @@ _END_4_DIGIT_DAY = int(np.datetime64("10000-01-01", "D").astype(np.int64))
 _ORDINAL_1970 = 719_163  # datetime.date(1970, 1, 1).toordinal()
 
 
-@dataclass(frozen=True)
-class _Spliced:
+class _Spliced(NamedTuple):
     """A lists-shape file cut apart by :func:`_splice`; dates not yet checked."""
 
     metadata: dict[str, Any]
