@@ -359,7 +359,7 @@ def face_warm_start(
     capacity = n if max_support is None else min(n, max_support)
     capacity = max(capacity, size)
     chol = np.zeros((min(capacity, size + 64),) * 2)
-    block = cov[np.ix_(support, support)]
+    block = cov.take(support, axis=0).take(support, axis=1)  # (~3x faster than np.ix_)
     try:
         # numpy's LAPACK (the one single_thread_blas controls); the moves then update it in O(k^2)
         chol[:size, :size] = np.linalg.cholesky(block)
