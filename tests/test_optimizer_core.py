@@ -476,3 +476,29 @@ def test_rank_limited_solve_stops_early_with_valid_weights(seed):
     singles = stats.g / np.sqrt(np.diag(stats.cov)) * math.sqrt(365)
     assert fast.score >= singles.max() * (1 - 1e-12)
     assert fast.score >= score(returns, np.full(200, 1 / 200)) * (1 - 1e-9)
+
+
+@given(
+    returns=st.integers(2, 4).flatmap(
+        lambda t: st.integers(1, 6).flatmap(
+            lambda n: st.lists(
+                st.lists(st.floats(-0.05, 0.05, allow_nan=False), min_size=n, max_size=n),
+                min_size=t,
+                max_size=t,
+            )
+        )
+    )
+)
+def test_tiny_windows_end_with_valid_weights_or_a_clear_error(returns):
+    """Windows of 2-4 days (rank-1 to rank-3 covariance, rounding makes w'Σw <= 0 possible):
+    the optimizer either returns finite simplex weights or raises a documented error."""
+    from fastopt.errors import FastoptError
+
+    matrix = np.ascontiguousarray(np.array(returns, dtype=np.float64))
+    try:
+        result = optimize(matrix)
+    except FastoptError:
+        return
+    assert np.isfinite(result.weights).all()
+    assert (result.weights >= 0).all()
+    assert abs(result.weights.sum() - 1.0) < 1e-12

@@ -123,4 +123,7 @@ def kkt_gap(g: np.ndarray, cov_w: np.ndarray, w: np.ndarray, upper: np.ndarray) 
     give = d[w > 0]
     if grow.size == 0 or give.size == 0:
         return 0.0
-    return max(0.0, float(grow.max() - give.min()) / (abs(big_g) * var))
+    scale = abs(big_g) * var
+    if not scale > 0:  # underflow on (near-)riskless mixes: no certificate
+        return math.inf
+    return max(0.0, float(grow.max() - give.min()) / scale)

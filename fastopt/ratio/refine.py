@@ -299,7 +299,7 @@ def refine(
         if w_p is not None:
             cov_p = cov_times(cov, w_p)
             var_p = float(w_p @ cov_p)
-            old = float(g @ w) / math.sqrt(float(w @ cov_w))
+            old = _ratio(float(g @ w), float(w @ cov_w))
             if var_p > 0 and float(g @ w_p) / math.sqrt(var_p) >= old:
                 w, cov_w = np.ascontiguousarray(w_p), cov_p
     budget = 2 * int(np.count_nonzero(w)) + 20
@@ -320,7 +320,7 @@ def refine(
         steps += 1
         if new_w is not None:
             new_cov_w = cov_times(cov, new_w)
-            old = float(g @ w) / math.sqrt(float(w @ cov_w))
+            old = _ratio(float(g @ w), float(w @ cov_w))
             var_new = float(new_w @ new_cov_w)
             if var_new > 0 and float(g @ new_w) / math.sqrt(var_new) >= old - 1e-15 * abs(old):
                 w = np.ascontiguousarray(new_w)
@@ -343,3 +343,11 @@ def refine(
     return w, {"iterations": iterations + pdas_iterations, "pdas_iterations": pdas_iterations,
                "active_set_steps": steps, "kkt_gap": gap, "singular": singular,
                "rank_limited": bool(rank_limited and gap > tol)}
+
+
+def _ratio(slope: float, var: float) -> float:
+    """slope / sqrt(var), with var <= 0 (a riskless mix, or rounding on tiny windows) read as
+    +inf for a rising mix and -inf otherwise, so a candidate never replaces a riskless rising mix."""
+    if var > 0:
+        return slope / math.sqrt(var)
+    return math.inf if slope > 0 else -math.inf
