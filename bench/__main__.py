@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import shutil
 import sys
 import time
@@ -39,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="write latest.json, BENCHMARKS.md and bench_scaling.png into DIR "
                              "(default: bench/results/ and docs/)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every generated universe (default 0)")
+    parser.add_argument("--render-from", type=Path, default=None, metavar="JSON",
+                        help="do not run: re-render BENCHMARKS.md and the plot from a saved latest.json")
     parser.add_argument("--fail-on-parity", action="store_true",
                         help="exit 1 when any parity check failed (default: report it and exit 0)")
     args = parser.parse_args(argv)
@@ -81,8 +84,38 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(parts) + "   # or: make bench"
 
 
+def _outputs(args: argparse.Namespace) -> tuple[Path, Path, Path]:
+    if args.out is not None:
+        return args.out / "latest.json", args.out / "BENCHMARKS.md", args.out / "bench_scaling.png"
+    return (REPO_ROOT / "bench" / "results" / "latest.json", REPO_ROOT / "docs" / "BENCHMARKS.md",
+            REPO_ROOT / "docs" / "bench_scaling.png")
+
+
+def write_reports(payload: dict, md_path: Path, png_path: Path) -> bool:
+    """BENCHMARKS.md and the scaling plot from a results payload; True if a plot was drawn."""
+    plotted = plot_scaling(payload, png_path)
+    markdown = render_markdown(payload, command=payload.get("command", ".venv/bin/python -m bench   # or: make bench"),
+                               headlines=headlines(payload))
+    if not plotted:
+        markdown = markdown.replace("![time vs N](bench_scaling.png)", "_(no optimize timings in this run: no plot)_")
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        from fastopt.atomic import atomic_write_text
+
+        atomic_write_text(md_path, markdown)
+    except ImportError:  # pragma: no cover
+        md_path.write_text(markdown)
+    return plotted
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    json_path, md_path, png_path = _outputs(args)
+    if args.render_from is not None:
+        payload = json.loads(args.render_from.read_text())
+        write_reports(payload, md_path, png_path)
+        _log(f"re-rendered {md_path} from {args.render_from}")
+        return 0
     started = datetime.now(timezone.utc)
     start = time.perf_counter()
     ctx = BenchContext(quick=args.quick, seed=args.seed, log=_log)
@@ -99,24 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(ctx.scratch, ignore_errors=True)
     payload["elapsed_s"] = time.perf_counter() - start
     payload["load_average_end"] = list(__import__("os").getloadavg())
-    if args.out is not None:
-        json_path, md_path, png_path = args.out / "latest.json", args.out / "BENCHMARKS.md", args.out / "bench_scaling.png"
-    else:
-        json_path = REPO_ROOT / "bench" / "results" / "latest.json"
-        md_path = REPO_ROOT / "docs" / "BENCHMARKS.md"
-        png_path = REPO_ROOT / "docs" / "bench_scaling.png"
+    payload["command"] = command_line(args)
     write_json(json_path, payload)
-    plotted = plot_scaling(payload, png_path)
-    markdown = render_markdown(payload, command=command_line(args), headlines=headlines(payload))
-    if not plotted:
-        markdown = markdown.replace("![time vs N](bench_scaling.png)", "_(no optimize timings in this run: no plot)_")
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        from fastopt.atomic import atomic_write_text
-
-        atomic_write_text(md_path, markdown)
-    except ImportError:  # pragma: no cover
-        md_path.write_text(markdown)
+    plotted = write_reports(payload, md_path, png_path)
     failures = [f for case in payload["cases"] for f in case["parity_failures"]]
     _log(f"done in {payload['elapsed_s']:.0f} s: {json_path}, {md_path}" + (f", {png_path}" if plotted else ""))
     for failure in failures:

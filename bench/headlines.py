@@ -61,9 +61,11 @@ def _optimize(case: dict) -> Iterator[str]:
     legacy = [(r, get("fastopt_search", r["n_strategies"], r["n_days"])) for r in records if r["key"] == "legacy"]
     for r, fast in legacy:
         if r["n_strategies"] == 100 and r["n_days"] == 365 and seconds(r) and seconds(fast):
-            how = "measured" if r.get("median_s") else "extrapolated"
-            yield (f"optimize N=100, T=365: today's method (BlaveClaw 11-start SLSQP) {fmt_time(seconds(r))} ({how}) "
-                   f"= {seconds(r) / seconds(fast):.0f}× fastopt search.")
+            how = "measured" if r.get("median_s") else (
+                "stopped at the budget: a lower bound" if r.get("lower_bound") else "extrapolated")
+            bound = ">" if how.startswith("stopped") else ""
+            yield (f"optimize N=100, T=365: today's method (BlaveClaw 11-start SLSQP) {bound}{fmt_time(seconds(r))} ({how}) "
+                   f"= {bound}{seconds(r) / seconds(fast):.0f}× fastopt search.")
     random = get("random", 1000, 365)
     if random and random.get("gap") is not None:
         yield f"optimize N=1000, T=365: 100k-sample Dirichlet random search ends {random['gap']:.0%} below the optimum."

@@ -192,3 +192,18 @@ def test_headlines_state_numbers_and_verdicts_only_for_measured_cases():
     assert "**wrong**: N=2000 T=365" in text
     assert "70 ms per cycle (target < 50 ms: **not met**)" in text
     assert "walk-forward" not in text
+
+
+def test_render_from_rewrites_the_reports_without_running(tmp_path):
+    from bench.__main__ import main
+
+    case = runner.CaseResult(name="reconcile", title="5. reconcile", records=[
+        {"n_strategies": 500, "n_symbols": 50, "cycle_median_s": 0.02}])
+    payload = {"started_at": "2026-01-01 00:00:00", "quick": False, "seed": 0, "elapsed_s": 1.0,
+               "machine": runner.machine_info(), "cases": [case.to_json()], "command": "python -m bench"}
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps(payload))
+    assert main(["--render-from", str(saved), "--out", str(tmp_path / "out")]) == 0
+    markdown = (tmp_path / "out" / "BENCHMARKS.md").read_text()
+    assert "20 ms per cycle (target < 50 ms: met)" in markdown
+    assert not (tmp_path / "out" / "latest.json").exists()  # results are never rewritten by a re-render
