@@ -237,7 +237,7 @@ def _today() -> np.datetime64:
     return np.datetime64("today", "D")
 
 
-def _resolves(host: str, timeout_s: float) -> bool:
+def resolves(host: str, timeout_s: float) -> bool:
     """Whether ``host`` resolves within ``timeout_s`` (DNS can block longer than socket timeouts)."""
     import socket
 
@@ -271,7 +271,7 @@ def fetch_ccxt_daily(
 
     exchange = getattr(ccxt, exchange_id)({"timeout": int(timeout_s * 1000), "enableRateLimit": False})
     host = "fapi.binance.com" if exchange_id == "binanceusdm" else None
-    if host and not _resolves(host, DNS_TIMEOUT_S):
+    if host and not resolves(host, DNS_TIMEOUT_S):
         raise ConnectionError(f"cannot resolve {host}")
     since = int(np.datetime64(start, "ms").astype(np.int64))
     rows: list[list[float]] = []

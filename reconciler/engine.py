@@ -126,7 +126,10 @@ class Reconciler:
                                   warn=self.report.warn)
         self.venues: dict[str, Venue] = {}
         self.read_failures = 0
-        self.halted = False
+        # a HALTED file left by an earlier run keeps trading halted after a restart until it is removed
+        self.halted = self.halted_file.exists()
+        if self.halted:
+            self.report.error(f"trading halted: {self.halted_file} exists (remove it to resume)")
         self.cycle_counter = 0
 
     # -- venues -----------------------------------------------------------
@@ -287,7 +290,7 @@ class Reconciler:
     def _reads_ok(self) -> None:
         self.read_failures = 0
         if self.halted:
-            if self.settings.manual_resume and self.halted_file.exists():
+            if self.halted_file.exists():
                 return
             self.halted = False
             self.report.warn("reads succeed again: trading resumed")

@@ -2,7 +2,9 @@
 
 - A corrupt or half-written state.json keeps that strategy's last good state
   and warns; when there is no good state yet it is re-read twice 5 ms apart
-  (a writer caught mid-write) and then counts as flat, with a warning.
+  (a writer caught mid-write) and then the whole cycle is refused (InputError:
+  no orders). Counting it as flat would close the positions it holds, i.e.
+  trade on a broken file.
 - A weighted strategy whose folder exists but has no state.json counts as
   flat and warns once.
 - A weighted strategy with no folder at all under ``strategies`` is refused
@@ -81,10 +83,12 @@ class StateReader:
                 try:
                     state, read_key = self._read_with_retry(path, first_time=name not in self._good)
                 except InputError as err:
-                    kept = "keeping its last good state" if name in self._good else "counting it as flat"
-                    self.warn(f"{err}; {kept}")
-                    if name in self._good:
-                        out[name] = self._good[name]
+                    if name not in self._good:
+                        # counting it as flat would close whatever it holds: an order from a broken file
+                        raise InputError(f"refusing to trade: {err}, and strategy {name} has no earlier "
+                                         "good state in this run") from None
+                    self.warn(f"{err}; keeping its last good state")
+                    out[name] = self._good[name]
                     continue
                 self._good[name] = state
                 # changed while being read: the parsed text was complete JSON, so use it,

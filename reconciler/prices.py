@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastopt.errors import InputError
+from fastopt.prices import DNS_TIMEOUT_S, resolves
 
 
 def offline_requested() -> bool:
@@ -46,26 +47,6 @@ def read_price_file(path: str | os.PathLike[str]) -> dict[str, float]:
             raise InputError(f"price of {symbol!r} must be a positive number, got {value!r}", path=path)
         prices[str(symbol)] = float(value)
     return prices
-
-
-def _resolves(host: str, timeout_s: float = 2.0) -> bool:
-    """True when ``host`` resolves within ``timeout_s`` (a daemon thread: never hangs the caller)."""
-    import socket
-    import threading
-
-    answer: list[bool] = []
-
-    def lookup() -> None:
-        try:
-            socket.getaddrinfo(host, 443)
-            answer.append(True)
-        except OSError:
-            answer.append(False)
-
-    thread = threading.Thread(target=lookup, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    return bool(answer and answer[0])
 
 
 class PriceSource:
@@ -94,6 +75,9 @@ class PriceSource:
         #: ccxt settings of the online source (``api_base_url``, ``timeout``, ``options``; see venue_ccxt)
         self.online_settings = {"timeout": timeout_ms, **(online_settings or {})}
         self._history_cache: dict[str, float] = {}
+        #: why live prices are not used (said in the fallback message), None while online works
+        self.online_unavailable: str | None = "FASTOPT_OFFLINE=1 is set" if self.offline and offline is None else (
+            "online prices disabled" if self.offline else None)
 
     def _from_file(self) -> dict[str, float]:
         if self.price_file is None:
@@ -114,9 +98,11 @@ class PriceSource:
         base_url = self.online_settings.get("api_base_url")
         host = urlsplit(str(base_url)).hostname if base_url else (
             "fapi.binance.com" if self.online_exchange == "binanceusdm" else "www.google.com")
-        if self._client is None and not _resolves(host or ""):
+        if self._client is None and not resolves(host or "", DNS_TIMEOUT_S):
             self._online_down_until = time.monotonic() + self.retry_online_s
-            print("reconciler: offline (DNS does not resolve); paper prices from local sources", file=sys.stderr)
+            self.online_unavailable = f"no network: {host} does not resolve"
+            print(f"reconciler: live prices unavailable ({self.online_unavailable}); "
+                  "paper prices from local sources", file=sys.stderr)
             return {}
         try:
             if self._client is None:
@@ -131,9 +117,12 @@ class PriceSource:
             tickers = fetch(known) if known else {}
         except Exception as exc:  # any failure: go offline for a while, fall back to the file
             self._online_down_until = time.monotonic() + self.retry_online_s
-            print(f"reconciler: online prices unavailable ({type(exc).__name__}); using local prices",
+            first = str(exc).splitlines()[0][:120] if str(exc) else ""
+            self.online_unavailable = f"{self.online_exchange} failed: {type(exc).__name__} {first}".rstrip()
+            print(f"reconciler: live prices unavailable ({self.online_unavailable}); using local prices",
                   file=sys.stderr)
             return {}
+        self.online_unavailable = f"not listed on {self.online_exchange}"
         out: dict[str, float] = {}
         for symbol, ticker in tickers.items():
             value = ticker.get("markPrice") or ticker.get("last") or ticker.get("close")
@@ -142,19 +131,35 @@ class PriceSource:
         return out
 
     def _from_strategy_prices(self, symbols: list[str]) -> dict[str, float]:
-        """Last daily close as the strategies resolve it (FASTOPT_PRICES_DIR, local cache, else synthetic)."""
+        """Last daily close as the strategies resolve it (FASTOPT_PRICES_DIR, local cache, else synthetic).
+
+        :func:`fastopt.prices.load_prices` is asked offline (the live attempt already failed or was
+        skipped); its own notice would name FASTOPT_OFFLINE even when the user never set it, so it
+        is replaced by one line saying why live prices were not used and where the price came from.
+        """
+        import contextlib
+        import io
+
         from fastopt.prices import load_prices
 
         out: dict[str, float] = {}
+        why = self.online_unavailable or "no live price"
         for symbol in symbols:
             if symbol not in self._history_cache:
+                notices = io.StringIO()
                 try:
-                    history = load_prices(symbol, offline=True)
+                    with contextlib.redirect_stderr(notices):
+                        history = load_prices(symbol, offline=True)
                 except InputError as err:
                     raise InputError(f"no price for {symbol}: {err} (give --prices FILE)") from None
+                for line in notices.getvalue().splitlines():  # keep notices other than the replaced one
+                    if "FASTOPT_OFFLINE=1" not in line:
+                        print(line, file=sys.stderr)
                 self._history_cache[symbol] = float(history.close[-1])
-                print(f"reconciler: paper price of {symbol} = last daily close {history.close[-1]:.6g} "
-                      f"({history.source})", file=sys.stderr)
+                origin = {"synthetic": "seeded synthetic market: no local daily candles for it"}.get(
+                    history.source, history.source.removeprefix("csv:"))
+                print(f"reconciler: paper price of {symbol} = {history.close[-1]:.6g}, last daily close from "
+                      f"{origin} (live prices: {why})", file=sys.stderr)
             out[symbol] = self._history_cache[symbol]
         return out
 

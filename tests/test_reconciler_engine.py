@@ -116,10 +116,13 @@ def test_bad_state_files_never_yield_an_order(tmp_path_factory, bad, other):
     states = {"a": None, "b": None if other is None else {"symbol": ETH, "position": other}}
     cfg = make_workspace(root, weights={"a": 0.5, "b": 0.5}, states=states)
     (root / "strategies" / "a" / "state.json").write_text(bad)
-    report = reconciler_for(cfg).run_cycle()
-    assert report.status == "ok"
-    assert all(o.symbol != BTC for o in report.plan.orders)
-    assert all(o.symbol == ETH for o in report.plan.orders) and (other or not report.plan.orders)
+    rec = reconciler_for(cfg)
+    # no earlier good state of "a" in this run: counting it as flat could close what it holds,
+    # so the whole cycle is refused (the other strategy waits too)
+    with pytest.raises(InputError, match="refusing to trade"):
+        rec.run_cycle()
+    assert journal_lines(root) == [] and paper_positions(rec) == {}
+    assert not (root / "last_reconcile.json").exists()
 
 
 def test_corrupt_state_keeps_last_good_and_missing_state_counts_flat(tmp_path):
