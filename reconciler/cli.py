@@ -60,6 +60,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--slippage-bps", type=float, default=2.0, help="paper slippage in basis points (default %(default)s)")
     add("--read-retries", type=int, default=3, help="attempts per exchange read (default %(default)s)")
     add("--backoff", type=float, default=0.5, help="first retry delay in seconds, doubling (default %(default)s)")
+    add("--order-settle", type=float, default=30.0, help="seconds after sending before an order the exchange "
+        "does not know is declared never applied (after a timeout; ccxt exchanges; default %(default)s)")
     add("--max-cycles", type=int, default=None, help=argparse.SUPPRESS)
     add("--json", action="store_true", help="print the cycle result as JSON on stdout (with --once/--dry-run)")
     add("--quiet", action="store_true", help="no console lines (errors still set the exit code)")
@@ -72,7 +74,8 @@ def _check(args: argparse.Namespace) -> None:
         if not math.isfinite(value) or value <= 0:
             raise InputError(f"{name} must be a positive number, got {value}")
     for name, value in {"--threshold": args.threshold, "--fee-bps": args.fee_bps,
-                        "--slippage-bps": args.slippage_bps, "--backoff": args.backoff}.items():
+                        "--slippage-bps": args.slippage_bps, "--backoff": args.backoff,
+                        "--order-settle": args.order_settle}.items():
         if not math.isfinite(value) or value < 0:
             raise InputError(f"{name} must be >= 0, got {value}")
     if args.max_order_usd is not None and (not math.isfinite(args.max_order_usd) or args.max_order_usd <= 0):
@@ -133,7 +136,8 @@ def build_reconciler(args: argparse.Namespace, *, reporter: Reporter | None = No
                                      markets=paper.get("markets"))
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(f"invalid paper settings: {exc}", path=config_path) from None
-        return CcxtVenue(name, settings=venue_settings, read_attempts=args.read_retries, backoff_s=args.backoff)
+        return CcxtVenue(name, settings=venue_settings, read_attempts=args.read_retries, backoff_s=args.backoff,
+                         order_settle_s=args.order_settle)
 
     return Reconciler(settings, venue_factory=factory, exchange_settings=exchange_settings,
                       reporter=reporter or Reporter(quiet=args.quiet), after_send_hook=after_send_hook)

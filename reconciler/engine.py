@@ -172,8 +172,14 @@ class Reconciler:
         return raw, trading
 
     # -- recovery ---------------------------------------------------------
-    def resolve_unfinished(self, config_settings: Mapping[str, Any] | None = None) -> bool:
-        """Look up every intent without an outcome; False when one cannot be resolved yet."""
+    def resolve_unfinished(self, config_settings: Mapping[str, Any] | None = None) -> str | None:
+        """Look up every intent without an outcome; the reason when one cannot be resolved yet, else None.
+
+        "Not found" is final only ``order_settle_s`` (a venue attribute; 0 for the paper
+        exchange) after the intent was journaled: an order whose request timed out may still
+        be applied by the exchange a little later, and declaring it never applied too early
+        would send it again.
+        """
         for intent in self.journal.unfinished():
             try:
                 venue = self.venue(intent.venue, config_settings)
@@ -181,8 +187,14 @@ class Reconciler:
             except FastoptError as err:
                 self.report.error(f"cannot resolve order {intent.client_order_id} ({intent.symbol}): {err}; "
                                   "sending nothing until it is resolved")
-                return False
+                return "unfinished orders could not be looked up"
             if found is None:
+                wait_s = _settle_s(venue) - _age_s(intent.record.get("ts"))
+                if wait_s > 0:
+                    self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
+                                     f"not found yet; it could still be applied late, so nothing is sent for "
+                                     f"another {wait_s:.0f} s")
+                    return f"an earlier order's outcome settles in {wait_s:.0f} s"
                 self.journal.record_outcome(intent.client_order_id, status="not_found", sync=True,
                                             error="looked up after an interruption: the exchange has no such order")
                 self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
@@ -191,7 +203,7 @@ class Reconciler:
                 self._record_result(found, sync=True)
                 self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
                                  f"was applied: {found.status} {found.filled:g} (resolved on lookup)")
-        return True
+        return None
 
     def _record_result(self, result: OrderResult, *, sync: bool = False) -> None:
         self.journal.record_outcome(result.client_order_id, status=result.status, filled=result.filled,
@@ -208,8 +220,9 @@ class Reconciler:
 
         raw, trading = self.load_config()  # InputError propagates: the caller refuses to trade
         config_settings = trading.exchange_settings
-        if not self.resolve_unfinished(config_settings):
-            return CycleReport("blocked", "unfinished orders could not be looked up")
+        unresolved = self.resolve_unfinished(config_settings)
+        if unresolved is not None:
+            return CycleReport("blocked", unresolved)
 
         weighted = [n for n, w in trading.weights.items() if w > 0]
         states = self.states.read(weighted, now=now)
@@ -355,6 +368,10 @@ class Reconciler:
         except FastoptError as err:
             self.report.error(f"lookup of {cid} failed ({err}); it stays unresolved and blocks sending")
             return {"status": "unknown", "error": str(err)}
+        if found is None and _settle_s(venue) > 0:
+            self.report.warn(f"order {cid} not found right after the error; it stays unresolved for "
+                             f"{_settle_s(venue):g} s (a late fill is still possible) and blocks sending")
+            return {"status": "unknown", "error": "not found yet"}
         if found is None:
             self.journal.record_outcome(cid, status="not_found", error="not applied (looked up after an error)")
             self.report.warn(f"order {cid} was not applied (lookup found nothing)")
@@ -416,6 +433,22 @@ class Reconciler:
             f"{len(report.live_base)} live, {len(report.plan.orders)} planned, {sent} filled, "
             f"{len(report.plan.skipped)} skipped, {1000 * (time.perf_counter() - started):.1f} ms"
         )
+
+
+def _settle_s(venue: Any) -> float:
+    """Seconds after sending before "no such order" is final on this venue (0 when orders are synchronous)."""
+    return float(getattr(venue, "order_settle_s", 0.0) or 0.0)
+
+
+def _age_s(ts: Any) -> float:
+    """Seconds since a journal timestamp (ISO 8601, UTC); infinite when missing or unreadable."""
+    try:
+        then = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        return math.inf
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - then).total_seconds()
 
 
 def _r(value: float | None) -> float | None:

@@ -161,8 +161,11 @@ class CcxtVenue:
         markets_ttl_s: float = 3600.0,
         sleep: Callable[[float], None] = time.sleep,
         env: Mapping[str, str] | None = None,
+        order_settle_s: float = 30.0,
     ) -> None:
         self.name = exchange_id
+        #: an order not found this long after it was sent was never applied (recvWindow 10 s + margin)
+        self.order_settle_s = order_settle_s
         self.exchange = exchange if exchange is not None else build_ccxt_exchange(exchange_id, settings or {}, env)
         self.read_attempts = max(1, read_attempts)
         self.backoff_s = backoff_s

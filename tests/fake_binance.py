@@ -14,7 +14,9 @@ request signing (HMAC-SHA256 of the query/body, ``X-MBX-APIKEY``), filters
 Faults are queued per (method, path): ``"500"``, ``"503"``, ``"429"``,
 ``"418"``, ``"timeout"`` (sleeps past the client timeout, nothing applied),
 ``"apply_then_timeout"`` and ``"apply_then_500"`` (the order is applied but
-the answer is lost), ``"insufficient"`` (code -2019).
+the answer is lost), ``"timeout_then_apply"`` (the client times out first, the
+order is applied ``late_s`` later, after an immediate lookup found nothing),
+``"insufficient"`` (code -2019).
 """
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ DEFAULT_MARKETS = [
 class FakeBinance:
     """State + server. Use as a context manager; ``base_url`` is http://127.0.0.1:<port>."""
 
-    def __init__(self, markets: list[dict[str, Any]] | None = None, *, slow_s: float = 3.0) -> None:
+    def __init__(self, markets: list[dict[str, Any]] | None = None, *, slow_s: float = 3.0,
+                 late_s: float = 3.0) -> None:
         self.markets = {m["id"]: dict(m) for m in (markets or DEFAULT_MARKETS)}
         self.positions: dict[str, Decimal] = defaultdict(Decimal)
         self.orders: dict[str, dict[str, Any]] = {}
@@ -56,6 +59,7 @@ class FakeBinance:
         self.faults: dict[tuple[str, str], deque[str]] = defaultdict(deque)
         self.requests: list[tuple[str, str]] = []
         self.slow_s = slow_s
+        self.late_s = late_s
         self.lock = threading.Lock()
         self._next_id = 1000
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -143,6 +147,8 @@ class FakeBinance:
                         return self._error(401, -1022, problem)
                 if fault == "insufficient":
                     return self._error(400, -2019, "Margin is insufficient.")
+                if fault == "timeout_then_apply":
+                    time.sleep(fake.late_s)
                 status, payload = handler[0](fake, params)
                 if fault == "apply_then_timeout":
                     time.sleep(fake.slow_s)

@@ -44,8 +44,10 @@ def workspace(tmp_path, fake, *, states=None, weights=None):
     return cfg
 
 
-def venue_args(tmp_path):
-    return ("--exchange", "binanceusdm", "--exchange-config", str(tmp_path / "exchange.json"), "--backoff", "0.01")
+def venue_args(tmp_path, *, settle_s: float = 0.0):
+    """Options for the fake venue; ``settle_s`` 0: "not found" after an error is final at once."""
+    return ("--exchange", "binanceusdm", "--exchange-config", str(tmp_path / "exchange.json"), "--backoff", "0.01",
+            "--order-settle", str(settle_s))
 
 
 EXPECTED = {"BTC": 5000 / 95000.0, "ETH": -5000 / 3500.0, "SOL": 2500 / 190.0}
@@ -251,3 +253,28 @@ def test_paper_prices_come_from_ccxt_public_mark_prices_when_online(tmp_path, fa
     fake.add_fault("GET", "/fapi/v1/premiumIndex", "500")  # online source fails: falls back to the price file
     (tmp_path / "strategies" / "a" / "state.json").write_text(json.dumps({"symbol": BTC, "position": 0.5}))
     assert rec.run_cycle().plan.orders[0].price == 95_000.0
+
+
+def test_order_applied_after_the_lookup_is_not_sent_again(tmp_path, fake):
+    """The request times out, an immediate lookup finds nothing, the exchange applies it later:
+    "not found" is final only ``--order-settle`` seconds after sending, so nothing is re-sent."""
+    import time
+
+    fake.late_s = 2.5  # client timeout 1.5 s: the lookup at ~1.5 s finds nothing, the fill lands at 2.5 s
+    fake.add_fault(*ORDER, "timeout_then_apply")
+    rec = reconciler_for(workspace(tmp_path, fake), *venue_args(tmp_path, settle_s=4.0))
+    assert rec.run_cycle().status == "incomplete" and len(rec.journal.unfinished()) == 1
+    statuses = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        statuses.append(rec.run_cycle().status)
+        if statuses[-1] == "ok":
+            break
+        time.sleep(0.25)
+    assert statuses[0] == "blocked" and statuses[-1] == "ok", statuses
+    assert len(fake.fills) == 3  # the late fill counted once: nothing sent twice
+    assert_on_target(fake)
+    lines = journal_lines(tmp_path)
+    first_cid = lines[0]["client_order_id"]
+    assert [r["status"] for r in lines if r["event"] == "outcome" and r["client_order_id"] == first_cid] == ["filled"]
+    assert not rec.journal.unfinished()
