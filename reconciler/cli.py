@@ -133,7 +133,7 @@ def build_reconciler(args: argparse.Namespace, *, reporter: Reporter | None = No
                 return PaperExchange(folder / PAPER_DB_NAME, price_source=source, initial_cash=float(account_value),
                                      fee_bps=float(paper.get("fee_bps", args.fee_bps)),
                                      slippage_bps=float(paper.get("slippage_bps", args.slippage_bps)),
-                                     markets=paper.get("markets"))
+                                     markets=paper.get("markets"), read_only=args.dry_run)
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(f"invalid paper settings: {exc}", path=config_path) from None
         return CcxtVenue(name, settings=venue_settings, read_attempts=args.read_retries, backoff_s=args.backoff,

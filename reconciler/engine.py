@@ -181,6 +181,10 @@ class Reconciler:
         would send it again.
         """
         for intent in self.journal.unfinished():
+            if self.settings.dry_run:  # writes nothing: the real run resolves it
+                self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
+                                 "has no outcome in the journal yet; a real run looks it up before sending")
+                continue
             try:
                 venue = self.venue(intent.venue, config_settings)
                 found = venue.fetch_order_by_client_id(symbol=intent.symbol, client_order_id=intent.client_order_id)
@@ -294,7 +298,7 @@ class Reconciler:
         if self.read_failures >= self.settings.halt_after and not self.halted:
             self.halted = True
             self.report.error(f"ALERT: halting trading after {self.read_failures} consecutive read failures")
-            if self.settings.manual_resume:
+            if self.settings.manual_resume and not self.settings.dry_run:
                 atomic_write_json(self.halted_file, {"halted_at": datetime.now(timezone.utc).isoformat(),
                                                      "reason": str(err)})
                 self.report.error(f"remove {self.halted_file} to resume trading")

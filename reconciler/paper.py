@@ -78,7 +78,10 @@ class PaperExchange:
         slippage_bps: float = 2.0,
         markets: Mapping[str, Mapping[str, Any]] | None = None,
         check_margin: bool = False,
+        read_only: bool = False,
     ) -> None:
+        """``read_only`` (dry runs): work on an in-memory copy of the database; the file is never created
+        or changed."""
         self.db_path = Path(db_path)
         self.price_source = price_source
         self.fee_rate = fee_bps / 1e4
@@ -87,8 +90,17 @@ class PaperExchange:
         self._market_specs = {s: market_from_spec(s, spec) for s, spec in (markets or {}).items()}
         self._markets: dict[str, Market] = {}
         self._last_prices: dict[str, float] = {}
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        if read_only:
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            if self.db_path.exists():
+                source = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    source.backup(self._db)
+                finally:
+                    source.close()
+        else:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)

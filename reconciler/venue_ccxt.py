@@ -46,6 +46,11 @@ FASTOPT_DEFAULT_OPTIONS: dict[str, Any] = {
 }
 
 
+#: ccxt constructor parameters that are credentials: only ever taken from the environment
+CREDENTIAL_PARAMS = frozenset({"apiKey", "secret", "password", "uid", "login", "twofa", "privateKey",
+                               "walletAddress", "token", "accountId"})
+
+
 def credentials_from_env(exchange_id: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """ccxt credential parameters from ``<ID>_API_KEY`` / ``_SECRET`` / ``_PASSWORD``."""
     env = os.environ if env is None else env
@@ -93,6 +98,18 @@ def build_ccxt_exchange(exchange_id: str, settings: Mapping[str, Any], env: Mapp
     if exchange_id not in ccxt.exchanges or cls is None:
         raise InputError(f"unknown exchange {exchange_id!r} (not a ccxt exchange id, and not 'paper')")
     settings = dict(settings)
+    secrets = sorted(k for k in settings if k in CREDENTIAL_PARAMS)
+    if secrets:
+        prefix = exchange_id.upper()
+        raise InputError(f"exchange settings must not hold credentials ({', '.join(secrets)}): set "
+                         f"{prefix}_API_KEY / {prefix}_SECRET / {prefix}_PASSWORD in the environment")
+    if settings.get("verbose"):
+        raise InputError("exchange setting 'verbose' is refused: ccxt would print request headers (the API key)")
+    retries = (settings.get("options") or {}).get("maxRetriesOnFailure", 0) if isinstance(
+        settings.get("options"), dict) else 0
+    if retries:
+        raise InputError(f"options.maxRetriesOnFailure must stay 0 (got {retries!r}): ccxt would resend orders "
+                         "blindly; reads are retried by fastopt (--read-retries)")
     base_url = settings.pop("api_base_url", None)
     settings.pop("paper", None)
     options = {**FASTOPT_DEFAULT_OPTIONS, **dict(settings.pop("options", None) or {})}

@@ -71,3 +71,65 @@ def test_fallback_price_message_names_offline_when_the_user_set_it(monkeypatch, 
     PriceSource(price_file=None)([BTC])
     err = capsys.readouterr().err
     assert "FASTOPT_OFFLINE=1 is set" in err and err.count("\n") == 1  # one line
+
+
+def test_dry_run_creates_and_changes_no_file(tmp_path):
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
+    before = sorted(p.name for p in tmp_path.iterdir())
+    report = reconciler_for(cfg, "--dry-run").run_cycle()
+    assert report.status == "dry_run" and report.plan.orders
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no paper_exchange.sqlite, journal, snapshot
+
+
+def test_dry_run_reads_an_existing_paper_book_without_touching_it(tmp_path):
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
+    rec = reconciler_for(cfg)
+    assert rec.run_cycle().status == "ok"
+    rec.venue("paper").close()
+    db = tmp_path / "paper_exchange.sqlite"
+    stamp, journal = db.read_bytes(), (tmp_path / "orders.jsonl").read_bytes()
+    (tmp_path / "strategies" / "a" / "state.json").write_text('{"symbol": "BTC/USDT:USDT", "position": -1.0}')
+    dry = reconciler_for(cfg, "--dry-run")
+    report = dry.run_cycle()
+    assert [(o.leg, o.side) for o in report.plan.orders] == [("close", "sell"), ("open", "sell")]  # saw the long
+    dry.venue("paper").close()
+    assert db.read_bytes() == stamp and (tmp_path / "orders.jsonl").read_bytes() == journal
+
+
+def test_dry_run_leaves_unfinished_intents_to_the_real_run(tmp_path):
+    from reconciler.journal import OrderJournal
+    from reconciler.model import PlannedOrder
+    from decimal import Decimal
+
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
+    journal = OrderJournal(tmp_path / "orders.jsonl")
+    journal.record_intents([("fo-crashed", PlannedOrder("paper", BTC, "buy", Decimal("0.1"), False, "open",
+                                                        95000.0, False), 1.0, "c1")])
+    journal.close()
+    text = (tmp_path / "orders.jsonl").read_bytes()
+    assert reconciler_for(cfg, "--dry-run").run_cycle().status == "dry_run"
+    assert (tmp_path / "orders.jsonl").read_bytes() == text
+
+
+@pytest.mark.parametrize("settings, reason", [
+    ({"apiKey": "k"}, "must not hold credentials"),
+    ({"secret": "s", "timeout": 1000}, "must not hold credentials"),
+    ({"verbose": True}, "verbose"),
+    ({"options": {"maxRetriesOnFailure": 2}}, "maxRetriesOnFailure must stay 0"),
+])
+def test_credentials_verbose_and_order_retries_are_refused_in_exchange_settings(settings, reason):
+    from reconciler.venue_ccxt import build_ccxt_exchange
+
+    env = {"BINANCEUSDM_API_KEY": "k", "BINANCEUSDM_SECRET": "s"}
+    with pytest.raises(InputError, match=reason):
+        build_ccxt_exchange("binanceusdm", settings, env)
+
+
+def test_exchange_settings_in_the_config_cannot_carry_keys(tmp_path, capsys):
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}},
+                         exchange_settings={"binanceusdm": {"apiKey": "AKIA-visible", "secret": "shh"}})
+    code = main(["reconcile", "--once", "--exchange", "binanceusdm", "--config", str(cfg), "--strategies",
+                 str(tmp_path / "strategies")])
+    err = capsys.readouterr().err
+    assert code == 2 and "must not hold credentials" in err and "shh" not in err and "AKIA-visible" not in err
+    assert journal_lines(tmp_path) == []
