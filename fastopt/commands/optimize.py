@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from fastopt.commands.options import finite_number, positive_int, shrinkage
 from fastopt.errors import InputError, NothingToDo
 
 SUMMARY = "find the weights maximizing slope/std and write portfolio_config.json"
@@ -40,64 +41,35 @@ allocation has a rising curve: pass --allow-negative to write the least-bad one 
 """
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _shrinkage(text: str) -> float | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    value = _fraction(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {text!r}")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     add = parser.add_argument
     add("--strategies", default="strategies", help="folder of <name>/stats.json (default: strategies)")
     add("--config", default="portfolio_config.json", help="config to merge-write (default: portfolio_config.json)")
-    add("--target-vol", type=_fraction, required=True,
+    add("--target-vol", type=finite_number, required=True,
         help="target annual volatility as a fraction (0.30 = 30%%/yr)")
-    add("--lookback", type=_positive_int, default=365, help="window in calendar days (default 365)")
+    add("--lookback", type=positive_int, default=365, help="window in calendar days (default 365)")
     add("--end", default=None, help="last day of the window, YYYY-MM-DD (default: latest data)")
-    add("--vol-window", type=_positive_int, default=None,
+    add("--vol-window", type=positive_int, default=None,
         help="days of history for the annual vol (default: the lookback)")
     add("--allocator", default="slope_std",
         help="slope_std (default), slope_std_compound, equal, inverse_vol, max_sharpe, a .py path, "
              "a module, or a BlaveClaw allocators/<name>/allocator.py name")
-    add("--max-leverage", type=_fraction, default=5.0, help="leverage cap (default 5)")
+    add("--max-leverage", type=finite_number, default=5.0, help="leverage cap (default 5)")
     add("--max-weight", action="append", default=None, metavar="W|NAME=W",
         help="max weight per strategy, a fraction (default 1); repeat NAME=W to cap one strategy")
-    add("--min-weight", type=_fraction, default=0.0,
+    add("--min-weight", type=finite_number, default=0.0,
         help="weights below this go to 0 and the rest is re-optimized (default 0)")
-    add("--max-strategies", type=_positive_int, default=None, help="at most K strategies (heuristic)")
+    add("--max-strategies", type=positive_int, default=None, help="at most K strategies (heuristic)")
     add("--seed", type=int, default=0, help="random search seed (default 0)")
     add("--solver", choices=("search", "exact"), default="search",
         help="search (fast, KKT-certified) or exact (cvxpy + Clarabel reference)")
-    add("--shrinkage", type=_shrinkage, default=0.0,
+    add("--shrinkage", type=shrinkage, default=0.0,
         help="covariance shrinkage toward its diagonal: 0..1 or 'auto' (Ledoit-Wolf) (default 0)")
     add("--allow-negative", action="store_true",
         help="write the least-bad allocation even when no allocation has a rising curve")
-    add("--periods-per-year", type=_fraction, default=365.0, help="annualization (default 365)")
-    add("--account-value", type=_fraction, default=None,
+    add("--periods-per-year", type=finite_number, default=365.0, help="annualization (default 365)")
+    add("--account-value", type=finite_number, default=None,
         help="set account_value (otherwise kept; 10000 for a new config)")
     add("--dry-run", action="store_true", help="compute and print, do not write the config")
     add("--json", action="store_true", help="print the result as JSON on stdout")

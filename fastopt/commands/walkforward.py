@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fastopt.commands.options import non_negative_int, non_negative_number, positive_int, positive_number, shrinkage
 from fastopt.errors import InputError, NothingToDo
 
 SUMMARY = "walk-forward the allocator out of sample (daily re-fit) vs random Dirichlet portfolios"
@@ -23,72 +24,20 @@ exit codes: 0 ok, 2 bad input (unknown allocator, bad option), 3 nothing to do (
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _shrinkage(text: str) -> float | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {text!r}")
-    return value
-
-
 def add_walkforward_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by `walkforward` (and reused by `sweep` for the fixed settings)."""
-    parser.add_argument("--random-n", type=_non_negative_int, default=1000,
+    parser.add_argument("--random-n", type=non_negative_int, default=1000,
                         help="number of random Dirichlet portfolios in the benchmark (default 1000; 0 = none)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the random portfolios and the solver (default 42)")
-    parser.add_argument("--max-leverage", type=_fraction, default=5.0,
+    parser.add_argument("--max-leverage", type=positive_number, default=5.0,
                         help="cap on the target-vol leverage (default 5)")
-    parser.add_argument("--cost-bps", type=_non_negative, default=0.0,
+    parser.add_argument("--cost-bps", type=non_negative_number, default=0.0,
                         help="trading cost in basis points of turnover, charged on the day it trades (default 0)")
     parser.add_argument("--when-negative", choices=("cash", "previous", "least-bad"), default="cash",
                         help="what to hold when no strategy has a rising curve in the window (default cash)")
-    parser.add_argument("--max-weight", type=_fraction, default=1.0,
+    parser.add_argument("--max-weight", type=positive_number, default=1.0,
                         help="largest weight of one strategy, a fraction (default 1.0)")
-    parser.add_argument("--shrinkage", type=_shrinkage, default=None, metavar="X|auto",
+    parser.add_argument("--shrinkage", type=shrinkage, default=None, metavar="X|auto",
                         help="fit slope_std on (1-X) cov + X diag(cov), X in [0, 1], or 'auto' (Ledoit-Wolf per "
                              "window, slow); recommended when strategies >= lookback days (default none)")
 
@@ -97,14 +46,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("--strategies", default="strategies", metavar="DIR",
                         help="folder of <name>/stats.json backtests (default strategies)")
-    parser.add_argument("--lookback", type=_positive_int, default=365,
+    parser.add_argument("--lookback", type=positive_int, default=365,
                         help="trailing fit window in days (default 365)")
-    parser.add_argument("--rebalance", type=_positive_int, default=1,
+    parser.add_argument("--rebalance", type=positive_int, default=1,
                         help="re-fit every N days, holding the weights in between (default 1 = daily)")
     parser.add_argument("--allocator", default="slope_std", metavar="NAME|PATH",
                         help="slope_std (default, fast path), slope_std_compound, equal, inverse_vol, "
                              "max_sharpe, or a plug-in allocator file/module")
-    parser.add_argument("--target-vol", type=_fraction, default=None, metavar="V",
+    parser.add_argument("--target-vol", type=positive_number, default=None, metavar="V",
                         help="target annual volatility as a fraction (0.30 = 30 %%): lever each fit to it")
     add_walkforward_options(parser)
     parser.add_argument("--cold", action="store_true",
