@@ -48,6 +48,8 @@ JOURNAL_NAME = "orders.jsonl"
 STOP_NAME = "STOP"
 HALTED_NAME = "HALTED"
 PAPER_DB_NAME = "paper_exchange.sqlite"
+#: order statuses that are not an outcome yet: the intent stays unfinished and blocks sending
+NON_FINAL = ("open", "partially_filled")
 
 
 class Venue(Protocol):
@@ -203,15 +205,24 @@ class Reconciler:
                                             error="looked up after an interruption: the exchange has no such order")
                 self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
                                  "was never applied (resolved on lookup)")
+            elif not self._record_result(found, sync=True):
+                self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
+                                 f"is still {found.status} on the exchange; nothing is sent until it is final")
+                return f"an earlier order is still {found.status}"
             else:
-                self._record_result(found, sync=True)
                 self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
                                  f"was applied: {found.status} {found.filled:g} (resolved on lookup)")
         return None
 
-    def _record_result(self, result: OrderResult, *, sync: bool = False) -> None:
+    def _record_result(self, result: OrderResult, *, sync: bool = False) -> bool:
+        """Journal a final outcome; False (nothing written, the intent stays unfinished) for an order still
+        working (``open``/``partially_filled``): positions may not show it yet, so re-planning now could
+        send it again."""
+        if result.status in NON_FINAL:
+            return False
         self.journal.record_outcome(result.client_order_id, status=result.status, filled=result.filled,
                                     average=result.average, exchange_order_id=result.exchange_order_id, sync=sync)
+        return True
 
     # -- the cycle --------------------------------------------------------
     def run_cycle(self) -> CycleReport:
@@ -283,7 +294,7 @@ class Reconciler:
             self.report.warn(f"{report.message} ({len(plan.orders)} planned)")
         elif plan.orders:
             report.results = self._send(plan.orders, cycle_id, contract_sizes, config_settings)
-            if any(r["status"] in ("unknown", "not_sent") for r in report.results):
+            if any(r["status"] in ("unknown", "not_sent", *NON_FINAL) for r in report.results):
                 report.status = "incomplete"
                 report.message = "an order outcome was uncertain; positions are re-read before anything else is sent"
         self._summary(report, started)

@@ -133,3 +133,39 @@ def test_exchange_settings_in_the_config_cannot_carry_keys(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "must not hold credentials" in err and "shh" not in err and "AKIA-visible" not in err
     assert journal_lines(tmp_path) == []
+
+
+class AsyncMatching:
+    """Wraps the paper venue like an exchange that acknowledges a market order as ``open`` and fills it
+    a moment later: the fill lands (and shows in positions) only at the next lookup of that order."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.waiting, self.sent = inner, inner.name, {}, 0
+
+    def create_order(self, *, symbol, side, amount, reduce_only, client_order_id):
+        from reconciler.model import OrderResult
+
+        self.sent += 1
+        self.waiting[client_order_id] = dict(symbol=symbol, side=side, amount=amount, reduce_only=reduce_only)
+        return OrderResult(client_order_id, "open", 0.0, None, "x1")
+
+    def fetch_order_by_client_id(self, *, symbol, client_order_id):
+        order = self.waiting.pop(client_order_id, None)
+        if order is not None:
+            self.inner.create_order(client_order_id=client_order_id, **order)
+        return self.inner.fetch_order_by_client_id(symbol=symbol, client_order_id=client_order_id)
+
+    def __getattr__(self, item):
+        return getattr(self.inner, item)
+
+
+def test_an_order_acknowledged_as_open_is_not_sent_again_before_it_is_final(tmp_path):
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
+    rec = reconciler_for(cfg)
+    venue = rec.venues["paper"] = AsyncMatching(rec.venue("paper"))
+    first = rec.run_cycle()
+    assert first.status == "incomplete" and venue.sent == 1 and len(rec.journal.unfinished()) == 1
+    second = rec.run_cycle()  # looks the open order up first: it is filled now, positions show it
+    assert second.status == "ok" and second.plan.orders == [] and venue.sent == 1
+    assert rec.venue("paper").fetch_positions()[BTC] == pytest.approx(10_000 / 95_000, abs=1e-5)
+    assert [r["status"] for r in journal_lines(tmp_path) if r["event"] == "outcome"] == ["filled"]
