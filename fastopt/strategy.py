@@ -200,6 +200,26 @@ def vol_scale(close: ArrayLike, *, target_ann_vol: float, window: int = 30, cap:
         return np.minimum(target_ann_vol / realized, cap)
 
 
+def trend_intensity(close: ArrayLike, *, lookback_days: int, direction: int) -> NDArray[np.float64]:
+    """Trend-intensity rule on daily closes, one side only; NaN = hold (see ``resolve_positions``).
+
+    ``direction=+1`` (long only): +1 when the close is above its ``lookback_days`` EMA *and*
+    the ``lookback_days`` return is positive; 0 when the close falls below the EMA.
+    ``direction=-1`` is the mirror (short only): -1 below the EMA with a negative return;
+    0 when the close rises above the EMA. Otherwise NaN (hold the current position).
+    """
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 or -1, got {direction!r}")
+    x = np.asarray(close, dtype=np.float64)
+    side = float(direction)
+    trend = ema(x, lookback_days)
+    momentum = pct_change(x, lookback_days)
+    position = np.full(x.size, np.nan)
+    position[(side * (x - trend) > 0) & (side * momentum > 0)] = side
+    position[side * (x - trend) < 0] = 0.0
+    return position
+
+
 # --------------------------------------------------------------------------- outputs
 
 

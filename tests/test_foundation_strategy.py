@@ -272,3 +272,22 @@ def test_live_refuses_synthetic_prices_unless_allowed(tmp_path, monkeypatch, cap
     # backtests on synthetic data stay allowed (the demo), and say where the prices came from
     assert strat.run_strategy(argv=["--out", str(tmp_path), "--no-plot"], **kwargs) == 0
     assert read_stats(tmp_path / "stats.json").metadata["price_source"] == "synthetic"
+
+
+@given(
+    close=st.lists(st.floats(min_value=1.0, max_value=1e5), min_size=1, max_size=80),
+    lookback=st.integers(min_value=1, max_value=30),
+)
+def test_trend_intensity_is_the_rule_and_its_mirror(close, lookback):
+    x = np.asarray(close)
+    trend, momentum = strat.ema(x, lookback), strat.pct_change(x, lookback)
+    expected_long = np.full(x.size, np.nan)
+    expected_long[(x > trend) & (momentum > 0)] = 1.0
+    expected_long[x < trend] = 0.0
+    expected_short = np.full(x.size, np.nan)
+    expected_short[(x < trend) & (momentum < 0)] = -1.0
+    expected_short[x > trend] = 0.0
+    np.testing.assert_array_equal(strat.trend_intensity(x, lookback_days=lookback, direction=1), expected_long)
+    np.testing.assert_array_equal(strat.trend_intensity(x, lookback_days=lookback, direction=-1), expected_short)
+    with pytest.raises(ValueError):
+        strat.trend_intensity(x, lookback_days=lookback, direction=0)

@@ -18,7 +18,7 @@ except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from fastopt.prices import PriceHistory
-from fastopt.strategy import ema, pct_change, run_strategy
+from fastopt.strategy import run_strategy, trend_intensity
 
 NAME = "btc_ti_24h_short"
 SYMBOL = "BTC/USDT:USDT"
@@ -26,13 +26,7 @@ LOOKBACK_DAYS = 24
 
 
 def signal(prices: PriceHistory) -> np.ndarray:
-    close = prices.close
-    trend = ema(close, LOOKBACK_DAYS)
-    momentum = pct_change(close, LOOKBACK_DAYS)
-    position = np.full(close.size, np.nan)  # NaN = hold
-    position[(close < trend) & (momentum < 0)] = -1.0
-    position[close > trend] = 0.0
-    return position
+    return trend_intensity(prices.close, lookback_days=LOOKBACK_DAYS, direction=-1)
 
 
 if __name__ == "__main__":
