@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from fastopt.atomic import dumps_json
 from fastopt.config_file import read_config
-from fastopt.errors import EXIT_FAILURE, EXIT_OK, InputError
+from fastopt.errors import EXIT_FAILURE, EXIT_OK, FastoptError, InputError
 from reconciler.engine import PAPER_DB_NAME, CycleReport, EngineSettings, Reconciler
 from reconciler.loop import PollingLoop
 from reconciler.report import Reporter
@@ -28,6 +29,7 @@ EPILOG = """examples:
 
 files (next to the config): last_reconcile.json (snapshot before orders), orders.jsonl
 (order journal), paper_exchange.sqlite (paper positions, cash, fills), reconciler.heartbeat,
+reconciler.lock (one reconciler per config: a second one refuses to start),
 STOP (create it to stop sending orders), HALTED (with --manual-resume; remove it to resume).
 keys: <EXCHANGE_ID>_API_KEY, <EXCHANGE_ID>_SECRET, <EXCHANGE_ID>_PASSWORD environment variables only.
 """
@@ -158,8 +160,32 @@ def _report_json(report: CycleReport) -> dict[str, Any]:
     }
 
 
+LOCK_NAME = "reconciler.lock"
+
+
+def hold_run_lock(folder: Path) -> int:
+    """Take the folder's run lock (POSIX record lock on ``reconciler.lock``) for the life of the process.
+
+    Two reconcilers on one config (a cron ``--once`` overlapping a loop, a second loop started by hand)
+    would each plan on the same positions and both send: the second one refuses to start instead.
+    Returns the descriptor (kept open: closing it releases the lock); the OS frees it when the process dies.
+    """
+    import fcntl
+
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise FastoptError(f"another reconciler is running on {folder} (it holds {folder / LOCK_NAME}); "
+                           "not starting a second one") from None
+    return fd
+
+
 def run(args: argparse.Namespace) -> int:
     _check(args)
+    if not args.dry_run:  # a dry run sends and writes nothing: it may look while a live run trades
+        hold_run_lock(Path(args.config).resolve().parent)
     reconciler = build_reconciler(args)
     if args.once or args.dry_run:
         report = reconciler.run_cycle()  # InputError propagates: exit 2 with the reason

@@ -169,3 +169,26 @@ def test_an_order_acknowledged_as_open_is_not_sent_again_before_it_is_final(tmp_
     assert second.status == "ok" and second.plan.orders == [] and venue.sent == 1
     assert rec.venue("paper").fetch_positions()[BTC] == pytest.approx(10_000 / 95_000, abs=1e-5)
     assert [r["status"] for r in journal_lines(tmp_path) if r["event"] == "outcome"] == ["filled"]
+
+
+def test_a_second_reconciler_on_the_same_config_refuses_to_start(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from reconciler.cli import hold_run_lock; "
+         "hold_run_lock(Path(sys.argv[1])); print('locked', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        args = ["reconcile", "--once", "--quiet", "--config", str(cfg), "--strategies", str(tmp_path / "strategies"),
+                "--prices", str(tmp_path / "prices.json")]
+        assert main(args) == 1
+        assert "another reconciler is running" in capsys.readouterr().err
+        assert journal_lines(tmp_path) == [] and not (tmp_path / "paper_exchange.sqlite").exists()
+        assert main([*args, "--dry-run"]) == 0  # a dry run only looks
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(args) == 0 and len(journal_lines(tmp_path)) == 2  # lock freed with its process
