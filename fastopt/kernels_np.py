@@ -127,16 +127,22 @@ def smo_ratio(g, cov, weights, cov_w, upper, tol, max_iter) -> tuple[int, float]
     return it, float(gap)
 
 
-def compound_score_grad(returns: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
-    """(per-day compound score, gradient) by the chain rule in vector form."""
-    n_days = returns.shape[0]
-    r = returns @ weights
+def compound_slope_and_derivative(r: np.ndarray) -> tuple[float, np.ndarray]:
+    """(OLS slope per day of C_t = prod_{s<=t}(1 + r_s) - 1 vs t, d slope / d r_t for each day)."""
+    n_days = r.shape[0]
     growth = np.cumprod(1.0 + r)
     a = np.arange(n_days, dtype=np.float64) - (n_days - 1) / 2.0
     s_tt = n_days * (n_days * n_days - 1.0) / 12.0
     slope = float(a @ (growth - 1.0) / s_tt)
     tail = np.cumsum((a * growth)[::-1])[::-1]
-    dslope_dr = tail / (1.0 + r) / s_tt
+    return slope, tail / (1.0 + r) / s_tt
+
+
+def compound_score_grad(returns: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """(per-day compound score, gradient) by the chain rule in vector form."""
+    n_days = returns.shape[0]
+    r = returns @ weights
+    slope, dslope_dr = compound_slope_and_derivative(r)
     std = float(np.std(r, ddof=1))
     if not std > 0:
         return float("nan"), np.zeros(returns.shape[1])

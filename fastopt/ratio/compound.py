@@ -17,6 +17,7 @@ from fastopt.kernels import (
     compound_score_grad_nb,
     portfolio_score_nb,
 )
+from fastopt.kernels_np import compound_slope_and_derivative
 from fastopt.objective import window_stats
 from fastopt.ratio.candidates import repair, sparse_candidates
 from fastopt.ratio.common import resolve_upper
@@ -77,14 +78,8 @@ def refine_compound(returns, alloc, *, names, max_weight, seed, periods_per_year
 
 def compound_slope_grad(returns: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
     """(slope per day of prod(1 + r) - 1 vs t, its gradient in w); O(T N)."""
-    n_days = returns.shape[0]
-    r = returns @ w
-    growth = np.cumprod(1.0 + r)
-    a = np.arange(n_days, dtype=np.float64) - (n_days - 1) / 2.0
-    s_tt = n_days * (n_days * n_days - 1.0) / 12.0
-    slope = float(a @ (growth - 1.0) / s_tt)
-    tail = np.cumsum((a * growth)[::-1])[::-1]
-    return slope, (tail / (1.0 + r) / s_tt) @ returns
+    slope, dslope_dr = compound_slope_and_derivative(returns @ w)
+    return slope, dslope_dr @ returns
 
 
 def compound_linearized(returns, cov, w0, upper, *, max_steps: int = 20) -> tuple[np.ndarray, int]:
