@@ -11,6 +11,18 @@ from fastopt.ratio.candidates import repair
 from fastopt.ratio.common import score_of, submatrix
 from fastopt.ratio.refine import refine
 
+def outsider_gain(g: np.ndarray, cov: np.ndarray, upper: np.ndarray, w: np.ndarray, members) -> np.ndarray:
+    """d_k = g_k V - G (cov w)_k (the ratio's gradient at w times V^1.5, G = g.w, V = w'cov w);
+    -inf for the ``members`` already held and for excluded strategies (upper <= 0)."""
+    cov_w = cov @ w
+    big_g = float(g @ w)
+    var = float(w @ cov_w)
+    d = g * var - big_g * cov_w
+    d[members] = -np.inf
+    d[upper <= 0] = -np.inf
+    return d
+
+
 def restricted(g, cov, upper, support, *, tol, max_rounds, start=None) -> tuple[np.ndarray, float, dict]:
     """Exact optimum on a support (dense N result, per-day score)."""
     support = np.asarray(sorted(set(int(k) for k in support)), dtype=np.int64)
@@ -98,12 +110,7 @@ def cardinality(g, cov, upper, w_full, k_max, *, seed, tol, max_rounds) -> tuple
         if not np.isfinite(s_g):
             w_g = np.zeros(n)
             w_g[support] = 1.0 / len(support)
-        cov_w = cov @ w_g
-        big_g = float(g @ w_g)
-        var = float(w_g @ cov_w)
-        d = g * var - big_g * cov_w
-        d[support] = -np.inf
-        d[upper <= 0] = -np.inf
+        d = outsider_gain(g, cov, upper, w_g, support)
         nxt = int(np.argmax(d))
         if not np.isfinite(d[nxt]):
             break
@@ -141,12 +148,7 @@ def cardinality(g, cov, upper, w_full, k_max, *, seed, tol, max_rounds) -> tuple
         improved = False
         rounds += 1
         members = np.flatnonzero(best_w)
-        cov_w = cov @ best_w
-        big_g = float(g @ best_w)
-        var = float(best_w @ cov_w)
-        d = g * var - big_g * cov_w
-        d[members] = -np.inf
-        d[upper <= 0] = -np.inf
+        d = outsider_gain(g, cov, upper, best_w, members)
         outsiders = np.argsort(-d)[:3]
         for out_k in members[np.argsort(best_w[members])][:3]:
             for in_k in outsiders:
