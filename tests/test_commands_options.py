@@ -69,3 +69,16 @@ def test_commands_use_the_shared_parsers():
     types = {action.dest: action.type for action in parser._actions}
     assert types["lookback"] is options.positive_int and types["random_n"] is options.non_negative_int
     assert types["cost_bps"] is options.non_negative_number and types["max_weight"] is options.positive_number
+
+
+@pytest.mark.parametrize("command", ["optimize", "walkforward", "sweep"])
+def test_negative_seed_is_a_usage_error_not_an_internal_error(command, tmp_path, monkeypatch, capsys):
+    """numpy refuses negative seeds: the CLI must say so in one line (exit 2), before any work."""
+    from fastopt import cli
+
+    monkeypatch.chdir(tmp_path)
+    argv = [command, "--seed", "-1"] + (["--target-vol", "0.3"] if command == "optimize" else [])
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "--seed" in err and "expected a whole number >= 0" in err
+    assert "internal error" not in err and "Traceback" not in err

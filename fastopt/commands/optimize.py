@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.commands.options import finite_number, positive_int, shrinkage
+from fastopt.commands.options import finite_number, non_negative_int, positive_int, shrinkage
 from fastopt.errors import InputError, NothingToDo
 
 SUMMARY = "find the weights maximizing slope/std and write portfolio_config.json"
@@ -61,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--min-weight", type=finite_number, default=0.0,
         help="weights below this go to 0 and the rest is re-optimized (default 0)")
     add("--max-strategies", type=positive_int, default=None, help="at most K strategies (heuristic)")
-    add("--seed", type=int, default=0, help="random search seed (default 0)")
+    add("--seed", type=non_negative_int, default=0, help="random search seed, a whole number >= 0 (default 0)")
     add("--solver", choices=("search", "exact"), default="search",
         help="search (fast, KKT-certified) or exact (cvxpy + Clarabel reference)")
     add("--shrinkage", type=shrinkage, default=0.0,

@@ -28,7 +28,8 @@ def add_walkforward_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by `walkforward` (and reused by `sweep` for the fixed settings)."""
     parser.add_argument("--random-n", type=non_negative_int, default=1000,
                         help="number of random Dirichlet portfolios in the benchmark (default 1000; 0 = none)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the random portfolios and the solver (default 42)")
+    parser.add_argument("--seed", type=non_negative_int, default=42,
+                        help="seed of the random portfolios and the solver, a whole number >= 0 (default 42)")
     parser.add_argument("--max-leverage", type=positive_number, default=5.0,
                         help="cap on the target-vol leverage (default 5)")
     parser.add_argument("--cost-bps", type=non_negative_number, default=0.0,
