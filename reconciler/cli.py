@@ -131,10 +131,17 @@ def build_reconciler(args: argparse.Namespace, *, reporter: Reporter | None = No
                 raise InputError("exchange settings 'paper.price_source_settings' must be an object", path=config_path)
             source = PriceSource(price_file=price_file, online_exchange=str(paper.get("price_source", "binanceusdm")),
                                  online_settings=online)
+            def number(key: str, default: float) -> float:
+                value = paper.get(key, default)
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise InputError(f"invalid paper settings: {key} must be a number, got {value!r}",
+                                     path=config_path)
+                return float(value)
+
+            fee_bps, slippage_bps = number("fee_bps", args.fee_bps), number("slippage_bps", args.slippage_bps)
             try:
                 return PaperExchange(folder / PAPER_DB_NAME, price_source=source, initial_cash=float(account_value),
-                                     fee_bps=float(paper.get("fee_bps", args.fee_bps)),
-                                     slippage_bps=float(paper.get("slippage_bps", args.slippage_bps)),
+                                     fee_bps=fee_bps, slippage_bps=slippage_bps,
                                      markets=paper.get("markets"), read_only=args.dry_run)
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(f"invalid paper settings: {exc}", path=config_path) from None

@@ -50,16 +50,27 @@ def default_market(symbol: str, price: float) -> Market:
     return Market(symbol=symbol, amount_step=step, min_amount=step, min_cost=DEFAULT_MIN_COST)
 
 
+def _decimal(symbol: str, key: str, value: Any, *, positive: bool) -> Decimal:
+    """A finite decimal (> 0 with ``positive``, else >= 0) from a spec value; ValueError naming it."""
+    try:
+        out = Decimal(str(value)) if not isinstance(value, bool) else Decimal("NaN")
+    except ArithmeticError:
+        out = Decimal("NaN")
+    if not out.is_finite() or out < 0 or (positive and out == 0):
+        raise ValueError(f"{key} of {symbol} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+    return out
+
+
 def market_from_spec(symbol: str, spec: Mapping[str, Any]) -> Market:
-    """A Market from a ``{"amount_step", "min_amount", "min_cost"}`` mapping."""
-    step = Decimal(str(spec["amount_step"]))
-    if step <= 0:
-        raise ValueError(f"amount_step of {symbol} must be > 0")
+    """A Market from a ``{"amount_step", "min_amount", "min_cost"}`` mapping; ValueError on a bad value."""
+    if not isinstance(spec, Mapping) or "amount_step" not in spec:
+        raise ValueError(f"market {symbol!r} must be an object with amount_step (min_amount, min_cost optional)")
+    step = _decimal(symbol, "amount_step", spec["amount_step"], positive=True)
     return Market(
         symbol=symbol,
         amount_step=step,
-        min_amount=Decimal(str(spec.get("min_amount", step))),
-        min_cost=float(spec.get("min_cost", DEFAULT_MIN_COST)),
+        min_amount=_decimal(symbol, "min_amount", spec.get("min_amount", step), positive=False),
+        min_cost=float(_decimal(symbol, "min_cost", spec.get("min_cost", DEFAULT_MIN_COST), positive=False)),
     )
 
 
@@ -82,6 +93,11 @@ class PaperExchange:
     ) -> None:
         """``read_only`` (dry runs): work on an in-memory copy of the database; the file is never created
         or changed."""
+        if markets is not None and not isinstance(markets, Mapping):
+            raise ValueError("markets must be an object of symbol -> {amount_step, min_amount, min_cost}")
+        for key, value in (("fee_bps", fee_bps), ("slippage_bps", slippage_bps)):
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
         self.db_path = Path(db_path)
         self.price_source = price_source
         self.fee_rate = fee_bps / 1e4

@@ -192,3 +192,26 @@ def test_a_second_reconciler_on_the_same_config_refuses_to_start(tmp_path, capsy
         holder.kill()
         holder.wait()
     assert main(args) == 0 and len(journal_lines(tmp_path)) == 2  # lock freed with its process
+
+
+@pytest.mark.parametrize("paper, reason", [
+    ({"markets": {BTC: {"amount_step": "abc"}}}, "amount_step of BTC/USDT:USDT must be a finite number > 0"),
+    ({"markets": {BTC: {"amount_step": "NaN"}}}, "amount_step"),
+    ({"markets": {BTC: {"amount_step": "Infinity"}}}, "amount_step"),
+    ({"markets": {BTC: {"amount_step": 0}}}, "amount_step"),
+    ({"markets": {BTC: {"amount_step": "0.001", "min_amount": "x"}}}, "min_amount"),
+    ({"markets": {BTC: {"amount_step": "0.001", "min_cost": -1}}}, "min_cost"),
+    ({"markets": {BTC: {"amount_step": True}}}, "amount_step"),
+    ({"markets": {BTC: 5}}, "must be an object with amount_step"),
+    ({"markets": [1]}, "markets must be an object"),
+    ({"fee_bps": -5}, "fee_bps must be a finite number >= 0"),
+    ({"slippage_bps": "x"}, "slippage_bps"),
+])
+def test_bad_paper_settings_are_one_line_input_errors(tmp_path, capsys, paper, reason):
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}},
+                         exchange_settings={"paper": paper})
+    code = main(["reconcile", "--once", "--config", str(cfg), "--strategies", str(tmp_path / "strategies"),
+                 "--prices", str(tmp_path / "prices.json")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and reason in err and "internal error" not in err and "\n" not in err
+    assert journal_lines(tmp_path) == []
