@@ -105,8 +105,9 @@ def build_ccxt_exchange(exchange_id: str, settings: Mapping[str, Any], env: Mapp
                          f"{prefix}_API_KEY / {prefix}_SECRET / {prefix}_PASSWORD in the environment")
     if settings.get("verbose"):
         raise InputError("exchange setting 'verbose' is refused: ccxt would print request headers (the API key)")
-    retries = (settings.get("options") or {}).get("maxRetriesOnFailure", 0) if isinstance(
-        settings.get("options"), dict) else 0
+    if not isinstance(settings.get("options") or {}, dict):
+        raise InputError(f"exchange setting 'options' must be an object, got {settings['options']!r}")
+    retries = (settings.get("options") or {}).get("maxRetriesOnFailure", 0)
     if retries:
         raise InputError(f"options.maxRetriesOnFailure must stay 0 (got {retries!r}): ccxt would resend orders "
                          "blindly; reads are retried by fastopt (--read-retries)")

@@ -116,6 +116,8 @@ def test_dry_run_leaves_unfinished_intents_to_the_real_run(tmp_path):
     ({"secret": "s", "timeout": 1000}, "must not hold credentials"),
     ({"verbose": True}, "verbose"),
     ({"options": {"maxRetriesOnFailure": 2}}, "maxRetriesOnFailure must stay 0"),
+    ({"options": 5}, "'options' must be an object"),
+    ({"options": [1]}, "'options' must be an object"),
 ])
 def test_credentials_verbose_and_order_retries_are_refused_in_exchange_settings(settings, reason):
     from reconciler.venue_ccxt import build_ccxt_exchange
