@@ -69,7 +69,7 @@ def _curve_slope_std(r, compound):
 
 
 @njit(**_FLAGS)
-def _portfolio_returns_nb(returns, weights):
+def _portfolio_returns(returns, weights):
     """r[t] = sum_k returns[t, k] * weights[k] (daily portfolio returns), summed in k order."""
     n_days, n_assets = returns.shape
     r = np.zeros(n_days)
@@ -89,7 +89,7 @@ def portfolio_score_nb(returns, weights, compound):
     slope = OLS slope of C_t vs t = 0..T-1; std = std(r, ddof=1). NaN when
     T < 2 or std == 0.
     """
-    r = _portfolio_returns_nb(returns, weights)
+    r = _portfolio_returns(returns, weights)
     slope, std = _curve_slope_std(r, compound)
     if not (std > 0.0):
         return np.nan
@@ -276,7 +276,7 @@ def compound_score_grad_nb(returns, weights):
     a_t = t - (T-1)/2; std = std(r, ddof=1). O(T N).
     """
     n_days, n_assets = returns.shape
-    r = _portfolio_returns_nb(returns, weights)
+    r = _portfolio_returns(returns, weights)
     t_mean = (n_days - 1) / 2.0
     s_tt = n_days * (n_days * n_days - 1.0) / 12.0
     growth = np.empty(n_days)
