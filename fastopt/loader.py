@@ -143,7 +143,9 @@ def load_panel(
 
     runs, first_day, last_day = _day_runs(loaded)
     window_end = int(end_day.astype(np.int64)) if end_day is not None else last_day
-    window_start = window_end - (int(lookback) - 1) if lookback is not None else first_day
+    # No data lies before first_day: starting the window there holds the same days, and keeps a
+    # huge lookback (say 10**20 days) inside the 64-bit day numbers Polars works with.
+    window_start = max(window_end - (int(lookback) - 1), first_day) if lookback is not None else first_day
     # A window shorter than the minimum cannot hold it: the window length is then the minimum.
     required = min_history_days if lookback is None else min(min_history_days, int(lookback))
     clipped = _clip_runs(runs, window_start, window_end)

@@ -221,3 +221,14 @@ def test_universe_cli(tmp_path, capsys):
     assert universe_main(["--n", "0", "--out", str(tmp_path / "v")]) == 2
     assert universe_main(["--n", "5", "--days", "40", "--no-market-factor", "--out", str(tmp_path / "w")]) == 0
     assert len(list((tmp_path / "w").glob("*/stats.json"))) == 5
+
+
+def test_lookback_longer_than_the_data_is_all_of_it(tmp_path):
+    """A lookback past the first day (even 10**20 days) selects the same days as one reaching it exactly."""
+    days = DAY0 + np.arange(100).astype("timedelta64[D]")
+    _write(tmp_path, {"a": (days, np.linspace(-0.01, 0.01, 100)), "b": (days[20:], np.full(80, 0.02))})
+    exact = load_panel(tmp_path, lookback=100)
+    for lookback in (101, 10**6, 10**20):
+        panel = load_panel(tmp_path, lookback=lookback)
+        assert panel.names == exact.names and np.array_equal(panel.dates, exact.dates)
+        assert np.array_equal(panel.returns, exact.returns)

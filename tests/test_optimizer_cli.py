@@ -292,3 +292,16 @@ def test_validate_weights_accepts_only_valid_output(raw, flip, bad):
     if bad == "unnormalized":
         out = validate_weights(mapping, names, allocator="t", normalize_raw=True)
         assert abs(math.fsum(out.tolist()) - 1) <= 1e-15 * len(raw)
+
+
+def test_lookback_beyond_the_history_uses_all_of_it(workspace, capsys):
+    """--lookback / --vol-window longer than the data (even 10**20 days) = the whole history, no overflow."""
+    assert run_cli("--target-vol", "0.3", "--lookback", "400", "--dry-run", "--json") == 0
+    whole = json.loads(capsys.readouterr().out)
+    for flags in (("--lookback", str(10**20)), ("--lookback", "400", "--vol-window", str(10**20))):
+        assert run_cli("--target-vol", "0.3", *flags, "--dry-run", "--json") == 0
+        captured = capsys.readouterr()
+        result = json.loads(captured.out)
+        assert "internal error" not in captured.err
+        assert result["weights"] == whole["weights"] and result["n_days"] == 400
+        assert result["window_start"] == whole["window_start"] and result["ann_vol"] == whole["ann_vol"]

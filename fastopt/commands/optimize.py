@@ -159,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
         raise NothingToDo(f"no valid strategy in {strategies}" + (f" ({reasons})" if reasons else
                           " (no <name>/stats.json found: run `fastopt backtest` first)"))
     end_day = panel.dates[-1]
-    opt_rows = panel.dates > end_day - np.timedelta64(args.lookback, "D")
-    vol_rows = panel.dates > end_day - np.timedelta64(vol_window, "D")
+    opt_rows = _last_days(panel.dates, args.lookback)
+    vol_rows = _last_days(panel.dates, vol_window)
     window = np.ascontiguousarray(panel.returns[opt_rows])
     vol_returns = np.ascontiguousarray(panel.returns[vol_rows])
     names = list(panel.names)
@@ -275,6 +275,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(summary, args)
     return 0
+
+
+def _last_days(dates: np.ndarray, days: int) -> np.ndarray:
+    """Mask of the ``dates`` (sorted datetime64[D]) within the last ``days`` calendar days up to the last one.
+
+    ``days`` beyond the span of ``dates`` selects them all (and cannot overflow datetime64).
+    """
+    span = int((dates[-1] - dates[0]).astype(np.int64)) + 1
+    return dates > dates[-1] - np.timedelta64(min(days, span), "D")
 
 
 def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str]) -> dict[str, Any]:
