@@ -326,7 +326,13 @@ class Reconciler:
     # -- sending ----------------------------------------------------------
     def _send(self, orders: list[PlannedOrder], cycle_id: str, contract_sizes: Mapping[tuple[str, str], float],
               config_settings: Mapping[str, Any]) -> list[dict[str, Any]]:
-        ids = [client_order_id(cycle_id=cycle_id, order=o, index=i) for i, o in enumerate(orders)]
+        ids: list[str] = []
+        for i, o in enumerate(orders):
+            cid, salt = client_order_id(cycle_id=cycle_id, order=o, index=i), 0
+            while self.journal.known(cid) or cid in ids:  # never reuse an id (clock stepped back, same pid)
+                salt += 1
+                cid = client_order_id(cycle_id=f"{cycle_id}#{salt}", order=o, index=i)
+            ids.append(cid)
         self.journal.record_intents([(cid, o, contract_sizes.get((o.venue, o.symbol), 1.0), cycle_id)
                                      for cid, o in zip(ids, orders)])
         results: list[dict[str, Any]] = []

@@ -217,3 +217,24 @@ def test_bad_paper_settings_are_one_line_input_errors(tmp_path, capsys, paper, r
     err = capsys.readouterr().err.strip()
     assert code == 2 and reason in err and "internal error" not in err and "\n" not in err
     assert journal_lines(tmp_path) == []
+
+
+def test_a_client_order_id_is_never_reused_even_when_the_cycle_id_repeats(tmp_path, monkeypatch):
+    import reconciler.engine as engine
+
+    class FrozenClock:  # the clock stepped back and the pid and the cycle counter repeat after a restart
+        @staticmethod
+        def now(tz=None):
+            from datetime import datetime as real
+
+            return real(2030, 1, 1, tzinfo=tz)
+
+    monkeypatch.setattr(engine, "datetime", FrozenClock)
+    monkeypatch.setattr(engine.os, "getpid", lambda: 1)
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
+    assert reconciler_for(cfg).run_cycle().status == "ok"
+    os.unlink(tmp_path / "paper_exchange.sqlite")  # a fresh paper book: the same order is planned again
+    report = reconciler_for(cfg).run_cycle()  # restarted: same cycle id, same order, same index
+    assert report.status == "ok" and [r["status"] for r in report.results] == ["filled"]
+    ids = [r["client_order_id"] for r in journal_lines(tmp_path) if r["event"] == "intent"]
+    assert len(ids) == 2 and len(set(ids)) == 2
