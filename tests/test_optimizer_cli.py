@@ -305,3 +305,18 @@ def test_lookback_beyond_the_history_uses_all_of_it(workspace, capsys):
         assert "internal error" not in captured.err
         assert result["weights"] == whole["weights"] and result["n_days"] == 400
         assert result["window_start"] == whole["window_start"] and result["ann_vol"] == whole["ann_vol"]
+
+
+def test_allocator_on_falling_curves_is_no_rising_curve(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    falling = -np.abs(factor_returns(3, 120, 4)) * np.linspace(0.1, 2.0, 120)[:, None]
+    write_strategies(tmp_path / "strategies", falling)
+    assert run_cli("--target-vol", "0.3", "--allocator", "equal", "--dry-run") == 3
+    assert "no allocation has a rising curve" in capsys.readouterr().err
+    assert run_cli("--target-vol", "0.3", "--allocator", "equal", "--dry-run", "--allow-negative", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "no_rising_curve"
+    rising = falling.copy()
+    rising[:, 0] = np.abs(rising[:, 0])
+    write_strategies(tmp_path / "strategies", rising)
+    assert run_cli("--target-vol", "0.3", "--allocator", "equal", "--dry-run", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "allocator"

@@ -167,8 +167,11 @@ def run(args: argparse.Namespace) -> int:
     if window.shape[0] < 2:
         raise NothingToDo(f"the {args.lookback}-day window holds {window.shape[0]} day(s) of data: need at least 2")
 
+    from fastopt.objective import window_stats
+
+    stats = window_stats(window)
     with _progress(f"optimizing {len(names)} strategies x {window.shape[0]} days"):
-        result = _allocate(args, window, names)
+        result = _allocate(args, window, names, rising=bool((stats.g > 0).any()))
     weights = np.asarray(result["weights"], dtype=np.float64)
     status = result["status"]
     if status == "no_rising_curve" and not args.allow_negative:
@@ -186,7 +189,6 @@ def run(args: argparse.Namespace) -> int:
 
     from fastopt import metrics
     from fastopt.leverage import portfolio_ann_vol, target_leverage
-    from fastopt.objective import window_stats
 
     ann_vol = portfolio_ann_vol(vol_returns, weights, periods_per_year=args.periods_per_year)
     decision = target_leverage(ann_vol, args.target_vol, max_leverage=args.max_leverage)
@@ -195,7 +197,6 @@ def run(args: argparse.Namespace) -> int:
         _warn(f"leverage capped at --max-leverage {args.max_leverage:g} (target / vol = {uncapped})")
     port = window @ weights
     port_sharpe = float(metrics.sharpe(port, args.periods_per_year))
-    stats = window_stats(window)
     ann = math.sqrt(args.periods_per_year)
     std = np.sqrt(np.diag(stats.cov))
     individual = np.where(std > 0, stats.g / np.where(std > 0, std, 1.0) * ann, 0.0)
@@ -286,8 +287,12 @@ def _last_days(dates: np.ndarray, days: int) -> np.ndarray:
     return dates > dates[-1] - np.timedelta64(min(days, span), "D")
 
 
-def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str]) -> dict[str, Any]:
-    """Weights and how they were found, for the built-in optimizer or any allocator."""
+def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str], *, rising: bool) -> dict[str, Any]:
+    """Weights and how they were found, for the built-in optimizer or any allocator.
+
+    ``rising``: some strategy's cumulative-sum curve has a positive slope over the window
+    (an allocator's result is reported as "no_rising_curve" otherwise).
+    """
     options = dict(max_weight=_max_weights(args, names), min_weight=args.min_weight,
                    max_strategies=args.max_strategies, seed=args.seed,
                    periods_per_year=args.periods_per_year, names=names)
@@ -322,7 +327,6 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str]) ->
                                  if args.allocator == "max_sharpe" else {}))
     weights = allocator.allocate(window, names)
     value = score(window, weights, "slope_std", args.periods_per_year)
-    rising = bool((window_slopes(window) > 0).any())
     return {
         "weights": weights,
         "score": value,
@@ -333,13 +337,6 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str]) ->
         "excluded": {},
         "diagnostics": {},
     }
-
-
-def window_slopes(window: np.ndarray) -> np.ndarray:
-    """Slope per day of each strategy's cumulative-sum curve over the window."""
-    from fastopt.kernels import slope_basis_nb
-
-    return slope_basis_nb(window.shape[0]) @ window
 
 
 def _finite_or_none(value: float) -> float | None:
