@@ -238,3 +238,15 @@ def test_a_client_order_id_is_never_reused_even_when_the_cycle_id_repeats(tmp_pa
     assert report.status == "ok" and [r["status"] for r in report.results] == ["filled"]
     ids = [r["client_order_id"] for r in journal_lines(tmp_path) if r["event"] == "intent"]
     assert len(ids) == 2 and len(set(ids)) == 2
+
+
+def test_stop_file_created_mid_cycle_stops_the_remaining_orders(tmp_path):
+    cfg = make_workspace(tmp_path, weights={"a": 1.0}, leverage=1.0,
+                         states={"a": {"positions": {BTC: 0.3, "ETH/USDT:USDT": -0.3, "SOL/USDT:USDT": 0.3}}})
+    rec = reconciler_for(cfg, after_send_hook=lambda order, cid: (tmp_path / "STOP").write_text(""))
+    report = rec.run_cycle()
+    assert len(report.plan.orders) == 3
+    assert [r["status"] for r in report.results] == ["filled", "not_sent", "not_sent"]
+    assert len(rec.venue("paper").fetch_positions()) == 1 and not rec.journal.unfinished()
+    assert report.status == "incomplete"
+    assert rec.run_cycle().status == "stopped" and len(rec.venue("paper").fetch_positions()) == 1
