@@ -90,13 +90,21 @@ class OrderJournal:
 
     def _append(self, records: list[dict[str, Any]], *, sync: bool) -> None:
         data = "".join(json.dumps(r, allow_nan=False, separators=(",", ":")) + "\n" for r in records)
+        new_file = False
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            new_file = not self.path.exists()
             self._handle = open(self.path, "ab")
         self._handle.write(data.encode("utf-8"))
         self._handle.flush()  # in the OS after every record: survives a process crash
         if sync:
             os.fsync(self._handle.fileno())  # on disk: survives a power cut
+        if new_file:  # the file's directory entry too, or a power cut can lose the whole new journal
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def close(self) -> None:
         if self._handle is not None:

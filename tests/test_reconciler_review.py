@@ -250,3 +250,26 @@ def test_stop_file_created_mid_cycle_stops_the_remaining_orders(tmp_path):
     assert len(rec.venue("paper").fetch_positions()) == 1 and not rec.journal.unfinished()
     assert report.status == "incomplete"
     assert rec.run_cycle().status == "stopped" and len(rec.venue("paper").fetch_positions()) == 1
+
+
+def test_a_new_journal_is_durable_with_its_directory_entry(tmp_path, monkeypatch):
+    import stat
+    from decimal import Decimal
+
+    from reconciler.journal import OrderJournal
+    from reconciler.model import PlannedOrder
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    journal = OrderJournal(tmp_path / "orders.jsonl")
+    order = PlannedOrder("paper", BTC, "buy", Decimal("0.1"), False, "open", 95000.0, False)
+    journal.record_intents([("fo-1", order, 1.0, "c1")])
+    assert synced == ["file", "dir"]  # the intent, then the new file's directory entry
+    journal.record_intents([("fo-2", order, 1.0, "c1")])
+    assert synced == ["file", "dir", "file"]
