@@ -35,7 +35,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from fastopt import metrics
 from fastopt.atomic import atomic_write_bytes
-from fastopt.errors import FastoptError, InputError
+from fastopt.commands.options import non_negative_number
+from fastopt.errors import EXIT_USAGE, FastoptError, InputError
 from fastopt.prices import PriceHistory, load_prices
 from fastopt.state_file import write_state as _write_state_file
 from fastopt.stats_file import write_stats as _write_stats_file
@@ -317,7 +318,7 @@ def _parser(name: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="output folder (default: the strategy's own folder)")
     parser.add_argument("--start", default=None, help="first backtest day, YYYY-MM-DD (default: all history)")
     parser.add_argument("--end", default=None, help="last backtest day, YYYY-MM-DD (default: latest)")
-    parser.add_argument("--fee-bps", type=float, default=None, help=f"fee per unit turnover in bp (default {DEFAULT_FEE_BPS:g})")
+    parser.add_argument("--fee-bps", type=non_negative_number, default=None, help=f"fee per unit turnover in bp (default {DEFAULT_FEE_BPS:g})")
     parser.add_argument("--no-plot", action="store_true", help="do not write pnl.png")
     parser.add_argument(
         "--allow-synthetic",
@@ -358,6 +359,10 @@ def run_strategy(
     except FastoptError as err:
         print(f"{name}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as exc:  # e.g. an --out folder that cannot be created or written to
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{name}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace, *, name: str, symbol: str, signal: Signal, here: Path, fee_bps: float) -> int:

@@ -291,3 +291,23 @@ def test_trend_intensity_is_the_rule_and_its_mirror(close, lookback):
     np.testing.assert_array_equal(strat.trend_intensity(x, lookback_days=lookback, direction=-1), expected_short)
     with pytest.raises(ValueError):
         strat.trend_intensity(x, lookback_days=lookback, direction=0)
+
+
+@pytest.mark.parametrize("fee", ["nan", "inf", "-5", "x"])
+def test_run_strategy_rejects_a_bad_fee_in_one_line(shared_prices, tmp_path, capsys, fee):
+    args = ["--prices-dir", str(shared_prices), "--out", str(tmp_path), "--no-plot", "--fee-bps", fee]
+    with pytest.raises(SystemExit) as info:
+        strat.run_strategy(name="x", symbol="BTC/USDT:USDT", signal=lambda p: np.ones(len(p)), here=__file__, argv=args)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--fee-bps" in err and "Traceback" not in err
+    assert not (tmp_path / "stats.json").exists()
+
+
+def test_run_strategy_unwritable_output_is_one_line(shared_prices, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = ["--prices-dir", str(shared_prices), "--out", str(blocker), "--no-plot"]
+    code = strat.run_strategy(name="x", symbol="BTC/USDT:USDT", signal=lambda p: np.ones(len(p)), here=__file__, argv=args)
+    err = capsys.readouterr().err
+    assert code == 2 and str(blocker) in err and err.count("\n") == 1
+    assert blocker.read_text() == "not a folder"
