@@ -320,3 +320,16 @@ def test_allocator_on_falling_curves_is_no_rising_curve(tmp_path, monkeypatch, c
     write_strategies(tmp_path / "strategies", rising)
     assert run_cli("--target-vol", "0.3", "--allocator", "equal", "--dry-run", "--json") == 0
     assert json.loads(capsys.readouterr().out)["status"] == "allocator"
+
+
+def test_unwritable_config_is_a_one_line_error(workspace, monkeypatch, capsys):
+    import fastopt.config_file
+
+    def refuse(path, config):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(fastopt.config_file, "write_config", refuse)
+    assert run_cli("--target-vol", "0.3") == 2
+    err = capsys.readouterr().err
+    assert err == "fastopt optimize: error: portfolio_config.json: cannot write the config: Permission denied\n"
+    assert not (workspace / "portfolio_config.json").exists()

@@ -232,7 +232,10 @@ def run(args: argparse.Namespace) -> int:
     merged = merge_config(existing, updates, account_value=args.account_value)
     written = False
     if not args.dry_run:
-        write_config(config_path, merged)
+        try:
+            write_config(config_path, merged)
+        except OSError as exc:
+            raise InputError(f"cannot write the config: {exc.strerror or exc}", path=config_path) from None
         written = True
     seconds = time.perf_counter() - started
     rows = [
