@@ -115,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fastopt {command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as exc:  # a resource limit (e.g. --random-n 10**12), not a bug
+        detail = f": {exc}" if str(exc) else ""
+        print(f"fastopt {command}: error: out of memory{detail}; ask for less (fewer days, strategies or "
+              "random portfolios)", file=sys.stderr)
+        return EXIT_FAILURE
     except Exception as exc:  # a bug, not bad input: one line unless debugging
         if os.environ.get("FASTOPT_DEBUG"):
             raise

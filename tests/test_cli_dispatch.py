@@ -87,3 +87,24 @@ def test_python_dash_m_entry_point():
     )
     assert proc.returncode == 0
     assert proc.stdout.startswith("fastopt ")
+
+
+def test_out_of_memory_is_a_one_line_error_not_an_internal_error(monkeypatch, capsys):
+    class Hungry:
+        SUMMARY = "hungry"
+
+        @staticmethod
+        def configure(parser):
+            pass
+
+        @staticmethod
+        def run(args):
+            raise MemoryError("Unable to allocate 29.1 TiB")
+
+    monkeypatch.setitem(cli.COMMANDS, "hungry", "hungry")
+    monkeypatch.setattr(cli, "_load", lambda name: Hungry)
+    monkeypatch.delenv("FASTOPT_DEBUG", raising=False)
+    assert cli.main(["hungry"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastopt hungry: error: out of memory: Unable to allocate 29.1 TiB")
+    assert err.count("\n") == 1 and "internal error" not in err
