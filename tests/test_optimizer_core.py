@@ -519,3 +519,17 @@ def test_cardinality_never_below_exact_gain_greedy(seed, n, k):
     assert np.count_nonzero(result.weights) <= k
     greedy = slope_std_score(returns, greedy_cardinality(returns, max_strategies=k))
     assert slope_std_score(returns, result.weights) >= greedy - 1e-9 * abs(greedy)
+
+
+def test_rank_limited_windows_stop_without_the_large_smo_fallback():
+    """N > T with no finite optimum (status unbounded, rank_limited): refinement stops after
+    its short best-effort rounds instead of running the 50 N + 1000-iteration SMO fallback,
+    which cannot converge there (it took ~1.2 s per solve at N = 2000, T = 365)."""
+    from bench.universe import generate_universe
+
+    _, _, returns = generate_universe(400, 120, 0)
+    result = optimize(returns)
+    assert result.status == "unbounded"
+    assert result.diagnostics["rank_limited"] is True
+    assert result.iterations < 50 * 400 + 1000
+    assert np.isfinite(result.weights).all() and abs(result.weights.sum() - 1.0) < 1e-12

@@ -332,7 +332,9 @@ def refine(
             break  # singular covariance, heading to a zero-variance mix: stop here (reported)
         budget = 2 * int(np.count_nonzero(w)) + 20
     else:
-        if not singular and max_rounds > 0:  # last resort: plain SMO with a large budget
+        # last resort: plain SMO with a large budget (not on rank-limited windows, where
+        # the ratio has no finite optimum to converge to: that would only burn time)
+        if not singular and not rank_limited and max_rounds > 0:
             it, gap = smo_ratio_nb(g, cov, w, cov_w, upper, tol, 50 * n + 1000)
             iterations += int(it)
     cov_w = cov_times(cov, w)
