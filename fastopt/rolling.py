@@ -310,7 +310,8 @@ def face_moves_np(g, cov, upper, order, size, chol, max_moves, tol, min_relative
         var = float(w @ cov_w)
         big_g = float(g @ w)
         spread = float(w[face] @ np.sqrt(cov[face, face])) ** 2
-        if not (var > 0 and big_g != 0 and spread > 0 and var / spread >= min_relative_variance):
+        if not (var > 0 and big_g != 0 and spread > 0 and var / spread >= min_relative_variance
+                and abs(big_g) * var > 0):
             return 0, size, w
         d = g * var - big_g * cov_w
         grow = d[w < upper].max(initial=-np.inf)

@@ -224,8 +224,11 @@ def face_moves_nb(g, cov, upper, order, size, chol, max_moves, tol, min_relative
         for i in range(size):
             spread += w[order[i]] * np.sqrt(cov[order[i], order[i]])
         spread *= spread
-        if not (var > 0.0 and big_g != 0.0 and spread > 0.0 and var / spread >= min_relative_variance):
-            return 0, size, w  # (near) riskless face: the ratio may be unbounded, leave it to the solver
+        # (near) riskless face (the ratio may be unbounded), or |G| V underflowing so the gap has
+        # no scale: leave it to the solver (same rule as fastopt.ratio.common.kkt_gap)
+        if not (var > 0.0 and big_g != 0.0 and spread > 0.0 and var / spread >= min_relative_variance
+                and abs(big_g) * var > 0.0):
+            return 0, size, w
         grow = -np.inf
         give = np.inf
         for m in range(n):

@@ -213,3 +213,19 @@ def test_cholesky_append_refuses_a_singular_border():
     chol[:3, :3] = np.linalg.cholesky(a)
     duplicate = a[:, 0].copy()  # the new strategy is an exact copy of strategy 0
     assert not cholesky_append_nb(chol, 3, np.ascontiguousarray(duplicate), float(a[0, 0]))
+
+
+def test_face_moves_give_up_when_the_gap_scale_underflows():
+    """|G| * V underflows to 0 on a tiny-scale face: both twins give up (code 0) instead of the
+    kernel dividing by zero and the numpy twin certifying a NaN gap as optimal."""
+    from fastopt.rolling import face_moves_np
+    from fastopt.rolling_kernels import face_moves_nb
+
+    g = np.array([1e-200, 1e-200])
+    cov = np.eye(2) * 1e-200
+    for face_moves in (face_moves_nb, face_moves_np):
+        chol = np.zeros((2, 2))
+        chol[0, 0] = np.sqrt(cov[0, 0])
+        code, size, w = face_moves(g, cov, np.ones(2), np.array([0, 1], dtype=np.int64), 1, chol, 5, 1e-11, 1e-12)
+        assert code == 0 and size == 1
+        assert np.array_equal(w, [1.0, 0.0])
