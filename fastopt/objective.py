@@ -76,19 +76,25 @@ def single_thread_blas():
     return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
+def window_slopes_centered(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(g, mean, centered) of a validated T x N window: curve slopes per day, mean daily
+    returns, and the returns minus their column means (T x N)."""
+    h = slope_basis_nb(arr.shape[0])
+    g = np.ascontiguousarray(h @ arr)
+    mean = arr.mean(axis=0)
+    return g, mean, arr - mean
+
+
 def window_stats(returns: np.ndarray) -> WindowStats:
     """g (slope per day of each cumulative-sum curve), cov (ddof=1), mean, T of a window."""
     arr = as_returns_matrix(returns)
     n_days = arr.shape[0]
-    h = slope_basis_nb(n_days)
-    mean = arr.mean(axis=0)
-    centered = arr - mean
+    g, mean, centered = window_slopes_centered(arr)
     with single_thread_blas():
         # numpy computes a.T @ a (same buffer) with BLAS syrk and mirrors the triangle, so the
         # result is exactly symmetric (tested); scaling in place avoids two N x N temporaries
         cov = centered.T @ centered
     cov *= 1.0 / (n_days - 1)
-    g = h @ arr
     return WindowStats(g=np.ascontiguousarray(g), cov=np.ascontiguousarray(cov), mean=mean, n_days=n_days)
 
 

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from fastopt.allocation import STATUSES, Allocation, normalize_weights
-from fastopt.errors import InputError, NothingToDo
+from fastopt.errors import InputError
 from fastopt.objective import (
     DEFAULT_PERIODS_PER_YEAR,
     OBJECTIVES,
@@ -48,6 +48,7 @@ from fastopt.objective import (
     resolve_shrinkage,
     shrink_covariance,
     single_thread_blas,
+    window_slopes_centered,
     window_stats,
 )
 from fastopt.ratio.cardinality import apply_min_weight, cardinality
@@ -59,11 +60,56 @@ from fastopt.ratio.common import (
     resolve_upper,
     score_of,
     submatrix,
+    usable_bounds,
 )
 from fastopt.ratio.compound import refine_compound
 from fastopt.ratio.search import search_and_refine
+from fastopt.ratio.working_set import WORKING_SET_MIN_N, CenteredWindow, solve_lazy
 
 __all__ = ["KKT_TOL", "kkt_gap", "optimize", "resolve_upper", "solve_ratio"]
+
+
+def classify_rising(
+    status: str,
+    message: str,
+    info: dict[str, Any],
+    *,
+    var: float,
+    spread: float,
+    n_usable: int,
+    n_days: int | None,
+    max_face: int | None,
+    tol: float,
+) -> tuple[str, str]:
+    """Status and message of a solution with a rising curve (g.w > 0), from its refinement ``info``.
+
+    ``var``: w' cov w (per day^2); ``spread``: (sum_k w_k std_k)^2. Sets
+    ``info["relative_variance"]``; tells unbounded / ill-conditioned windows apart.
+    """
+    info["relative_variance"] = var / spread if spread > 0 else 0.0
+    degenerate = info.get("singular") and info.get("kkt_gap", 0.0) > tol * 10
+    if info.get("rank_limited") and not (spread > 0 and var / spread < UNBOUNDED_REL_VAR):
+        status = "unbounded"
+        message = (f"N = {n_usable} usable strategies >= T = {n_days} days: the covariance is "
+                   f"singular and no optimum was certified on a face of <= {max_face} strategies "
+                   "(a finite optimum has one; every larger face is singular), so slope/std grows "
+                   "without bound; these weights are a finite best-effort point. "
+                   "Use shrinkage (e.g. 'auto') or a longer lookback")
+    elif (spread > 0 and var / spread < UNBOUNDED_REL_VAR) or degenerate:
+        status = "unbounded"
+        message = ("the window admits a long-only mix with almost zero variance and a positive slope, "
+                   "so slope/std grows without bound (N >= T or near-duplicate strategies); "
+                   "use shrinkage (e.g. 'auto') or a longer lookback")
+    elif info.get("singular") and status in ("optimal", "max_iterations"):
+        if status == "optimal":
+            # the score is still the certified maximum; only the weights are not unique
+            message = ("KKT certified optimum; the covariance is (near-)singular on the support "
+                       "(near-duplicate strategies?), so other weights reach the same score")
+        else:
+            status = "ill_conditioned"
+            message = ("covariance is singular on the solution's support and the optimum could not be "
+                       "certified; consider shrinkage")
+    return status, message
 
 
 def solve_ratio(
@@ -111,27 +157,8 @@ def solve_ratio(
         if previous_weights.size != n or not np.isfinite(previous_weights).all():
             raise InputError(f"previous_weights must be {n} finite numbers")
     diag = np.diag(cov)
-    excluded: dict[int, str] = {}
-    for k in np.flatnonzero(~(diag > 0)):
-        excluded[int(k)] = "zero variance in the window"
-        upper[k] = 0.0
-    usable = np.flatnonzero(upper > 0)
-    if usable.size == 0:
-        raise NothingToDo("no usable strategy: every one has zero variance or a max_weight of 0")
-    total_room = float(upper[usable].sum())
-    if total_room < 1.0 - 1e-12:
-        raise InputError(
-            f"infeasible bounds: the max weights of the {usable.size} usable strategies sum to "
-            f"{total_room:.6g} < 1 (raise max_weight or add strategies)"
-        )
-    if max_strategies is not None:
-        k_top = np.sort(upper[usable])[::-1][: int(max_strategies)].sum()
-        if k_top < 1.0 - 1e-12:
-            raise InputError(
-                f"infeasible bounds: {max_strategies} strategies with max weights summing to {k_top:.6g} < 1"
-            )
-    if float(min_weight) > float(upper[usable].max()) + 1e-15:
-        raise InputError(f"min_weight {min_weight} is above every max_weight")
+    upper, excluded, usable = usable_bounds(upper, diag, min_weight=float(min_weight),
+                                            max_strategies=max_strategies)
     ann = math.sqrt(periods_per_year)
     base_diag = {"excluded": excluded, "n_usable": int(usable.size)}
 
@@ -202,34 +229,83 @@ def solve_ratio(
         message = ("no allocation within the weight bounds has a rising curve (the rising strategies "
                    "are capped too low); least-bad allocation returned")
     else:
-        sw = w_sub[w_sub > 0]
         supp = np.flatnonzero(w_sub)
+        sw = w_sub[supp]
         var = float(sw @ submatrix(sub_cov, supp, supp) @ sw)
         spread = float(sw @ np.sqrt(np.diag(sub_cov))[supp]) ** 2
-        info["relative_variance"] = var / spread if spread > 0 else 0.0
-        degenerate = info.get("singular") and info.get("kkt_gap", 0.0) > tol * 10
-        if info.get("rank_limited") and not (spread > 0 and var / spread < UNBOUNDED_REL_VAR):
-            status = "unbounded"
-            message = (f"N = {usable.size} usable strategies >= T = {n_days} days: the covariance is "
-                       f"singular and no optimum was certified on a face of <= {max_face} strategies "
-                       "(a finite optimum has one; every larger face is singular), so slope/std grows "
-                       "without bound; these weights are a finite best-effort point. "
-                       "Use shrinkage (e.g. 'auto') or a longer lookback")
-        elif (spread > 0 and var / spread < UNBOUNDED_REL_VAR) or degenerate:
-            status = "unbounded"
-            message = ("the window admits a long-only mix with almost zero variance and a positive slope, "
-                       "so slope/std grows without bound (N >= T or near-duplicate strategies); "
-                       "use shrinkage (e.g. 'auto') or a longer lookback")
-        elif info.get("singular") and status in ("optimal", "max_iterations"):
-            if status == "optimal":
-                # the score is still the certified maximum; only the weights are not unique
-                message = ("KKT certified optimum; the covariance is (near-)singular on the support "
-                           "(near-duplicate strategies?), so other weights reach the same score")
-            else:
-                status = "ill_conditioned"
-                message = ("covariance is singular on the solution's support and the optimum could not be "
-                           "certified; consider shrinkage")
+        status, message = classify_rising(status, message, info, var=var, spread=spread,
+                                          n_usable=int(usable.size), n_days=n_days, max_face=max_face, tol=tol)
     return finish(w, status, "search", info, message)
+
+
+def _solve_large(
+    g: np.ndarray,
+    window: CenteredWindow,
+    *,
+    intensity: float,
+    max_weight: float | Mapping[Any, float] | Sequence[float],
+    min_weight: float,
+    max_strategies: int | None,
+    previous_weights: np.ndarray | None,
+    seed: int,
+    periods_per_year: float,
+    names: Sequence[str] | None,
+    n_samples: int | None,
+    tol: float = KKT_TOL,
+    max_rounds: int = 200,
+) -> Allocation:
+    """``solve_ratio`` for large N, without the full covariance when it can (``fastopt.ratio.working_set``).
+
+    Falls back to the dense solver (recorded in ``diagnostics["fallback"]``) for binding
+    max_weight bounds, windows without a rising strategy, and whenever the lazy
+    refinement ends without a KKT certificate.
+    """
+    started = time.perf_counter()
+    n = g.size
+    n_days = window.n_days
+    upper = resolve_upper(max_weight, n, names)
+    if previous_weights is not None:
+        previous_weights = np.asarray(previous_weights, dtype=np.float64).reshape(-1)
+        if previous_weights.size != n or not np.isfinite(previous_weights).all():
+            raise InputError(f"previous_weights must be {n} finite numbers")
+    upper, excluded, usable = usable_bounds(upper, window.variances, min_weight=min_weight,
+                                            max_strategies=max_strategies)
+    rank_face = n_days - 1 if intensity == 0.0 and usable.size >= n_days else None
+    fallback = ""
+    if usable.size == 1:
+        fallback = "one usable strategy"
+    elif not (g[usable] > 0).any():
+        fallback = "no rising strategy"
+    elif bool(((upper > 0) & (upper < 1)).any()):
+        fallback = "max_weight bounds"
+    else:
+        with single_thread_blas():
+            outcome = solve_lazy(g, window, upper, intensity=intensity, previous=previous_weights, seed=seed,
+                                 n_samples=n_samples, tol=tol, max_rounds=max_rounds, max_face=rank_face)
+        if outcome.weights is not None:
+            info = {"excluded": excluded, "n_usable": int(usable.size), **outcome.info}
+            if rank_face is not None:
+                info["rank_bound"] = rank_face
+            status, message = classify_rising("optimal", "KKT certified optimum", info, var=outcome.var,
+                                              spread=outcome.spread, n_usable=int(usable.size),
+                                              n_days=n_days, max_face=rank_face, tol=tol)
+            w = normalize_weights(outcome.weights)
+            per_day = float(g @ w) / math.sqrt(outcome.var) if outcome.var > 0 else math.nan
+            info["seconds"] = time.perf_counter() - started
+            return Allocation(weights=w, score=per_day * math.sqrt(periods_per_year), status=status,
+                              solver="search", iterations=int(info["iterations"]), message=message,
+                              diagnostics=info)
+        # the dense solve starts as it would have without the lazy attempt (not from its
+        # point: on ill-posed windows a rank-limited start can keep it from the optimum)
+        fallback = outcome.fallback
+    with single_thread_blas():
+        cov = window.centered.T @ window.centered
+    cov *= 1.0 / (n_days - 1)
+    alloc = solve_ratio(g, shrink_covariance(cov, intensity), max_weight=upper, previous_weights=previous_weights,
+                        seed=seed, periods_per_year=periods_per_year, n_samples=n_samples, tol=tol,
+                        max_rounds=max_rounds, n_days=n_days if intensity == 0.0 else None)
+    alloc.diagnostics["fallback"] = f"dense solve: {fallback}"
+    return alloc
 
 
 def optimize(
@@ -261,22 +337,40 @@ def optimize(
     if solver not in ("search", "exact"):
         raise InputError(f"unknown solver {solver!r}; choose search or exact")
     arr = as_returns_matrix(returns)
-    stats = window_stats(arr)
-    intensity = resolve_shrinkage(shrinkage, arr)
-    cov = shrink_covariance(stats.cov, intensity)
+    n_days, n_assets = arr.shape
     options = dict(max_weight=max_weight, min_weight=min_weight, max_strategies=max_strategies,
                    previous_weights=previous_weights, seed=seed, periods_per_year=periods_per_year,
                    names=names)
-    if solver == "exact":
-        if objective != "slope_std":
-            raise InputError("solver='exact' supports only the slope_std objective")
-        from fastopt.exact import solve_exact
+    working_set = (solver == "search" and n_assets >= WORKING_SET_MIN_N and max_strategies is None
+                   and not float(min_weight) > 0 and not (isinstance(shrinkage, str)
+                                                          and shrinkage.strip().lower() == "auto"))
+    if working_set:
+        intensity = resolve_shrinkage(shrinkage, None)
+        g, _, centered = window_slopes_centered(arr)
+        window = CenteredWindow.from_centered(centered)
+        alloc = _solve_large(g, window, intensity=intensity, n_samples=n_samples, **options)
 
-        alloc = solve_exact(stats.g, cov, max_weight=max_weight, min_weight=min_weight,
-                            max_strategies=max_strategies, periods_per_year=periods_per_year, names=names)
+        def raw_per_day(w: np.ndarray) -> float:
+            portfolio = centered @ w
+            var = float(portfolio @ portfolio) / (n_days - 1)
+            return float(g @ w) / math.sqrt(var) if var > 0 else -math.inf
     else:
-        alloc = solve_ratio(stats.g, cov, n_samples=n_samples,
-                            n_days=stats.n_days if intensity == 0.0 else None, **options)
+        stats = window_stats(arr)
+        intensity = resolve_shrinkage(shrinkage, arr)
+        cov = shrink_covariance(stats.cov, intensity)
+        if solver == "exact":
+            if objective != "slope_std":
+                raise InputError("solver='exact' supports only the slope_std objective")
+            from fastopt.exact import solve_exact
+
+            alloc = solve_exact(stats.g, cov, max_weight=max_weight, min_weight=min_weight,
+                                max_strategies=max_strategies, periods_per_year=periods_per_year, names=names)
+        else:
+            alloc = solve_ratio(stats.g, cov, n_samples=n_samples,
+                                n_days=stats.n_days if intensity == 0.0 else None, **options)
+
+        def raw_per_day(w: np.ndarray) -> float:
+            return score_of(stats.g, stats.cov, w)
     if objective == "slope_std_compound" and alloc.status not in ("single_strategy",):
         alloc = refine_compound(arr, alloc, names=names, max_weight=max_weight, seed=seed,
                                  periods_per_year=periods_per_year, n_samples=n_samples,
@@ -285,7 +379,7 @@ def optimize(
     ann = math.sqrt(periods_per_year)
     w = alloc.weights
     if objective == "slope_std":
-        raw = score_of(stats.g, stats.cov, np.asarray(w))
+        raw = raw_per_day(np.asarray(w))
         raw_score = raw * ann if math.isfinite(raw) else float("nan")
     else:
         raw_score = alloc.score

@@ -10,22 +10,25 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, pdas_nb, smo_ratio_nb
+from fastopt.kernels import cholesky_solve_nb, pdas_nb, smo_ratio_nb
 from fastopt.ratio.common import (
     PDAS_DAMPING,
     PDAS_NUMBA_MAX_FACE,
     RANK_LIMITED_ROUNDS,
     UNBOUNDED_EARLY_REL_VAR,
     UNBOUNDED_REL_VAR,
+    CovarianceOperator,
+    cov_block,
+    cov_support_times,
     cov_times,
     kkt_gap,
+    lower_cholesky,
     relative_variance,
     score_of,
-    submatrix,
 )
 
 def face_solve(
-    g: np.ndarray, cov: np.ndarray, free: np.ndarray, at_ub: np.ndarray, upper: np.ndarray
+    g: np.ndarray, cov: np.ndarray | CovarianceOperator, free: np.ndarray, at_ub: np.ndarray, upper: np.ndarray
 ) -> tuple[np.ndarray | None, bool]:
     """Exact optimum z (b.z = 1) of the convex reformulation on one face.
 
@@ -36,18 +39,18 @@ def face_solve(
     z = Q^-1 b / (b'Q^-1 b). Returns (z or None, singular flag).
     """
     m_u = float(upper[at_ub].sum())
-    q = submatrix(cov, free, free)
+    q = cov_block(cov, free, free)
     b = g[free].copy()
     if at_ub.size:
         v = upper[at_ub] / (1.0 - m_u)
-        u = submatrix(cov, free, at_ub) @ v
-        kappa = float(v @ submatrix(cov, at_ub, at_ub) @ v)
+        u = cov_block(cov, free, at_ub) @ v
+        kappa = float(v @ cov_block(cov, at_ub, at_ub) @ v)
         q = q + u[:, None] + u[None, :] + kappa
         b += float(g[at_ub] @ v)
     singular = False
     # BLAS is held single-threaded by solve_ratio() around the whole solve
     try:
-        chol = np.linalg.cholesky(q)
+        chol = lower_cholesky(q)
         diag = np.diag(chol)
         if diag.min() ** 2 < 1e-13 * diag.max() ** 2:
             raise np.linalg.LinAlgError("near-singular")
@@ -58,7 +61,7 @@ def face_solve(
         singular = True
         ridge = 1e-12 * float(np.trace(q)) / q.shape[0] + 1e-300
         try:
-            chol = np.linalg.cholesky(q + ridge * np.eye(q.shape[0]))
+            chol = lower_cholesky(q + ridge * np.eye(q.shape[0]))
             z = cholesky_solve_nb(np.ascontiguousarray(chol), b)
         except np.linalg.LinAlgError:
             z = np.linalg.lstsq(q, b, rcond=1e-13)[0]
@@ -156,12 +159,12 @@ def active_set_step(
     return out / s_out, singular
 
 
-def face_is_singular(cov: np.ndarray, free: np.ndarray) -> bool:
+def face_is_singular(cov: np.ndarray | CovarianceOperator, free: np.ndarray) -> bool:
     """True when cov restricted to the free strategies is (numerically) singular."""
     if free.size < 2:
         return False
     try:
-        diag = np.diag(np.linalg.cholesky(submatrix(cov, free, free)))
+        diag = np.diag(lower_cholesky(cov_block(cov, free, free)))
     except np.linalg.LinAlgError:
         return True
     return bool(diag.min() ** 2 < 1e-13 * diag.max() ** 2)
@@ -183,7 +186,7 @@ def violators(g: np.ndarray, cov_w: np.ndarray, w: np.ndarray, upper: np.ndarray
 
 
 def pdas(
-    g: np.ndarray, cov: np.ndarray, w0: np.ndarray, upper: np.ndarray, *, max_iter: int = 40,
+    g: np.ndarray, cov: np.ndarray | CovarianceOperator, w0: np.ndarray, upper: np.ndarray, *, max_iter: int = 40,
     max_face: int | None = None,
 ) -> tuple[np.ndarray | None, int, bool, bool]:
     """Primal-dual active set (semismooth Newton) for min y'cov y, g.y = 1, y >= 0.
@@ -195,6 +198,8 @@ def pdas(
     iterations from a reasonable start; returns (feasible w or None,
     iterations, singular flag, rank_limited flag). The caller certifies (KKT
     gap) and falls back to SMO + active-set steps when it fails or cycles.
+    ``cov`` may be a ``CovarianceOperator`` (no N x N matrix; the numba
+    small-face kernel is then skipped).
 
     ``max_face``: the covariance's rank bound (n_days - 1). A finite optimum
     always has an optimal solution on a face of at most that many strategies
@@ -204,11 +209,14 @@ def pdas(
     """
     allowed = upper > 0
     start = (w0 > 0) & allowed
-    # small faces: the whole iteration in numba (no per-iteration Python overhead)
-    y, it_nb, status, mask = pdas_nb(g, cov, allowed, start, max_iter, PDAS_NUMBA_MAX_FACE)
-    if status == 0:
-        return y / y.sum(), it_nb, False, False
-    inactive = np.flatnonzero(mask if status == 3 else start)
+    if isinstance(cov, np.ndarray):
+        # small faces: the whole iteration in numba (no per-iteration Python overhead)
+        y, it_nb, status, mask = pdas_nb(g, cov, allowed, start, max_iter, PDAS_NUMBA_MAX_FACE)
+        if status == 0:
+            return y / y.sum(), it_nb, False, False
+        inactive = np.flatnonzero(mask if status == 3 else start)
+    else:
+        inactive = np.flatnonzero(start)
     if max_face is not None and inactive.size > max_face:
         # the start is on a structurally singular face: keep its heaviest max_face strategies
         inactive = np.sort(inactive[np.argsort(-w0[inactive], kind="stable")[:max_face]])
@@ -230,19 +238,25 @@ def pdas(
         y = np.zeros(g.size)
         y[inactive] = z
         positive = z > 0
+        cov_y = cov_support_times(cov, y, inactive)
         if positive.any():
             cand = np.where(y > 0, y, 0.0)
             cand /= cand.sum()
             if max_face is None:
                 best = cand
             else:  # ill-posed: iterates can get worse, keep the best ratio seen
-                cand_score = score_of(g, cov, cand)
+                if positive.all():  # cand = y / sum(y): its ratio from cov_y, no second product
+                    var_y = float(y @ cov_y)
+                    cand_score = float(g @ y) / math.sqrt(var_y) if var_y > 0 else -math.inf
+                elif best is None:  # a clipped face solution: scored only while nothing better is held
+                    cand_score = score_of(g, cov, cand)
+                else:
+                    cand_score = -math.inf
                 if cand_score > best_score:
                     best, best_score = cand, cand_score
         if max_face is not None and inactive.size >= max_face and not positive.all():
             # ill-posed problem on a singular face or at the rank bound: PDAS only cycles from here
             return best, it, singular, True
-        cov_y = cov_matvec_sparse_nb(cov, y, inactive)
         nu = float(y @ cov_y)
         lam = cov_y - nu * g
         threshold = -1e-12 * nu * float(np.abs(g).max())

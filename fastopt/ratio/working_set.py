@@ -1,0 +1,227 @@
+"""Large universes without the N x N covariance: a lazily computed working set.
+
+Forming the whole covariance costs N^2 T / 2 multiply-adds: at N = 1000,
+T = 365 that alone is about half of a dense solve. The optimum holds far
+fewer strategies than N, and the refinement only ever needs
+
+- cov restricted to the faces it solves (entries among a working set S), and
+- the full gradient cov @ w, which is X'(X w) / (T - 1) from the centered
+  returns X in O(N T), never a matrix.
+
+``LazyCovariance`` provides exactly that (``CovarianceOperator`` protocol):
+covariance entries are computed from X the first time a strategy enters a
+face (k new strategies next to s known ones cost (s k + k^2 / 2) T) and kept.
+``solve_lazy`` runs the usual search + refinement on a pool of the best
+single strategies (dense, small), then the PDAS iteration on the whole
+problem from that start with the lazy operator; if that stalls (near-singular
+faces, the rank bound of an ill-posed window) the dense refinement polishes
+the point on the cached strategies. Only a KKT certificate computed from the
+full gradient is accepted, which makes the result as exact as a dense solve;
+anything else (binding max_weight, no certificate) is handed back to the
+caller for the dense solver, which then runs exactly as without this path.
+Conventions as in ``fastopt.ratio.common``; shrinkage X in [0, 1] acts as
+(1 - X) cov + X diag(cov), the same as ``fastopt.objective.shrink_covariance``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fastopt.ratio.common import cov_times, kkt_gap
+from fastopt.ratio.refine import face_is_singular, pdas, refine
+from fastopt.ratio.search import search_and_refine
+
+#: ``optimize`` takes the lazy path from this many strategies on (dense below: the full
+#: covariance is cheap there and the dense solver's numba kernels win).
+WORKING_SET_MIN_N = 300
+#: Strategies of best single slope/std solved densely first (the start of the full PDAS).
+POOL_SIZE = 128
+#: A KKT gap up to this multiple of ``tol`` is certified (as ``solve_ratio`` does).
+CERTIFIED_GAP = 10.0
+
+
+@dataclass(frozen=True)
+class CenteredWindow:
+    """A T x N window prepared for covariance-free work.
+
+    ``centered``: daily returns minus each column's mean (T x N, C-contiguous);
+    ``variances``: (N,) sample variance per day (ddof=1); ``n_days``: T.
+    """
+
+    centered: np.ndarray
+    variances: np.ndarray
+    n_days: int
+
+    @classmethod
+    def from_centered(cls, centered: np.ndarray) -> CenteredWindow:
+        n_days = centered.shape[0]
+        variances = np.einsum("ti,ti->i", centered, centered) / (n_days - 1)
+        return cls(centered=np.ascontiguousarray(centered), variances=variances, n_days=n_days)
+
+
+class LazyCovariance:
+    """Covariance of a ``CenteredWindow`` (shrunk by ``intensity``), computed only where used.
+
+    ``block(rows, cols)``: cov[rows][:, cols]; entries of strategies seen for
+    the first time are computed then and cached. ``times(w, support)``: cov @ w
+    for all N strategies in O(N T). ``size``: strategies cached so far.
+    """
+
+    def __init__(self, window: CenteredWindow, intensity: float = 0.0, capacity: int = 256) -> None:
+        self.window = window
+        self.intensity = float(intensity)
+        self._scale = (1.0 - self.intensity) / (window.n_days - 1)
+        self._position = np.full(window.variances.size, -1, dtype=np.int64)
+        self._rows = np.empty((capacity, window.n_days))  # centered returns of the cached strategies
+        self._store = np.empty((capacity, capacity))
+        self.size = 0
+
+    def _grow(self, needed: int) -> None:
+        capacity = self._store.shape[0]
+        while capacity < needed:
+            capacity *= 2
+        store = np.empty((capacity, capacity))
+        store[: self.size, : self.size] = self._store[: self.size, : self.size]
+        rows = np.empty((capacity, self.window.n_days))
+        rows[: self.size] = self._rows[: self.size]
+        self._store, self._rows = store, rows
+
+    def _ensure(self, index: np.ndarray) -> None:
+        missing = self._position[index] < 0
+        if not missing.any():
+            return
+        new = np.unique(index[missing])
+        s, k = self.size, new.size
+        if s + k > self._store.shape[0]:
+            self._grow(s + k)
+        x_new = np.ascontiguousarray(self.window.centered[:, new].T)  # k x T
+        own = x_new @ x_new.T  # syrk on one buffer: exactly symmetric
+        own *= self._scale
+        if self.intensity > 0:
+            own[np.diag_indices(k)] = self.window.variances[new]
+        self._store[s : s + k, s : s + k] = own
+        if s:
+            cross = x_new @ self._rows[:s].T
+            cross *= self._scale
+            self._store[s : s + k, :s] = cross
+            self._store[:s, s : s + k] = cross.T
+        self._rows[s : s + k] = x_new
+        self._position[new] = np.arange(s, s + k)
+        self.size = s + k
+
+    def members(self) -> np.ndarray:
+        """Indices of the cached strategies, in cache order."""
+        members = np.empty(self.size, dtype=np.int64)
+        cached = np.flatnonzero(self._position >= 0)
+        members[self._position[cached]] = cached
+        return members
+
+    def block(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        self._ensure(rows)
+        if cols is not rows:
+            self._ensure(cols)
+        return self._store.take(self._position[rows], axis=0).take(self._position[cols], axis=1)
+
+    def times(self, w: np.ndarray, support: np.ndarray) -> np.ndarray:
+        x = self.window.centered
+        self._ensure(support)  # the held strategies' rows are cached contiguously: a cheap gather
+        portfolio = w[support] @ self._rows.take(self._position[support], axis=0)
+        out = x.T @ portfolio
+        out *= self._scale
+        if self.intensity > 0:
+            out[support] += self.intensity * self.window.variances[support] * w[support]
+        return out
+
+
+def initial_pool(g: np.ndarray, std: np.ndarray, upper: np.ndarray, previous: np.ndarray | None,
+                 size: int) -> np.ndarray:
+    """The ``size`` usable strategies of best single slope/std, plus the previous weights' support."""
+    usable = upper > 0
+    single = np.full(g.size, -np.inf)
+    single[usable] = g[usable] / std[usable]
+    order = np.argsort(-single, kind="stable")
+    pool = order[usable[order]][:size]
+    if previous is not None:
+        pool = np.union1d(pool, np.flatnonzero((previous > 0) & usable))
+    return np.sort(pool)
+
+
+@dataclass
+class LazyOutcome:
+    """What ``solve_lazy`` reached: certified ``weights``, or ``fallback`` (why the dense
+    solver must solve it instead), refinement ``info`` (with the whole problem's
+    ``kkt_gap``), and the portfolio's ``var`` (w' cov w) and ``spread`` ((sum w_k std_k)^2)."""
+
+    weights: np.ndarray | None
+    info: dict[str, Any] = field(default_factory=dict)
+    fallback: str = ""
+    var: float = 0.0
+    spread: float = 0.0
+
+
+def solve_lazy(
+    g: np.ndarray,
+    window: CenteredWindow,
+    upper: np.ndarray,
+    *,
+    intensity: float = 0.0,
+    previous: np.ndarray | None = None,
+    seed: int = 0,
+    n_samples: int | None = None,
+    tol: float,
+    max_rounds: int,
+    max_face: int | None = None,
+) -> LazyOutcome:
+    """Maximize g.w / std(w) over the simplex (upper in {0, 1}: no binding max_weight).
+
+    ``upper``: validated bounds (0 = excluded); ``max_face``: the covariance's rank
+    bound on ill-posed windows (N >= T), as in ``refine.pdas``.
+    """
+    std = np.sqrt(window.variances)
+    cov = LazyCovariance(window, intensity)
+    pool = initial_pool(g, std, upper, previous, POOL_SIZE)
+    pool_face = max_face if max_face is not None and pool.size > max_face else None
+    w_pool, pool_info = search_and_refine(
+        np.ascontiguousarray(g[pool]), cov.block(pool, pool), np.ascontiguousarray(upper[pool]),
+        previous=previous[pool] if previous is not None else None, seed=seed, n_samples=n_samples,
+        tol=tol, max_rounds=max_rounds, max_face=pool_face)
+    start = np.zeros(g.size)
+    start[pool] = w_pool
+    info: dict[str, Any] = {key: pool_info[key] for key in ("candidates", "best_candidate", "search_score")}
+    info.update(pool=int(pool.size), pool_iterations=int(pool_info["iterations"]))
+    w, iterations, singular, rank_limited = pdas(g, cov, start, upper, max_face=max_face)
+    info.update(iterations=int(pool_info["iterations"]) + iterations, pdas_iterations=iterations,
+                active_set_steps=0, working_set=cov.size)
+    if w is None:
+        return LazyOutcome(None, info, fallback="the full PDAS found no positive face solution")
+    cov_w = cov_times(cov, w)
+    gap = kkt_gap(g, cov_w, w, upper)
+    info["kkt_gap"] = gap
+    if not rank_limited and gap <= CERTIFIED_GAP * tol:
+        info.update(singular=bool(singular) or face_is_singular(cov, np.flatnonzero(w)), rank_limited=False)
+    else:
+        # PDAS stalled (near-singular faces) or stopped at the rank bound of an ill-posed
+        # window: polish on the working set with the dense refinement (SMO + active-set
+        # steps on cov among the cached strategies), as the dense solver would
+        members = cov.members()
+        w_sub, sub_info = refine(np.ascontiguousarray(g[members]), cov.block(members, members), w[members],
+                                 np.ascontiguousarray(upper[members]), tol=tol, max_rounds=max_rounds,
+                                 max_face=max_face if max_face is not None and members.size > max_face else None)
+        w = np.zeros(g.size)
+        w[members] = w_sub
+        cov_w = cov_times(cov, w)
+        gap = kkt_gap(g, cov_w, w, upper)
+        info.update(kkt_gap=gap, polish_iterations=int(sub_info["iterations"]),
+                    active_set_steps=int(sub_info["active_set_steps"]))
+        info["iterations"] += int(sub_info["iterations"])
+        if not gap <= CERTIFIED_GAP * tol:
+            # uncertified: only the dense solver's own path classifies such a window the same
+            # way every time (ill-posed windows are path-dependent), so it solves it instead
+            return LazyOutcome(None, info, fallback=f"the lazy refinement ended uncertified (KKT gap {gap:.1e})")
+        info.update(singular=bool(sub_info["singular"]), rank_limited=False)
+    info["working_set"] = cov.size
+    return LazyOutcome(w, info, var=float(w @ cov_w), spread=float(w @ std) ** 2)
