@@ -230,3 +230,84 @@ def compound_line_max(r: np.ndarray, delta: np.ndarray, lo: float, hi: float, it
     if fd > best_f:
         best_t, best_f = d, fd
     return float(best_t), float(best_f)
+
+
+def ratio_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
+    """Twin of ``fastopt.active_set_kernels.ratio_active_set_nb``: the same steps, with the face
+    factored from scratch by numpy at every step instead of updated (``chol`` is refreshed too).
+
+    Same arguments, state updates in place and return codes (1 KKT, 0 step limit,
+    2 every violator dependent on the face, 3 failure, -1 buffer too small).
+    """
+    n = g.size
+    cap = chol.shape[0]
+    gmax = float(np.abs(g).max())
+    single = False
+
+    def factor(face: np.ndarray) -> np.ndarray | None:
+        try:
+            lower = np.linalg.cholesky(cov[np.ix_(face, face)])
+        except np.linalg.LinAlgError:
+            return None
+        return lower
+
+    for step in range(1, max_steps + 1):
+        if size == 0:
+            return 3, size, step
+        face = order[:size].copy()
+        lower = factor(face)
+        if lower is None:
+            return 3, size, step
+        u = np.linalg.solve(lower.T, np.linalg.solve(lower, g[face]))
+        gu = float(g[face] @ u)
+        if not (gu > 0 and np.isfinite(gu)) or not np.isfinite(u).all():
+            return 3, size, step
+        z = u / gu
+        nonpositive = np.flatnonzero(z <= 0)
+        if nonpositive.size:
+            yf = y[face[nonpositive]]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = np.where(yf > 0, yf / (yf - z[nonpositive]), 0.0)
+            block = int(nonpositive[int(np.argmin(ratios))])
+            alpha = float(ratios.min())
+            y[face] = y[face] + alpha * (z - y[face])
+            y[face[block]] = 0.0
+            keep = ~((z <= 0) & (y[face] <= 0))
+            keep[block] = False
+            y[face[~keep]] = 0.0
+            size = int(keep.sum())
+            order[:size] = face[keep]
+            chol[:, :] = 0.0
+            if size:
+                chol[:size, :size] = factor(order[:size])
+            single = alpha == 0.0
+            continue
+        y[face] = z
+        cov_y = y[face] @ cov[face, :n]
+        nu = float(y[face] @ cov_y[face])
+        lam = cov_y - nu * g
+        outside = allowed.copy()
+        outside[face] = False
+        cand = np.flatnonzero(outside & (lam < -tol * nu * gmax))
+        if cand.size == 0:
+            return 1, size, step
+        limit = 1 if single else max(1, size // 4)
+        cand = cand[np.argsort(lam[cand] / np.sqrt(np.diag(cov)[cand]), kind="quicksort")]
+        added = 0
+        for m in cand:
+            if added >= limit:
+                break
+            if size >= cap:
+                return -1, size, step
+            trial = np.append(order[:size], m)
+            lower = factor(trial)
+            if lower is None or not lower[-1, -1] ** 2 > 1e-14 * cov[m, m]:
+                continue
+            order[size] = m
+            size += 1
+            chol[:size, :size] = lower
+            added += 1
+        if added == 0:
+            return 2, size, step
+        single = False
+    return 0, size, max_steps

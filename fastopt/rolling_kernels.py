@@ -121,32 +121,34 @@ def cholesky_delete_nb(chol, k, p):
 
     The rows below ``p`` lose column ``p``; their trailing block gets the
     rank-one update ``L22 L22' + x x'`` (x = old column p below the diagonal),
-    done with Givens rotations, then rows and columns shift up/left by one.
+    done with Givens rotations, while rows and columns shift up/left by one.
+    Row by row (contiguous memory): row j applies the rotations of the rows
+    above it to its own entries, then defines its own rotation. O((k - p)^2 + k).
     """
     m = k - p - 1
-    x = np.empty(m)
-    for i in range(m):
-        x[i] = chol[p + 1 + i, p]
-    for i in range(m):  # rank-one update of the trailing block rows/cols p+1..k-1
-        r_i = p + 1 + i
-        diag = chol[r_i, r_i]
-        r = np.sqrt(diag * diag + x[i] * x[i])
-        c = r / diag
-        s = x[i] / diag
-        chol[r_i, r_i] = r
-        for j in range(i + 1, m):
-            r_j = p + 1 + j
-            chol[r_j, r_i] = (chol[r_j, r_i] + s * x[j]) / c
-            x[j] = c * x[j] - s * chol[r_j, r_i]
-    for i in range(p, k - 1):  # drop row p
-        for j in range(k):
-            chol[i, j] = chol[i + 1, j]
-    for i in range(k - 1):  # drop column p
-        for j in range(p, k - 1):
-            chol[i, j] = chol[i, j + 1]
-        chol[i, k - 1] = 0.0
+    cos = np.empty(m)
+    sin = np.empty(m)
+    for jj in range(m):
+        old = p + 1 + jj  # old row, becoming row p + jj
+        new = p + jj
+        xj = chol[old, p]
+        for j in range(p):  # columns left of p only move up
+            chol[new, j] = chol[old, j]
+        for ii in range(jj):  # rotations of the rows above, on (L[j, i], x_j)
+            value = (chol[old, p + 1 + ii] + sin[ii] * xj) / cos[ii]
+            xj = cos[ii] * xj - sin[ii] * value
+            chol[new, p + ii] = value
+        diag = chol[old, old]
+        r = np.sqrt(diag * diag + xj * xj)
+        cos[jj] = r / diag
+        sin[jj] = xj / diag
+        chol[new, new] = r
+        chol[new, old] = 0.0
     for j in range(k):
         chol[k - 1, j] = 0.0
+    if m == 0:
+        for i in range(k):
+            chol[i, k - 1] = 0.0
 
 
 @njit(cache=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf
@@ -27,6 +27,8 @@ PDAS_DAMPING = 2
 UNBOUNDED_REL_VAR = 1e-10
 #: SMO + active-set rounds still run (best effort, uncertified) after PDAS stopped at the rank bound.
 RANK_LIMITED_ROUNDS = 2
+#: Relative multiplier threshold of the active-set kernel (lambda_j < -tol nu max|g|, the PDAS rule).
+ACTIVE_SET_TOL = 1e-12
 #: Same ratio at which refinement stops early once a singular face has been met.
 UNBOUNDED_EARLY_REL_VAR = 1e-6
 
@@ -117,7 +119,7 @@ def usable_bounds(
     return upper, excluded, usable
 
 
-def score_of(g: np.ndarray, cov: np.ndarray | CovarianceOperator, w: np.ndarray) -> float:
+def score_of(g: np.ndarray, cov: np.ndarray, w: np.ndarray) -> float:
     """Per-day slope/std of dense w (O(N s) using the support); -inf if var <= 0."""
     cov_w = cov_times(cov, w)
     var = float(w @ cov_w)
@@ -144,35 +146,9 @@ def lower_cholesky(matrix: np.ndarray) -> np.ndarray:
     return factor.T
 
 
-class CovarianceOperator(Protocol):
-    """A covariance known without its N x N matrix (``fastopt.ratio.working_set.LazyCovariance``).
-
-    The face solves and the PDAS iteration accept one in place of a dense ``cov``.
-    """
-
-    def block(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray: ...
-
-    def times(self, w: np.ndarray, support: np.ndarray) -> np.ndarray: ...
-
-
-def cov_block(cov: np.ndarray | CovarianceOperator, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """cov[rows][:, cols] of a dense matrix or a ``CovarianceOperator``."""
-    if isinstance(cov, np.ndarray):
-        return submatrix(cov, rows, cols)
-    return cov.block(rows, cols)
-
-
-def cov_support_times(cov: np.ndarray | CovarianceOperator, w: np.ndarray, support: np.ndarray) -> np.ndarray:
-    """cov @ w for w zero outside ``support`` (dense: O(N |support|); operator: its own cost)."""
-    if isinstance(cov, np.ndarray):
-        return cov_matvec_sparse_nb(cov, w, support)
-    return cov.times(w, support)
-
-
-def cov_times(cov: np.ndarray | CovarianceOperator, w: np.ndarray) -> np.ndarray:
+def cov_times(cov: np.ndarray, w: np.ndarray) -> np.ndarray:
     """cov @ w in O(N |support|)."""
-    w = np.ascontiguousarray(w, dtype=np.float64)
-    return cov_support_times(cov, w, np.flatnonzero(w))
+    return cov_matvec_sparse_nb(cov, np.ascontiguousarray(w, dtype=np.float64), np.flatnonzero(w))
 
 
 def relative_variance(cov: np.ndarray, w: np.ndarray, cov_w: np.ndarray) -> float:

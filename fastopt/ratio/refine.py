@@ -10,25 +10,25 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.kernels import cholesky_solve_nb, pdas_nb, smo_ratio_nb
+from fastopt.active_set_kernels import CODE_FAILED, CODE_KKT, ratio_active_set_nb, start_face_nb
+from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, pdas_nb, smo_ratio_nb
 from fastopt.ratio.common import (
+    ACTIVE_SET_TOL,
     PDAS_DAMPING,
     PDAS_NUMBA_MAX_FACE,
     RANK_LIMITED_ROUNDS,
     UNBOUNDED_EARLY_REL_VAR,
     UNBOUNDED_REL_VAR,
-    CovarianceOperator,
-    cov_block,
-    cov_support_times,
     cov_times,
     kkt_gap,
     lower_cholesky,
     relative_variance,
     score_of,
+    submatrix,
 )
 
 def face_solve(
-    g: np.ndarray, cov: np.ndarray | CovarianceOperator, free: np.ndarray, at_ub: np.ndarray, upper: np.ndarray
+    g: np.ndarray, cov: np.ndarray, free: np.ndarray, at_ub: np.ndarray, upper: np.ndarray
 ) -> tuple[np.ndarray | None, bool]:
     """Exact optimum z (b.z = 1) of the convex reformulation on one face.
 
@@ -39,12 +39,12 @@ def face_solve(
     z = Q^-1 b / (b'Q^-1 b). Returns (z or None, singular flag).
     """
     m_u = float(upper[at_ub].sum())
-    q = cov_block(cov, free, free)
+    q = submatrix(cov, free, free)
     b = g[free].copy()
     if at_ub.size:
         v = upper[at_ub] / (1.0 - m_u)
-        u = cov_block(cov, free, at_ub) @ v
-        kappa = float(v @ cov_block(cov, at_ub, at_ub) @ v)
+        u = submatrix(cov, free, at_ub) @ v
+        kappa = float(v @ submatrix(cov, at_ub, at_ub) @ v)
         q = q + u[:, None] + u[None, :] + kappa
         b += float(g[at_ub] @ v)
     singular = False
@@ -159,12 +159,12 @@ def active_set_step(
     return out / s_out, singular
 
 
-def face_is_singular(cov: np.ndarray | CovarianceOperator, free: np.ndarray) -> bool:
+def face_is_singular(cov: np.ndarray, free: np.ndarray) -> bool:
     """True when cov restricted to the free strategies is (numerically) singular."""
     if free.size < 2:
         return False
     try:
-        diag = np.diag(lower_cholesky(cov_block(cov, free, free)))
+        diag = np.diag(lower_cholesky(submatrix(cov, free, free)))
     except np.linalg.LinAlgError:
         return True
     return bool(diag.min() ** 2 < 1e-13 * diag.max() ** 2)
@@ -186,7 +186,7 @@ def violators(g: np.ndarray, cov_w: np.ndarray, w: np.ndarray, upper: np.ndarray
 
 
 def pdas(
-    g: np.ndarray, cov: np.ndarray | CovarianceOperator, w0: np.ndarray, upper: np.ndarray, *, max_iter: int = 40,
+    g: np.ndarray, cov: np.ndarray, w0: np.ndarray, upper: np.ndarray, *, max_iter: int = 40,
     max_face: int | None = None,
 ) -> tuple[np.ndarray | None, int, bool, bool]:
     """Primal-dual active set (semismooth Newton) for min y'cov y, g.y = 1, y >= 0.
@@ -198,8 +198,6 @@ def pdas(
     iterations from a reasonable start; returns (feasible w or None,
     iterations, singular flag, rank_limited flag). The caller certifies (KKT
     gap) and falls back to SMO + active-set steps when it fails or cycles.
-    ``cov`` may be a ``CovarianceOperator`` (no N x N matrix; the numba
-    small-face kernel is then skipped).
 
     ``max_face``: the covariance's rank bound (n_days - 1). A finite optimum
     always has an optimal solution on a face of at most that many strategies
@@ -209,14 +207,11 @@ def pdas(
     """
     allowed = upper > 0
     start = (w0 > 0) & allowed
-    if isinstance(cov, np.ndarray):
-        # small faces: the whole iteration in numba (no per-iteration Python overhead)
-        y, it_nb, status, mask = pdas_nb(g, cov, allowed, start, max_iter, PDAS_NUMBA_MAX_FACE)
-        if status == 0:
-            return y / y.sum(), it_nb, False, False
-        inactive = np.flatnonzero(mask if status == 3 else start)
-    else:
-        inactive = np.flatnonzero(start)
+    # small faces: the whole iteration in numba (no per-iteration Python overhead)
+    y, it_nb, status, mask = pdas_nb(g, cov, allowed, start, max_iter, PDAS_NUMBA_MAX_FACE)
+    if status == 0:
+        return y / y.sum(), it_nb, False, False
+    inactive = np.flatnonzero(mask if status == 3 else start)
     if max_face is not None and inactive.size > max_face:
         # the start is on a structurally singular face: keep its heaviest max_face strategies
         inactive = np.sort(inactive[np.argsort(-w0[inactive], kind="stable")[:max_face]])
@@ -238,7 +233,7 @@ def pdas(
         y = np.zeros(g.size)
         y[inactive] = z
         positive = z > 0
-        cov_y = cov_support_times(cov, y, inactive)
+        cov_y = cov_matvec_sparse_nb(cov, y, inactive)
         if positive.any():
             cand = np.where(y > 0, y, 0.0)
             cand /= cand.sum()
@@ -248,10 +243,8 @@ def pdas(
                 if positive.all():  # cand = y / sum(y): its ratio from cov_y, no second product
                     var_y = float(y @ cov_y)
                     cand_score = float(g @ y) / math.sqrt(var_y) if var_y > 0 else -math.inf
-                elif best is None:  # a clipped face solution: scored only while nothing better is held
-                    cand_score = score_of(g, cov, cand)
                 else:
-                    cand_score = -math.inf
+                    cand_score = score_of(g, cov, cand)
                 if cand_score > best_score:
                     best, best_score = cand, cand_score
         if max_face is not None and inactive.size >= max_face and not positive.all():
@@ -276,6 +269,35 @@ def pdas(
         dropped_any = dropped_any or not positive.all()
         inactive = np.sort(np.concatenate([inactive[positive], enter]))
     return best, max_iter, singular, False
+
+
+def active_set(
+    g: np.ndarray, cov: np.ndarray, w0: np.ndarray, upper: np.ndarray, *, max_face: int | None = None,
+    max_steps: int | None = None,
+) -> tuple[np.ndarray, int, int]:
+    """``ratio_active_set_nb`` on the whole (dense) problem from w0 (upper in {0, 1}).
+
+    Returns (w on the simplex, kernel code, kernel steps); code ``CODE_KKT``
+    means no zero-weight strategy violates KKT by the kernel's rule (the caller
+    still certifies with ``kkt_gap``). ``max_face`` (rank bound) sizes the
+    factor buffer: a face never exceeds the covariance's rank.
+    """
+    n = g.size
+    allowed = upper > 0
+    capacity = min(int(allowed.sum()), n if max_face is None else max_face + 1) + 2
+    chol = np.zeros((capacity, capacity))
+    order = np.zeros(capacity, dtype=np.int64)
+    y = np.ascontiguousarray(w0, dtype=np.float64).copy()
+    y[~allowed] = 0.0
+    size = start_face_nb(g, cov, y, order, chol)
+    if size < 0:
+        return np.ascontiguousarray(w0, dtype=np.float64), CODE_FAILED, 0
+    limit = max_steps if max_steps is not None else 20 * n + 1000
+    code, size, steps = ratio_active_set_nb(g, cov, allowed, y, order, size, chol, limit, ACTIVE_SET_TOL)
+    total = float(y.sum())
+    if not (total > 0 and np.isfinite(y).all()):  # a failed first step (tiny windows): no point
+        return np.ascontiguousarray(w0, dtype=np.float64), CODE_FAILED, int(steps)
+    return y / total, int(code), int(steps)
 
 
 def refine(
@@ -307,8 +329,18 @@ def refine(
     gap = math.inf
     n = g.size
     pdas_iterations = 0
+    kernel_steps = 0
     rank_limited = False
     if bool(((upper == 0) | (upper >= 1)).all()) and float(g @ w) > 0:
+        # primal active set with factor updates: exact and monotone; certified -> done
+        w_a, code, kernel_steps = active_set(g, cov, w, upper, max_face=max_face)
+        if code == CODE_KKT:
+            gap = kkt_gap(g, cov_times(cov, w_a), w_a, upper)
+            if gap <= tol:
+                return w_a, {"iterations": kernel_steps, "pdas_iterations": 0, "active_set_steps": 0,
+                             "active_set_kernel_steps": kernel_steps, "kkt_gap": gap,
+                             "singular": face_is_singular(cov, np.flatnonzero(w_a)), "rank_limited": False}
+        # otherwise (rank bound, rounding on near-singular faces) PDAS and SMO from the start
         w_p, pdas_iterations, singular, rank_limited = pdas(g, cov, w, upper, max_face=max_face)
         if w_p is not None:
             cov_p = cov_times(cov, w_p)
@@ -356,8 +388,9 @@ def refine(
     singular = face_is_singular(cov, np.flatnonzero((w > 0) & (w < upper)))
     if rank_limited and gap > tol:
         singular = True  # the certificate needs a face beyond the covariance's rank
-    return w, {"iterations": iterations + pdas_iterations, "pdas_iterations": pdas_iterations,
-               "active_set_steps": steps, "kkt_gap": gap, "singular": singular,
+    return w, {"iterations": iterations + pdas_iterations + kernel_steps, "pdas_iterations": pdas_iterations,
+               "active_set_steps": steps, "active_set_kernel_steps": kernel_steps, "kkt_gap": gap,
+               "singular": singular,
                "rank_limited": bool(rank_limited and gap > tol)}
 
 

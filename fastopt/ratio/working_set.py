@@ -8,7 +8,7 @@ fewer strategies than N, and the refinement only ever needs
 - the full gradient cov @ w, which is X'(X w) / (T - 1) from the centered
   returns X in O(N T), never a matrix.
 
-``LazyCovariance`` provides exactly that (``CovarianceOperator`` protocol):
+``LazyCovariance`` provides exactly that:
 covariance entries are computed from X the first time a strategy enters a
 face (k new strategies next to s known ones cost (s k + k^2 / 2) T) and kept.
 ``solve_lazy`` runs the usual search + refinement on a pool of the best
@@ -29,17 +29,27 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.ratio.common import cov_times, kkt_gap
-from fastopt.ratio.refine import face_is_singular, pdas, refine
+from fastopt.ratio.common import ACTIVE_SET_TOL, kkt_gap
+from fastopt.active_set_kernels import (
+    CODE_DEPENDENT,
+    CODE_FAILED,
+    CODE_KKT,
+    CODE_STEP_LIMIT,
+    ratio_active_set_nb,
+    start_face_nb,
+)
+from fastopt.ratio.refine import refine
 from fastopt.ratio.search import search_and_refine
 
 #: ``optimize`` takes the lazy path from this many strategies on (dense below: the full
 #: covariance is cheap there and the dense solver's numba kernels win).
 WORKING_SET_MIN_N = 300
 #: Strategies of best single slope/std solved densely first (the start of the full PDAS).
-POOL_SIZE = 128
+POOL_SIZE = 64
 #: A KKT gap up to this multiple of ``tol`` is certified (as ``solve_ratio`` does).
 CERTIFIED_GAP = 10.0
+#: Most strategies a round adds to the working set: max(MIN_GROWTH, face size / 2).
+MIN_GROWTH = 32
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,15 @@ class LazyCovariance:
         self._position[new] = np.arange(s, s + k)
         self.size = s + k
 
+    def add(self, index: np.ndarray) -> None:
+        """Cache these strategies (appended after the cached ones, in the given order)."""
+        self._ensure(np.asarray(index, dtype=np.int64))
+
+    def cached_matrix(self) -> np.ndarray:
+        """The (capacity x capacity) buffer whose leading size x size block is cov among
+        ``members()`` (no copy: valid until the next strategies are cached)."""
+        return self._store
+
     def members(self) -> np.ndarray:
         """Indices of the cached strategies, in cache order."""
         members = np.empty(self.size, dtype=np.int64)
@@ -163,6 +182,68 @@ class LazyOutcome:
     spread: float = 0.0
 
 
+def active_set_rounds(
+    g: np.ndarray, cov: LazyCovariance, upper: np.ndarray, start: np.ndarray, *, max_steps: int | None = None
+) -> tuple[np.ndarray, int, bool, int, int]:
+    """Primal active-set solve of the whole problem on a growing working set, from ``start``.
+
+    Each round runs ``ratio_active_set_nb`` on the cached strategies (the face
+    factor and the point carry over between rounds), then checks every other
+    strategy with the full gradient (O(N T)); the violators, most violating per
+    unit std first, join the cache and the next round resumes. ``start``: weights
+    (>= 0, g.w > 0) on cached strategies. Returns (w on the simplex, kernel code
+    of the last round, singular flag of the final face, rounds, kernel steps).
+    """
+    n = g.size
+    members = cov.members()
+    allowed = upper > 0
+    gmax = float(np.abs(g).max())
+    std = np.sqrt(cov.window.variances)
+    g_m = np.ascontiguousarray(g[members])
+    y = np.ascontiguousarray(start[members])
+    capacity = min(int(allowed.sum()), cov.window.n_days) + 2
+    chol = np.zeros((capacity, capacity))
+    order = np.zeros(capacity, dtype=np.int64)
+    size = start_face_nb(g_m, cov.cached_matrix(), y, order, chol)
+    if size < 0:
+        return start / start.sum(), CODE_FAILED, False, 0, 0
+    allowed_m = np.ascontiguousarray(allowed[members])
+    rounds = steps = 0
+    limit = max_steps if max_steps is not None else 20 * n + 1000
+    while True:
+        rounds += 1
+        code, size, used = ratio_active_set_nb(g_m, cov.cached_matrix(), allowed_m, y, order, size, chol,
+                                               limit - steps, ACTIVE_SET_TOL)
+        steps += int(used)
+        w = np.zeros(n)
+        w[members] = y
+        total = float(w.sum())
+        if not (total > 0 and np.isfinite(w).all()):
+            return start / start.sum(), CODE_FAILED, False, rounds, steps
+        w /= total
+        if code != CODE_KKT or steps >= limit:
+            break
+        support = np.flatnonzero(w)
+        cov_y = cov.times(w, support) / float(g @ w)  # for y = w / g.w, the kernel's scaling
+        y_full = w / float(g @ w)
+        nu = float(y_full[support] @ cov_y[support])
+        lam = cov_y - nu * g
+        outside = allowed.copy()
+        outside[members] = False
+        cand = np.flatnonzero(outside & (lam < -ACTIVE_SET_TOL * nu * gmax))
+        if cand.size == 0:
+            break
+        cand = cand[np.argsort(lam[cand] / std[cand], kind="stable")][: max(MIN_GROWTH, size // 2)]
+        cov.add(cand)  # appended after the cached strategies: their positions, the face and y stay valid
+        members = cov.members()
+        g_m = np.ascontiguousarray(g[members])
+        allowed_m = np.ascontiguousarray(allowed[members])
+        y = np.concatenate([y, np.zeros(members.size - y.size)])
+    diag = np.diagonal(chol)[:size]
+    singular = bool(size and diag.min() ** 2 < 1e-13 * diag.max() ** 2)
+    return w, int(code), singular, rounds, steps
+
+
 def solve_lazy(
     g: np.ndarray,
     window: CenteredWindow,
@@ -179,7 +260,7 @@ def solve_lazy(
     """Maximize g.w / std(w) over the simplex (upper in {0, 1}: no binding max_weight).
 
     ``upper``: validated bounds (0 = excluded); ``max_face``: the covariance's rank
-    bound on ill-posed windows (N >= T), as in ``refine.pdas``.
+    bound on ill-posed windows (N >= T), for the dense steps (pool solve, polish).
     """
     std = np.sqrt(window.variances)
     cov = LazyCovariance(window, intensity)
@@ -189,34 +270,38 @@ def solve_lazy(
         np.ascontiguousarray(g[pool]), cov.block(pool, pool), np.ascontiguousarray(upper[pool]),
         previous=previous[pool] if previous is not None else None, seed=seed, n_samples=n_samples,
         tol=tol, max_rounds=max_rounds, max_face=pool_face)
-    start = np.zeros(g.size)
-    start[pool] = w_pool
     info: dict[str, Any] = {key: pool_info[key] for key in ("candidates", "best_candidate", "search_score")}
     info.update(pool=int(pool.size), pool_iterations=int(pool_info["iterations"]))
-    w, iterations, singular, rank_limited = pdas(g, cov, start, upper, max_face=max_face)
-    info.update(iterations=int(pool_info["iterations"]) + iterations, pdas_iterations=iterations,
-                active_set_steps=0, working_set=cov.size)
-    if w is None:
-        return LazyOutcome(None, info, fallback="the full PDAS found no positive face solution")
-    cov_w = cov_times(cov, w)
+    start = np.zeros(g.size)
+    start[pool] = w_pool
+    w, code, singular, rounds, steps = active_set_rounds(g, cov, upper, start)
+    info.update(iterations=int(pool_info["iterations"]) + steps, active_set_kernel_steps=steps,
+                working_set_rounds=rounds, working_set=cov.size)
+    cov_w = cov.times(w, np.flatnonzero(w))
     gap = kkt_gap(g, cov_w, w, upper)
     info["kkt_gap"] = gap
-    if not rank_limited and gap <= CERTIFIED_GAP * tol:
-        info.update(singular=bool(singular) or face_is_singular(cov, np.flatnonzero(w)), rank_limited=False)
+    if code == CODE_KKT and gap <= CERTIFIED_GAP * tol:
+        info.update(singular=singular, rank_limited=False)
+    elif code != CODE_KKT:
+        # at the rank bound (every violator dependent on the face), out of steps, or failed:
+        # the dense solver's own path (SMO swaps, rank-limited rounds) decides such a window
+        reasons = {CODE_DEPENDENT: "violators remain but each is linearly dependent on the face (N >= T?)",
+                   CODE_STEP_LIMIT: "step limit"}
+        return LazyOutcome(None, info, fallback=f"active set stopped: {reasons.get(code, 'numerical failure')}")
     else:
-        # PDAS stalled (near-singular faces) or stopped at the rank bound of an ill-posed
-        # window: polish on the working set with the dense refinement (SMO + active-set
-        # steps on cov among the cached strategies), as the dense solver would
+        # KKT by the kernel's rule but not by the certificate computed from scratch (rounding
+        # in the factor updates on a near-singular face): polish on the working set with the
+        # dense refinement (SMO + active-set steps on cov among the cached strategies)
         members = cov.members()
         w_sub, sub_info = refine(np.ascontiguousarray(g[members]), cov.block(members, members), w[members],
                                  np.ascontiguousarray(upper[members]), tol=tol, max_rounds=max_rounds,
                                  max_face=max_face if max_face is not None and members.size > max_face else None)
         w = np.zeros(g.size)
         w[members] = w_sub
-        cov_w = cov_times(cov, w)
+        cov_w = cov.times(w, np.flatnonzero(w))
         gap = kkt_gap(g, cov_w, w, upper)
         info.update(kkt_gap=gap, polish_iterations=int(sub_info["iterations"]),
-                    active_set_steps=int(sub_info["active_set_steps"]))
+                    polish_active_set_steps=int(sub_info["active_set_steps"]))
         info["iterations"] += int(sub_info["iterations"])
         if not gap <= CERTIFIED_GAP * tol:
             # uncertified: only the dense solver's own path classifies such a window the same
