@@ -37,9 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from fastopt.rolling_kernels import cov_from_cross_nb, slide_window_nb
+from fastopt.rolling_kernels import cov_from_cross_nb, slide_window_nb, sums_block_nb, sums_times_nb
 
 __all__ = [
+    "CovarianceSums",
     "RollingStats",
     "RollingWindow",
     "slope_weights",
@@ -61,6 +62,51 @@ class RollingStats:
     var: NDArray[np.float64]
     cov: NDArray[np.float64] | None
     n_days: int
+
+
+@dataclass(frozen=True)
+class CovarianceSums:
+    """A window's covariance kept as sums: ``cov[a, b] = (cross[a, b] - s0[a] s0[b] / L) / (L - 1)``.
+
+    ``cross`` (N x N): sums of products of the (shifted) returns over the window's
+    ``n_days`` = L days; ``s0`` (N): their sums. Entries are computed when read,
+    so a fit touching k strategies costs O(k^2) or O(N k), never the O(N^2)
+    of forming the matrix. ``of_matrix(cov)`` wraps a ready covariance
+    (s0 = 0, L = 2: the formula returns ``cov`` exactly).
+    """
+
+    cross: NDArray[np.float64]
+    s0: NDArray[np.float64]
+    n_days: int
+
+    @classmethod
+    def of_matrix(cls, cov: NDArray[np.float64]) -> CovarianceSums:
+        cov = np.ascontiguousarray(cov, dtype=np.float64)
+        return cls(cross=cov, s0=np.zeros(cov.shape[0]), n_days=2)
+
+    def face(self, index: NDArray[np.int64]) -> NDArray[np.float64]:
+        """cov[index][:, index] (numba, ``sums_block_nb``; its twin is ``block``)."""
+        return sums_block_nb(self.cross, self.s0, self.n_days, np.ascontiguousarray(index, dtype=np.int64))
+
+    def times_fast(self, w: NDArray[np.float64], support: NDArray[np.int64]) -> NDArray[np.float64]:
+        """cov @ w (numba, ``sums_times_nb``; its twin is ``times``)."""
+        return sums_times_nb(self.cross, self.s0, self.n_days, np.ascontiguousarray(w, dtype=np.float64),
+                             np.ascontiguousarray(support, dtype=np.int64))
+
+    def block(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float64]:
+        """cov[rows][:, cols] (same arithmetic as ``cov_from_cross_nb``)."""
+        inner = self.cross.take(rows, axis=0).take(cols, axis=1)
+        inner -= np.multiply.outer(self.s0[rows], self.s0[cols]) * (1.0 / self.n_days)
+        inner *= 1.0 / (self.n_days - 1)
+        return inner
+
+    def times(self, w: NDArray[np.float64], support: NDArray[np.int64]) -> NDArray[np.float64]:
+        """cov @ w for w zero outside ``support``: O(N |support|)."""
+        w_s = w[support]
+        out = w_s @ self.cross.take(support, axis=0)
+        out -= self.s0 * (float(self.s0[support] @ w_s) / self.n_days)
+        out *= 1.0 / (self.n_days - 1)
+        return out
 
 
 def slope_weights(lookback: int) -> NDArray[np.float64]:
@@ -212,12 +258,14 @@ class RollingWindow:
             )
 
     # -- statistics ----------------------------------------------------------
-    def stats(self, *, cov_out: NDArray[np.float64] | None = None) -> RollingStats:
+    def stats(self, *, cov_out: NDArray[np.float64] | None = None, with_cov: bool = True) -> RollingStats:
         """Statistics of the current window.
 
         The arrays are fresh, except ``cov`` which is written into ``cov_out``
         when given (an N x N float64 buffer reused across days to avoid
-        allocating and page-faulting N^2 floats per day).
+        allocating and page-faulting N^2 floats per day). ``with_cov=False``
+        skips the O(N^2) covariance (``cov`` None; ``sums()`` reads entries on
+        demand); g, mean and var are the same either way.
         """
         if self.end < 0:
             raise ValueError("window not positioned: call move_to() first")
@@ -225,14 +273,15 @@ class RollingWindow:
         denom = lookback * (lookback * lookback - 1.0)
         g = self.shift + 6.0 * (lookback * self.s1 - self.s2) / denom
         mean = self.shift + self.s0 / lookback
-        if self.full_cov:
+        if self.full_cov and with_cov:
             cov = np.empty_like(self.cross) if cov_out is None else cov_out
             self._cov(self.cross, self.s0, lookback, cov)
             var = np.diag(cov).copy()
         else:
             cov = None
             diag = np.diag(self.cross)
-            var = (diag - self.s0 * self.s0 / lookback) / (lookback - 1)
+            # the arithmetic of cov_from_cross_nb's diagonal, so var is the same with or without cov
+            var = (diag - self.s0 * self.s0 * (1.0 / lookback)) * (1.0 / (lookback - 1))
         var = np.maximum(var, 0.0)
         if cov is not None:
             np.fill_diagonal(cov, var)
@@ -245,6 +294,14 @@ class RollingWindow:
                 cov[flat, :] = 0.0
                 cov[:, flat] = 0.0
         return RollingStats(g=g, mean=mean, var=var, cov=cov, n_days=lookback)
+
+    def sums(self) -> CovarianceSums:
+        """The current window's covariance as sums (views of the running state: valid until
+        the window moves). Needs ``full_cov``. Columns of strategies flat in the window are
+        not zeroed here: callers exclude them by their variance (``stats().var == 0``)."""
+        if not self.full_cov:
+            raise ValueError("sums() needs full_cov=True")
+        return CovarianceSums(cross=self.cross, s0=self.s0, n_days=self.lookback)
 
 
 # --------------------------------------------------------------------------- Cholesky twins
@@ -279,8 +336,9 @@ def cholesky_delete_np(chol, k, p) -> None:
     chol[: k - 1, : k - 1] = new
 
 
-def face_moves_np(g, cov, upper, order, size, chol, max_moves, tol, min_relative_variance):
+def face_moves_np(g, cross, s0, lookback, upper, order, size, chol, max_moves, tol, min_relative_variance):
     """Plain-numpy twin of ``fastopt.rolling_kernels.face_moves_nb`` (same moves, same returns)."""
+    sums = CovarianceSums(cross=cross, s0=s0, n_days=lookback)
     n = g.size
     cap = chol.shape[0]
     w = np.zeros(n)
@@ -306,10 +364,10 @@ def face_moves_np(g, cov, upper, order, size, chol, max_moves, tol, min_relative
         w[face] = y / y.sum()
         if ((w[face] >= upper[face]) & (upper[face] < 1.0)).any():
             return 0, size, w
-        cov_w = cov[face].T @ w[face]
+        cov_w = sums.times(w, face)
         var = float(w @ cov_w)
         big_g = float(g @ w)
-        spread = float(w[face] @ np.sqrt(cov[face, face])) ** 2
+        spread = float(w[face] @ np.sqrt(np.diag(sums.block(face, face)))) ** 2
         if not (var > 0 and big_g != 0 and spread > 0 and var / spread >= min_relative_variance
                 and abs(big_g) * var > 0):
             return 0, size, w
@@ -324,7 +382,8 @@ def face_moves_np(g, cov, upper, order, size, chol, max_moves, tol, min_relative
         for m in entering:
             if size >= cap:
                 return -1, size, w
-            if not cholesky_append_np(chol, size, cov[order[:size], m].copy(), float(cov[m, m])):
+            column = sums.block(order[:size], np.array([m]))[:, 0]
+            if not cholesky_append_np(chol, size, column, float(sums.block(np.array([m]), np.array([m]))[0, 0])):
                 return 0, size, w
             order[size] = m
             in_face[m] = True

@@ -152,12 +152,55 @@ def cholesky_delete_nb(chol, k, p):
 
 
 @njit(cache=True)
-def face_moves_nb(g, cov, upper, order, size, chol, max_moves, tol, min_relative_variance):
+def sums_block_nb(cross, s0, lookback, index):
+    """cov[index][:, index] from the window sums (``fastopt.rolling.CovarianceSums``): O(k^2),
+    ``cov[a, b] = (cross[a, b] - s0[a] s0[b] / L) / (L - 1)`` with the arithmetic of
+    ``cov_from_cross_nb``. Twin: ``CovarianceSums.block`` (numpy)."""
+    k = index.size
+    inv_l = 1.0 / lookback
+    inv_dof = 1.0 / (lookback - 1)
+    out = np.empty((k, k))
+    for i in range(k):
+        a = index[i]
+        row = cross[a]
+        sum_a = s0[a]
+        for j in range(k):
+            b = index[j]
+            out[i, j] = (row[b] - sum_a * s0[b] * inv_l) * inv_dof
+    return out
+
+
+@njit(cache=True)
+def sums_times_nb(cross, s0, lookback, w, support):
+    """cov @ w from the window sums for w zero outside ``support``: O(N |support|), rows of
+    ``cross`` read in place. Twin: ``CovarianceSums.times`` (numpy)."""
+    n = s0.size
+    out = np.zeros(n)
+    s0_w = 0.0
+    for i in range(support.size):
+        k = support[i]
+        wk = w[k]
+        s0_w += s0[k] * wk
+        row = cross[k]
+        for m in range(n):
+            out[m] += wk * row[m]
+    inv_l = 1.0 / lookback
+    inv_dof = 1.0 / (lookback - 1)
+    for m in range(n):
+        out[m] = (out[m] - s0[m] * s0_w * inv_l) * inv_dof
+    return out
+
+
+@njit(cache=True)
+def face_moves_nb(g, cross, s0, lookback, upper, order, size, chol, max_moves, tol, min_relative_variance):
     """Primal-dual active-set moves of the same-face warm start (twin: ``face_moves_np``).
 
-    ``order[:size]``: the face (strategy indices in factor order); ``chol``:
-    (cap x cap) buffer whose leading size x size block is the lower Cholesky
-    factor of ``cov[order, order]``. Each move solves ``cov_SS y = g_S``; drops
+    The covariance is read as sums (``fastopt.rolling.CovarianceSums``):
+    ``cov[a, b] = (cross[a, b] - s0[a] s0[b] / L) / (L - 1)`` with L =
+    ``lookback``, each entry computed when used (a ready matrix: cross = cov,
+    s0 = 0, L = 2). ``order[:size]``: the face (strategy indices in factor
+    order); ``chol``: (cap x cap) buffer whose leading size x size block is the
+    lower Cholesky factor of ``cov[order, order]``. Each move solves ``cov_SS y = g_S``; drops
     the non-positive ``y`` (factor downdates) or, if all are positive, checks
     the relative KKT gap of ``w = y / sum(y)`` (same formula as
     ``fastopt.optimizer.kkt_gap``) and adds every violator (factor borders).
@@ -168,6 +211,8 @@ def face_moves_nb(g, cov, upper, order, size, chol, max_moves, tol, min_relative
     """
     n = g.size
     cap = chol.shape[0]
+    inv_l = 1.0 / lookback
+    inv_dof = 1.0 / (lookback - 1)
     w = np.zeros(n)
     in_face = np.zeros(n, dtype=np.bool_)
     for i in range(size):
@@ -212,11 +257,16 @@ def face_moves_nb(g, cov, upper, order, size, chol, max_moves, tol, min_relative
             if w[order[i]] >= upper[order[i]] and upper[order[i]] < 1.0:
                 return 0, size, w  # a max_weight bound binds: leave it to the solver
         cov_w = np.zeros(n)
+        s0_w = 0.0
         for i in range(size):
             k = order[i]
             wk = w[k]
+            s0_w += s0[k] * wk
+            row = cross[k]
             for m in range(n):
-                cov_w[m] += wk * cov[k, m]
+                cov_w[m] += wk * row[m]
+        for m in range(n):
+            cov_w[m] = (cov_w[m] - s0[m] * s0_w * inv_l) * inv_dof
         var = 0.0
         big_g = 0.0
         for m in range(n):
@@ -224,7 +274,8 @@ def face_moves_nb(g, cov, upper, order, size, chol, max_moves, tol, min_relative
             big_g += g[m] * w[m]
         spread = 0.0
         for i in range(size):
-            spread += w[order[i]] * np.sqrt(cov[order[i], order[i]])
+            k = order[i]
+            spread += w[k] * np.sqrt((cross[k, k] - s0[k] * s0[k] * inv_l) * inv_dof)
         spread *= spread
         # (near) riskless face (the ratio may be unbounded), or |G| V underflowing so the gap has
         # no scale: leave it to the solver (same rule as fastopt.ratio.common.kkt_gap)
@@ -252,8 +303,8 @@ def face_moves_nb(g, cov, upper, order, size, chol, max_moves, tol, min_relative
                     return -1, size, w
                 col = np.empty(size)
                 for i in range(size):
-                    col[i] = cov[order[i], m]
-                if not cholesky_append_nb(chol, size, col, cov[m, m]):
+                    col[i] = (cross[order[i], m] - s0[order[i]] * s0[m] * inv_l) * inv_dof
+                if not cholesky_append_nb(chol, size, col, (cross[m, m] - s0[m] * s0[m] * inv_l) * inv_dof):
                     return 0, size, w
                 order[size] = m
                 in_face[m] = True
@@ -291,12 +342,15 @@ def warmup() -> list[tuple[str, float]]:
     calls = [
         ("slide_window_nb", lambda: slide_window_nb(cross, s0, s1, s2, rows_out, rows_in, shift, lookback, True)),
         ("cov_from_cross_nb", lambda: cov_from_cross_nb(cross, s0, lookback, cov)),
+        ("sums_block_nb", lambda: sums_block_nb(spd, np.zeros(n), 2, np.arange(n, dtype=np.int64))),
+        ("sums_times_nb", lambda: sums_times_nb(spd, np.zeros(n), 2, g.copy(), np.arange(n, dtype=np.int64))),
         ("cholesky_append_nb", lambda: cholesky_append_nb(chol, 1, spd[1, :1].copy(), spd[1, 1])),
         ("cholesky_delete_nb", lambda: cholesky_delete_nb(chol, 2, 0)),
         (
             "face_moves_nb",
             lambda: face_moves_nb(
-                g, spd, np.ones(n), np.arange(n, dtype=np.int64), 1, _first_factor(spd, n), 5, 1e-11, 1e-12
+                g, spd, np.zeros(n), 2, np.ones(n), np.arange(n, dtype=np.int64), 1, _first_factor(spd, n), 5,
+                1e-11, 1e-12
             ),
         ),
     ]

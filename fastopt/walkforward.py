@@ -60,8 +60,10 @@ from fastopt import metrics
 from fastopt.allocation import normalize_weights
 from fastopt.errors import InputError, NothingToDo
 from fastopt.objective import ledoit_wolf_intensity, single_thread_blas
+from fastopt.ratio.common import lower_cholesky
 from fastopt.random_portfolios import RandomBenchmark, random_benchmark
 from fastopt.rolling import (
+    CovarianceSums,
     DEFAULT_RECOMPUTE_EVERY,
     RollingStats,
     RollingWindow,
@@ -309,10 +311,11 @@ FACE_MIN_RELATIVE_VARIANCE = 1e-8
 
 def face_warm_start(
     g: NDArray[np.float64],
-    cov: NDArray[np.float64],
+    cov: NDArray[np.float64] | CovarianceSums,
     previous: NDArray[np.float64],
     *,
     max_weight: float,
+    var: NDArray[np.float64] | None = None,
     periods_per_year: float,
     max_moves: int = FACE_MAX_MOVES,
     max_support: int | None = None,
@@ -337,6 +340,9 @@ def face_warm_start(
     of L days has rank <= L - 1, so bigger faces are singular). The moves run
     in ``fastopt.rolling_kernels.face_moves_nb`` (``use_numba=False``: its
     numpy twin); the final weights are re-certified with ``kkt_gap``.
+    ``cov``: the covariance, or the window's ``CovarianceSums`` (entries read on
+    demand: no O(N^2) matrix per day); with sums, ``var`` (the window's
+    variances, 0 for strategies flat in the window) decides who is usable.
     """
     from fastopt.allocation import Allocation
     from fastopt.optimizer import KKT_TOL, kkt_gap
@@ -344,41 +350,41 @@ def face_warm_start(
     if not (g > 0).any():
         return None
     n = g.size
-    diag = np.diag(cov)
+    sums = cov if isinstance(cov, CovarianceSums) else CovarianceSums.of_matrix(cov)
+    diag = np.diag(sums.cross) if var is None and not isinstance(cov, CovarianceSums) else var
+    if diag is None:
+        raise ValueError("face_warm_start needs var with CovarianceSums")
     upper = np.where(diag > 0, float(max_weight), 0.0)
     if np.count_nonzero(upper) < 2:
         return None  # a single usable strategy: the solver's "single_strategy" case
     support = np.flatnonzero((previous > 0) & (upper > 0))
     if support.size == 0:
         return None
-    from fastopt.kernels import cov_matvec_sparse_nb
-
     if max_support is not None and support.size > max_support:
         return None
     size = support.size
     capacity = n if max_support is None else min(n, max_support)
     capacity = max(capacity, size)
     chol = np.zeros((min(capacity, size + 64),) * 2)
-    block = cov.take(support, axis=0).take(support, axis=1)  # (~3x faster than np.ix_)
+    block = sums.face(support)
     try:
-        # numpy's LAPACK (the one single_thread_blas controls); the moves then update it in O(k^2)
-        chol[:size, :size] = np.linalg.cholesky(block)
+        # LAPACK dpotrf (lower triangle only); the moves then update the factor in O(k^2)
+        chol[:size, :size] = lower_cholesky(block, clean=True)
     except np.linalg.LinAlgError:
         # singular face (near-duplicate or barely-trading strategies): the solver's own remedy, a
         # 1e-12 relative ridge, picks one of the optimal weightings; kkt_gap below still decides
         ridge = FACE_SINGULAR_RIDGE * float(np.trace(block)) / size + 1e-300
         try:
-            chol[:size, :size] = np.linalg.cholesky(block + ridge * np.eye(size))
+            chol[:size, :size] = lower_cholesky(block + ridge * np.eye(size), clean=True)
         except np.linalg.LinAlgError:
             return None
     order = np.zeros(n, dtype=np.int64)
     order[:size] = support
     moves = face_moves_nb if use_numba else face_moves_np
-    cov_c = np.ascontiguousarray(cov)
     g_c = np.ascontiguousarray(g, dtype=np.float64)
     while True:
-        code, size, w = moves(g_c, cov_c, upper, order, size, chol, max_moves, 10 * KKT_TOL,
-                              FACE_MIN_RELATIVE_VARIANCE)
+        code, size, w = moves(g_c, sums.cross, sums.s0, sums.n_days, upper, order, size, chol, max_moves,
+                              10 * KKT_TOL, FACE_MIN_RELATIVE_VARIANCE)
         if code != -1:
             break
         if chol.shape[0] >= capacity:
@@ -390,7 +396,7 @@ def face_warm_start(
         return None
     support = np.sort(order[:size])
     w = normalize_weights(w)
-    cov_w = cov_matvec_sparse_nb(cov_c, w, support)
+    cov_w = sums.times_fast(w, support)
     gap = kkt_gap(g_c, cov_w, w, upper)  # the solver's own certificate on the final weights
     if not gap <= 10 * KKT_TOL:
         return None
@@ -563,7 +569,11 @@ def walkforward(
             use_face = (fast and incremental and warm_face and solution is not None and min_weight == 0
                         and max_strategies is None and np.ndim(max_weight) == 0)
             max_support: int | None = lookback - 1  # a sample cov of L days has rank <= L - 1
-            stats = _stats_for(data, day, lookback, window, need_cov, cov_buffer, fast and not incremental)
+            # a warm day reads covariance entries from the running sums (O(N k)); the N x N
+            # matrix is formed only if the solver has to run
+            sums_day = use_face and shrinkage is None and window is not None
+            stats = _stats_for(data, day, lookback, window, need_cov and not sums_day, cov_buffer,
+                               fast and not incremental)
             if fast:
                 allocation = None
                 fit_cov = stats.cov
@@ -576,9 +586,13 @@ def walkforward(
                 # order: certified face warm start, then (ill-posed windows only) the uncertified
                 # hold of yesterday's weights, then the solver
                 if use_face:
-                    allocation = face_warm_start(stats.g, fit_cov, solution, max_weight=max_weight,
+                    allocation = face_warm_start(stats.g, window.sums() if sums_day else fit_cov, solution,
+                                                 var=stats.var, max_weight=max_weight,
                                                  periods_per_year=periods_per_year, max_support=max_support)
                     face_hits += allocation is not None
+                if allocation is None and stats.cov is None and need_cov:
+                    stats = window.stats(cov_out=cov_buffer)  # the solver needs the matrix today
+                    fit_cov = stats.cov
                 hold_ok = (allocation is None and use_face and rank_limited_prev and max_support is not None
                            and int(np.count_nonzero(stats.var > 0)) >= lookback)
                 if hold_ok and held_run < HOLD_MAX_DAYS:
@@ -630,7 +644,8 @@ def walkforward(
                 fit_scores[fit_index] = score
             fit_status.append(status)
             held = new
-            lev = _leverage(held, stats, target_vol, max_leverage, periods_per_year)
+            sums = window.sums() if stats.cov is None and window is not None and window.full_cov else None
+            lev = _leverage(held, stats, sums, target_vol, max_leverage, periods_per_year)
             start = day - lookback
             stop = min(start + rebalance, n_oos)
             weights[start:stop] = held
@@ -704,7 +719,7 @@ def _stats_for(
     """Statistics of ``data[day - lookback : day]``: incremental (window given) or from scratch."""
     if window is not None:
         window.move_to(day)
-        return window.stats(cov_out=cov_buffer)
+        return window.stats(cov_out=cov_buffer, with_cov=need_cov)
     block = data[day - lookback : day]
     if use_objective:
         from fastopt.objective import window_stats
@@ -722,15 +737,20 @@ def _shrink_into(cov: NDArray[np.float64], intensity: float, out: NDArray[np.flo
 
 
 def _leverage(
-    held: NDArray[np.float64], stats: RollingStats, target_vol: float | None, max_leverage: float,
-    periods_per_year: float,
+    held: NDArray[np.float64], stats: RollingStats, sums: CovarianceSums | None, target_vol: float | None,
+    max_leverage: float, periods_per_year: float,
 ) -> float:
-    """Leverage applied to ``held`` (see the module docstring)."""
+    """Leverage applied to ``held`` (see the module docstring); the covariance from ``stats.cov``
+    or, when that was not formed today, from the window's ``sums``."""
     if not held.any():
         return 0.0 if target_vol is not None else 1.0
     if target_vol is None:
         return 1.0
-    variance = float(held @ stats.cov @ held)
+    if stats.cov is not None:
+        variance = float(held @ stats.cov @ held)
+    else:
+        support = np.flatnonzero(held)
+        variance = float(held[support] @ sums.times(held, support)[support])
     ann_vol = math.sqrt(max(variance, 0.0) * periods_per_year)
     if ann_vol <= 0:
         return float(max_leverage)

@@ -378,26 +378,44 @@ def test_a_single_falling_strategy_is_not_held_under_the_cash_policy():
 
 
 @settings(max_examples=30)
-@given(st.integers(0, 2**31), st.integers(4, 25), st.sampled_from([1.0, 0.4]))
-def test_face_moves_kernel_matches_its_numpy_twin(seed, n, max_weight):
-    """face_moves_nb (numba) and face_moves_np give the same code, face and weights (1e-12)."""
+@given(st.integers(0, 2**31), st.integers(4, 25), st.sampled_from([1.0, 0.4]), st.sampled_from(["matrix", "sums"]))
+def test_face_moves_kernel_matches_its_numpy_twin(seed, n, max_weight, kind):
+    """face_moves_nb (numba) and face_moves_np give the same code, face and weights (1e-12), on a
+    ready covariance (cross = cov, s0 = 0, L = 2) and on a sliding window's running sums."""
     from fastopt.objective import shrink_covariance
-    from fastopt.rolling import face_moves_np
+    from fastopt.rolling import CovarianceSums, RollingWindow, face_moves_np
     from fastopt.rolling_kernels import face_moves_nb
 
-    returns = _universe(n, 60, seed)
-    stats = window_stats(returns)
-    cov = np.ascontiguousarray(shrink_covariance(stats.cov, 0.05))
+    if kind == "matrix":
+        returns = _universe(n, 60, seed)
+        stats = window_stats(returns)
+        cov = np.ascontiguousarray(shrink_covariance(stats.cov, 0.05))
+        sums = CovarianceSums.of_matrix(cov)
+        g = np.ascontiguousarray(stats.g)
+    else:  # a window slid 7 days past its exact recomputation
+        returns = _universe(n, 67, seed)
+        window = RollingWindow(returns, 60)
+        window.move_to(60)
+        window.move_to(67)
+        rolled = window.stats()
+        cov, sums, g = rolled.cov, window.sums(), rolled.g
+        np.testing.assert_allclose(sums.block(np.arange(n), np.arange(n)), cov, rtol=0,
+                                   atol=1e-15 * float(np.abs(cov).max()))
     upper = np.full(n, max_weight)
     rng = np.random.default_rng(seed)
     face = np.sort(rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False))
+    try:
+        first = np.linalg.cholesky(cov[np.ix_(face, face)])
+    except np.linalg.LinAlgError:
+        return  # (a singular random face: the warm start refuses it before the kernel)
     outputs = []
     for moves in (face_moves_nb, face_moves_np):
         order = np.zeros(n, dtype=np.int64)
         order[: face.size] = face
         chol = np.zeros((n, n))
-        chol[: face.size, : face.size] = np.linalg.cholesky(cov[np.ix_(face, face)])
-        code, size, w = moves(np.ascontiguousarray(stats.g), cov, upper, order, face.size, chol, 20, 1e-10, 1e-8)
+        chol[: face.size, : face.size] = first
+        code, size, w = moves(g, sums.cross, sums.s0, sums.n_days, upper, order, face.size, chol, 20, 1e-10,
+                              1e-8)
         outputs.append((code, size, order[:size].copy(), w))
     (code_a, size_a, order_a, w_a), (code_b, size_b, order_b, w_b) = outputs
     assert code_a == code_b and size_a == size_b
@@ -406,8 +424,8 @@ def test_face_moves_kernel_matches_its_numpy_twin(seed, n, max_weight):
     if code_a == 1:  # certified: it is the solver's optimum
         from fastopt.optimizer import solve_ratio
 
-        expected = solve_ratio(stats.g, cov, max_weight=max_weight)
-        score = float(stats.g @ w_a) / math.sqrt(float(w_a @ cov @ w_a)) * math.sqrt(365)
+        expected = solve_ratio(g, cov, max_weight=max_weight)
+        score = float(g @ w_a) / math.sqrt(float(w_a @ cov @ w_a)) * math.sqrt(365)
         assert score == pytest.approx(expected.score, rel=1e-9)
 
 

@@ -226,6 +226,7 @@ def test_face_moves_give_up_when_the_gap_scale_underflows():
     for face_moves in (face_moves_nb, face_moves_np):
         chol = np.zeros((2, 2))
         chol[0, 0] = np.sqrt(cov[0, 0])
-        code, size, w = face_moves(g, cov, np.ones(2), np.array([0, 1], dtype=np.int64), 1, chol, 5, 1e-11, 1e-12)
+        code, size, w = face_moves(g, cov, np.zeros(2), 2, np.ones(2), np.array([0, 1], dtype=np.int64), 1, chol, 5,
+                                   1e-11, 1e-12)
         assert code == 0 and size == 1
         assert np.array_equal(w, [1.0, 0.0])

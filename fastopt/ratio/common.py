@@ -131,16 +131,16 @@ def submatrix(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndar
     return matrix.take(rows, axis=0).take(cols, axis=1)
 
 
-def lower_cholesky(matrix: np.ndarray) -> np.ndarray:
+def lower_cholesky(matrix: np.ndarray, *, clean: bool = False) -> np.ndarray:
     """Lower Cholesky factor L (matrix = L L') of a symmetric positive definite matrix.
 
     LAPACK dpotrf on the transposed (Fortran-ordered) view, without numpy's
     extra copies: about 2x faster than ``np.linalg.cholesky`` at k ~ 250. Only
     the lower triangle of the result is meaningful (the upper one is left as
-    it was); ``cholesky_solve_nb`` reads only that. Raises
+    it was, or zeros with ``clean``); ``cholesky_solve_nb`` reads only the lower one. Raises
     ``np.linalg.LinAlgError`` when the matrix is not positive definite.
     """
-    factor, info = dpotrf(np.asarray(matrix, dtype=np.float64).T, lower=0, clean=0, overwrite_a=0)
+    factor, info = dpotrf(np.asarray(matrix, dtype=np.float64).T, lower=0, clean=int(clean), overwrite_a=0)
     if info != 0:
         raise np.linalg.LinAlgError(f"matrix is not positive definite (dpotrf info {info})")
     return factor.T
