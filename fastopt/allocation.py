@@ -66,6 +66,7 @@ def normalize_weights(weights: np.ndarray) -> np.ndarray:
         raise ValueError("cannot normalize all-zero weights")
     w /= total
     k = int(np.argmax(w))
-    rest = np.sum(np.delete(w, k)) if w.size > 1 else 0.0
+    w[k] = 0.0
+    rest = w.sum()  # the others (no np.delete copy)
     w[k] = 1.0 - rest
     return w

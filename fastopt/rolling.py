@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from fastopt.rolling_kernels import cov_from_cross_nb, slide_window_nb, sums_block_nb, sums_times_nb
+from fastopt.rolling_kernels import cov_from_cross_nb, moments_nb, slide_window_nb, sums_block_nb, sums_times_nb
 
 __all__ = [
     "CovarianceSums",
@@ -47,6 +47,7 @@ __all__ = [
     "exact_window_stats",
     "slide_window_np",
     "cov_from_cross_np",
+    "moments_np",
 ]
 
 #: Default number of slid days between two exact recomputations of the sums.
@@ -163,6 +164,19 @@ def cov_from_cross_np(cross, s0, lookback, out) -> None:
     out[:] = (cross - np.outer(s0, s0) * inv_l) * inv_dof
 
 
+def moments_np(shift, s0, s1, s2, cross, active_days, lookback):
+    """Plain-numpy twin of :func:`fastopt.rolling_kernels.moments_nb`: (g, mean, var)."""
+    denom = lookback * (lookback * lookback - 1.0)
+    g = shift + 6.0 * (lookback * s1 - s2) / denom
+    mean = shift + s0 / lookback
+    var = np.maximum((np.diag(cross) - s0 * s0 * (1.0 / lookback)) * (1.0 / (lookback - 1)), 0.0)
+    flat = active_days == 0
+    g[flat] = 0.0
+    mean[flat] = 0.0
+    var[flat] = 0.0
+    return g, mean, var
+
+
 class RollingWindow:
     """Sliding-window statistics of a T x N return matrix, updated incrementally.
 
@@ -195,6 +209,7 @@ class RollingWindow:
         self.recompute_every = int(recompute_every)
         self._slide = slide_window_nb if use_numba else slide_window_np
         self._cov = cov_from_cross_nb if use_numba else cov_from_cross_np
+        self._moments = moments_nb if use_numba else moments_np
         n = self.returns.shape[1]
         self.end = -1  # window is returns[end - L : end]; -1 = not positioned yet
         self.slid_since_exact = 0
@@ -270,27 +285,14 @@ class RollingWindow:
         if self.end < 0:
             raise ValueError("window not positioned: call move_to() first")
         lookback = self.lookback
-        denom = lookback * (lookback * lookback - 1.0)
-        g = self.shift + 6.0 * (lookback * self.s1 - self.s2) / denom
-        mean = self.shift + self.s0 / lookback
+        g, mean, var = self._moments(self.shift, self.s0, self.s1, self.s2, self.cross, self.active_days, lookback)
+        cov = None
         if self.full_cov and with_cov:
             cov = np.empty_like(self.cross) if cov_out is None else cov_out
             self._cov(self.cross, self.s0, lookback, cov)
-            var = np.diag(cov).copy()
-        else:
-            cov = None
-            diag = np.diag(self.cross)
-            # the arithmetic of cov_from_cross_nb's diagonal, so var is the same with or without cov
-            var = (diag - self.s0 * self.s0 * (1.0 / lookback)) * (1.0 / (lookback - 1))
-        var = np.maximum(var, 0.0)
-        if cov is not None:
             np.fill_diagonal(cov, var)
-        flat = np.flatnonzero(self.active_days == 0)
-        if flat.size:  # all-zero columns (not trading yet / any more): exact zeros, no rounding residue
-            g[flat] = 0.0
-            mean[flat] = 0.0
-            var[flat] = 0.0
-            if cov is not None:
+            flat = np.flatnonzero(self.active_days == 0)
+            if flat.size:  # all-zero columns (not trading yet / any more): exact zeros, no rounding residue
                 cov[flat, :] = 0.0
                 cov[:, flat] = 0.0
         return RollingStats(g=g, mean=mean, var=var, cov=cov, n_days=lookback)

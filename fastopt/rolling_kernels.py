@@ -65,6 +65,35 @@ def slide_window_nb(cross, s0, s1, s2, rows_out, rows_in, shift, lookback, full_
 
 
 @njit(cache=True)
+def moments_nb(shift, s0, s1, s2, cross, active_days, lookback):
+    """(g, mean, var) of the window from the running sums, O(N) (twin: ``RollingWindow.moments_np``).
+
+    ``g = shift + 6 (L s1 - s2) / (L (L^2 - 1))``, ``mean = shift + s0 / L``,
+    ``var = max((cross[a, a] - s0[a]^2 / L) / (L - 1), 0)`` (the arithmetic of
+    ``cov_from_cross_nb``'s diagonal); strategies with no active day in the
+    window get exact zeros.
+    """
+    n = s0.size
+    denom = lookback * (lookback * lookback - 1.0)
+    inv_l = 1.0 / lookback
+    inv_dof = 1.0 / (lookback - 1)
+    g = np.empty(n)
+    mean = np.empty(n)
+    var = np.empty(n)
+    for a in range(n):
+        if active_days[a] == 0:
+            g[a] = 0.0
+            mean[a] = 0.0
+            var[a] = 0.0
+            continue
+        g[a] = shift[a] + 6.0 * (lookback * s1[a] - s2[a]) / denom
+        mean[a] = shift[a] + s0[a] / lookback
+        value = (cross[a, a] - s0[a] * s0[a] * inv_l) * inv_dof
+        var[a] = value if value > 0.0 else 0.0
+    return g, mean, var
+
+
+@njit(cache=True)
 def cov_from_cross_nb(cross, s0, lookback, out):
     """Fill ``out`` (N x N) with the sample covariance (ddof=1) of the window.
 
@@ -225,11 +254,11 @@ def face_moves_nb(g, cross, s0, lookback, upper, order, size, chol, max_moves, t
             for j in range(i):
                 acc -= chol[i, j] * y[j]
             y[i] = acc / chol[i, i]
-        for i in range(size - 1, -1, -1):
-            acc = y[i]
-            for j in range(i + 1, size):
-                acc -= chol[j, i] * y[j]
-            y[i] = acc / chol[i, i]
+        for i in range(size - 1, -1, -1):  # L' y = v by rows of L (contiguous), not its columns
+            y[i] /= chol[i, i]
+            yi = y[i]
+            for j in range(i):
+                y[j] -= chol[i, j] * yi
         negatives = 0
         for i in range(size):
             if not np.isfinite(y[i]):
@@ -342,6 +371,7 @@ def warmup() -> list[tuple[str, float]]:
     calls = [
         ("slide_window_nb", lambda: slide_window_nb(cross, s0, s1, s2, rows_out, rows_in, shift, lookback, True)),
         ("cov_from_cross_nb", lambda: cov_from_cross_nb(cross, s0, lookback, cov)),
+        ("moments_nb", lambda: moments_nb(shift, s0, s1, s2, cross, np.ones(n, dtype=np.int64), lookback)),
         ("sums_block_nb", lambda: sums_block_nb(spd, np.zeros(n), 2, np.arange(n, dtype=np.int64))),
         ("sums_times_nb", lambda: sums_times_nb(spd, np.zeros(n), 2, g.copy(), np.arange(n, dtype=np.int64))),
         ("cholesky_append_nb", lambda: cholesky_append_nb(chol, 1, spd[1, :1].copy(), spd[1, 1])),

@@ -290,13 +290,14 @@ def _portfolio_path(
 
 
 def _inverse_vol_weights(var: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``w ~ 1 / std`` over strategies with std > 0; all 0 (cash) when none."""
+    """``w ~ 1 / std`` over strategies with std > 0, per row of ``var`` (fits x N, or one
+    N vector); a row with no std > 0 is all 0 (cash)."""
     std = np.sqrt(np.maximum(var, 0.0))
     inv = np.zeros_like(std)
     positive = std > 0
     inv[positive] = 1.0 / std[positive]
-    total = inv.sum()
-    return inv / total if total > 0 else inv
+    total = inv.sum(axis=-1, keepdims=True)
+    return np.divide(inv, total, out=np.zeros_like(inv), where=total > 0)
 
 
 # --------------------------------------------------------------------------- warm start
@@ -535,7 +536,7 @@ def walkforward(
     n_oos = n_total - lookback
     fit_days = list(range(lookback, n_total, rebalance))
     weights = np.zeros((n_oos, n_strategies))
-    inv_vol = np.zeros((n_oos, n_strategies))
+    fit_var = np.zeros((len(fit_days), n_strategies))  # each fit window's variances (inverse-vol benchmark)
     leverage = np.zeros(n_oos)
     no_rising = np.zeros(n_oos, dtype=bool)
     rebalance_mask = np.zeros(n_oos, dtype=bool)
@@ -650,12 +651,14 @@ def walkforward(
             stop = min(start + rebalance, n_oos)
             weights[start:stop] = held
             leverage[start:stop] = lev
-            inv_vol[start:stop] = _inverse_vol_weights(stats.var)
+            fit_var[fit_index] = stats.var
             no_rising[start:stop] = status == NO_RISING
             rebalance_mask[start] = True
             if progress is not None:
                 progress(fit_index + 1, len(fit_days))
 
+    # inverse-vol benchmark weights of every fit at once, held until the next rebalance
+    inv_vol = np.repeat(_inverse_vol_weights(fit_var), rebalance, axis=0)[:n_oos]
     oos = data[lookback:]
     net, gross, turnover = _portfolio_path(oos, weights * leverage[:, None], cost_bps)
     bench_returns: dict[str, NDArray[np.float64]] = {}
