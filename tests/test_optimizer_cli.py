@@ -123,6 +123,27 @@ def test_no_rising_curve_exit_3_unless_allow_negative(tmp_path, monkeypatch, cap
     assert data["keep"] is True and abs(math.fsum(data["weights"].values()) - 1) <= 1e-12
 
 
+def test_unbounded_window_exit_3_unless_allow_unbounded(tmp_path, monkeypatch, capsys):
+    """200 strategies with positive and negative market betas on 50 days: a long-only mix with
+    ~zero in-sample variance exists, slope/std is unbounded; writing it would set the leverage
+    from a near-zero vol, so the config is left alone unless --allow-unbounded."""
+    monkeypatch.chdir(tmp_path)
+    write_strategies(tmp_path / "strategies", factor_returns(3, 50, 200))
+    cfg = tmp_path / "portfolio_config.json"
+    cfg.write_text('{"account_value": 1, "keep": true}\n')
+    before = _snapshot(cfg)
+    assert run_cli("--target-vol", "0.3") == 3
+    assert _snapshot(cfg) == before
+    err = capsys.readouterr().err
+    assert "unbounded" in err and "--allow-unbounded" in err and "Traceback" not in err
+    assert run_cli("--target-vol", "0.3", "--allow-unbounded") == 0
+    data = json.loads(cfg.read_text())
+    assert data["keep"] is True and abs(math.fsum(data["weights"].values()) - 1) <= 1e-12
+    assert "warning: unbounded" in capsys.readouterr().err
+    # shrinkage makes the same window well-posed: written without the flag
+    assert run_cli("--target-vol", "0.3", "--shrinkage", "auto") == 0
+
+
 def test_nothing_to_do_and_bad_paths(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "strategies").mkdir()

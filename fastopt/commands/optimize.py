@@ -36,8 +36,10 @@ EPILOG = """examples:
   fastopt optimize --target-vol 0.30 --json | jq .weights
 
 score = OLS slope (per day) of the cumulative-sum curve / daily std (ddof=1) * sqrt(periods per year);
-see docs/objective.md. exit codes: 0 ok, 2 bad input, 3 nothing to do (no valid strategy, or no
-allocation has a rising curve: pass --allow-negative to write the least-bad one anyway).
+see docs/objective.md. exit codes: 0 ok, 2 bad input, 3 nothing to do (no valid strategy; no
+allocation has a rising curve: --allow-negative writes the least-bad one anyway; slope/std unbounded
+on the window (status unbounded, N >= T or near-duplicates): --allow-unbounded writes the
+best-effort weights anyway, --shrinkage auto usually makes the problem well-posed).
 """
 
 
@@ -68,6 +70,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="covariance shrinkage toward its diagonal: 0..1 or 'auto' (Ledoit-Wolf) (default 0)")
     add("--allow-negative", action="store_true",
         help="write the least-bad allocation even when no allocation has a rising curve")
+    add("--allow-unbounded", action="store_true",
+        help="write the best-effort weights even when slope/std is unbounded on the window "
+             "(status unbounded: they fit noise and the near-zero in-sample vol inflates the leverage)")
     add("--periods-per-year", type=finite_number, default=365.0, help="annualization (default 365)")
     add("--account-value", type=finite_number, default=None,
         help="set account_value (otherwise kept; 10000 for a new config)")
@@ -181,6 +186,14 @@ def run(args: argparse.Namespace) -> int:
         raise NothingToDo(
             f"no allocation has a rising curve: {reason}, so the config was not written "
             "(pass --allow-negative to write the least-bad allocation anyway)"
+        )
+    if status == "unbounded" and not args.allow_unbounded:
+        raise NothingToDo(
+            f"slope/std is unbounded on this {window.shape[0]}-day window of {len(names)} strategies "
+            "(a long-only mix with almost zero in-sample variance exists): the weights would fit noise "
+            "and their near-zero in-sample vol would drive the leverage to the cap, so the config was not "
+            "written; use --shrinkage auto or a longer --lookback (or pass --allow-unbounded to write "
+            "the best-effort weights anyway)"
         )
     if status in ("unbounded", "ill_conditioned"):
         _warn(f"{status}: {result['message']}")

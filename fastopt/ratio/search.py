@@ -11,6 +11,10 @@ from fastopt.ratio.candidates import best_edges, greedy_fill, repair, repair_spa
 from fastopt.ratio.common import score_of
 from fastopt.ratio.refine import refine
 
+#: Default Dirichlet samples when no max_weight binds (the refinement is global there).
+UNBOUNDED_SAMPLES = 32
+
+
 def search_and_refine(
     g: np.ndarray,
     cov: np.ndarray,
@@ -52,7 +56,14 @@ def search_and_refine(
             dense.append(("previous", prev))
     # sparse candidates: singles, best edges, Dirichlet samples
     if n_samples is None:
-        n_samples = 0 if previous is not None else int(min(4096, max(256, 2 * usable.size)))
+        # without binding caps the refinement (active set) reaches the global optimum from any
+        # rising start, so samples only seed it: a few suffice; with caps SMO starts from the best
+        if previous is not None:
+            n_samples = 0
+        elif not bounded:
+            n_samples = UNBOUNDED_SAMPLES
+        else:
+            n_samples = int(min(4096, max(256, 2 * usable.size)))
     idx_blocks: list[np.ndarray] = []
     val_blocks: list[np.ndarray] = []
     min_support = int(math.ceil(1.0 / max(float(upper[usable].max()), 1e-12) - 1e-9))
