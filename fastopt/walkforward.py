@@ -551,9 +551,9 @@ def walkforward(
     shrunk_buffer = np.empty((n_strategies, n_strategies)) if (fast and shrinkage is not None) else None
     if fast and shrinkage is None and n_strategies >= lookback:
         logger.warning(
-            "%d strategies >= %d-day lookback: the sample covariance is singular and slope/std is usually "
-            "unbounded (fits flagged 'unbounded' are best-effort weights, not optima); consider shrinkage "
-            "(e.g. 0.1) or a longer lookback",
+            "%d strategies >= %d-day lookback: the sample covariance is singular; on windows where "
+            "slope/std is unbounded the fits are flagged 'unbounded' (best-effort weights, not optima) "
+            "and the others fit noise; consider shrinkage (e.g. 0.1) or a longer lookback",
             n_strategies, lookback,
         )
     solution: NDArray[np.float64] | None = None  # last optimizer solution (warm start)
