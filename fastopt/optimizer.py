@@ -8,7 +8,9 @@ Pipeline of ``solve_ratio`` (the core, on precomputed ``g`` and ``cov``):
    one numba batch (``batch_ratio_sparse_nb``, O(K s^2));
 3. refinement from the best candidate of the convex reformulation
    min y'cov y s.t. g.y = 1, y >= 0, y_i <= m_i sum(y) (w = y / sum y):
-   without binding bounds a primal-dual active-set (semismooth Newton)
+   without binding bounds a primal active-set method with Cholesky factor
+   updates (``ratio_active_set_nb``: monotone, O(k^2) per step), then if
+   that does not certify a primal-dual active-set (semismooth Newton)
    iteration (``pdas_nb`` for faces <= 80 strategies, LAPACK beyond);
    otherwise, or if that fails, pairwise (SMO) moves with the exact line
    maximizer, O(N) each thanks to an incrementally updated ``cov @ w``,
@@ -18,6 +20,11 @@ Pipeline of ``solve_ratio`` (the core, on precomputed ``g`` and ``cov``):
    re-solve), and in ``optimize`` the compounded-curve variant (sequential
    linearization + pairwise ascent).
 
+``optimize`` with N >= ``WORKING_SET_MIN_N`` (300) strategies never forms the
+N x N covariance: ``fastopt.ratio.working_set`` runs the active set on a
+growing cache of covariance entries with the full gradient from the returns,
+and falls back to the dense path when it cannot certify.
+
 When some g_i > 0 the problem is pseudo-concave on {g.w > 0}: a KKT point is
 the global optimum, so the certificate (status "optimal") is a proof.
 Derivations and measurements: docs/objective.md.
@@ -26,7 +33,8 @@ Layout: this module holds the public entry points (``solve_ratio``,
 ``optimize``; ``kkt_gap``, ``KKT_TOL``, ``resolve_upper`` re-exported); the
 pieces live in ``fastopt.ratio``: ``common`` (tolerances, bounds, validation,
 scores, KKT certificate), ``candidates`` (start points), ``refine`` (face
-solves, PDAS, SMO + active-set rounds), ``search`` (search + refinement),
+solves, active set, PDAS, SMO + active-set rounds), ``search`` (search +
+refinement), ``working_set`` (large N without the covariance matrix),
 ``cardinality`` (max_strategies, min_weight) and ``compound`` (the
 compounded-curve variant).
 """

@@ -331,6 +331,7 @@ def refine(
     pdas_iterations = 0
     kernel_steps = 0
     rank_limited = False
+    w_a = None
     if bool(((upper == 0) | (upper >= 1)).all()) and float(g @ w) > 0:
         # primal active set with factor updates: exact and monotone; certified -> done
         w_a, code, kernel_steps = active_set(g, cov, w, upper, max_face=max_face)
@@ -385,6 +386,15 @@ def refine(
             iterations += int(it)
     cov_w = cov_times(cov, w)
     gap = kkt_gap(g, cov_w, w, upper)
+    if gap > tol and w_a is not None:
+        # uncertified (an ill-posed window): keep the better of the two best-effort points,
+        # unless the active set's is a (numerically) riskless mix: no finite score, no leverage
+        cov_a = cov_times(cov, w_a)
+        var_a = float(w_a @ cov_a)
+        if (var_a > 0 and relative_variance(cov, w_a, cov_a) >= UNBOUNDED_EARLY_REL_VAR
+                and float(g @ w_a) / math.sqrt(var_a) > _ratio(float(g @ w), float(w @ cov_w))):
+            w, cov_w = w_a, cov_a
+            gap = kkt_gap(g, cov_w, w, upper)
     singular = face_is_singular(cov, np.flatnonzero((w > 0) & (w < upper)))
     if rank_limited and gap > tol:
         singular = True  # the certificate needs a face beyond the covariance's rank

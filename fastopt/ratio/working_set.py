@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.ratio.common import ACTIVE_SET_TOL, kkt_gap
 from fastopt.active_set_kernels import (
     CODE_DEPENDENT,
     CODE_FAILED,
@@ -38,13 +37,14 @@ from fastopt.active_set_kernels import (
     ratio_active_set_nb,
     start_face_nb,
 )
+from fastopt.ratio.common import ACTIVE_SET_TOL, kkt_gap
 from fastopt.ratio.refine import refine
 from fastopt.ratio.search import search_and_refine
 
 #: ``optimize`` takes the lazy path from this many strategies on (dense below: the full
 #: covariance is cheap there and the dense solver's numba kernels win).
 WORKING_SET_MIN_N = 300
-#: Strategies of best single slope/std solved densely first (the start of the full PDAS).
+#: Strategies of best single slope/std solved densely first (the start of the active-set rounds).
 POOL_SIZE = 64
 #: A KKT gap up to this multiple of ``tol`` is certified (as ``solve_ratio`` does).
 CERTIFIED_GAP = 10.0
@@ -122,7 +122,8 @@ class LazyCovariance:
         self.size = s + k
 
     def add(self, index: np.ndarray) -> None:
-        """Cache these strategies (appended after the cached ones, in the given order)."""
+        """Cache these strategies: appended after the cached ones (in index order), whose
+        positions, and so any face or point indexed by them, stay valid."""
         self._ensure(np.asarray(index, dtype=np.int64))
 
     def cached_matrix(self) -> np.ndarray:
