@@ -60,11 +60,11 @@ from fastopt import metrics
 from fastopt.allocation import normalize_weights
 from fastopt.errors import InputError, NothingToDo
 from fastopt.objective import ledoit_wolf_intensity, single_thread_blas
-from fastopt.ratio.common import lower_cholesky
 from fastopt.random_portfolios import RandomBenchmark, random_benchmark
+from fastopt.ratio.common import lower_cholesky
 from fastopt.rolling import (
-    CovarianceSums,
     DEFAULT_RECOMPUTE_EVERY,
+    CovarianceSums,
     RollingStats,
     RollingWindow,
     exact_window_stats,

@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.baselines.exact_cvxpy import exact_cvxpy
 from bench.baselines.legacy import legacy_optimize
-from bench.baselines.reference import ratio_stats, ratio_score
+from bench.baselines.reference import ratio_score, ratio_stats
 from bench.cases import BenchContext, require, universe
 from bench.runner import CaseResult, Table, fmt_ratio, fmt_time, measure, relative_gap, run_python
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def repair(w: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
     """Map w >= 0 onto {0 <= w <= upper, sum 1} by capping and redistributing; None if impossible."""
     w = np.clip(np.asarray(w, dtype=np.float64), 0.0, None) * (upper > 0)

@@ -11,6 +11,7 @@ from fastopt.ratio.candidates import repair
 from fastopt.ratio.common import score_of, submatrix
 from fastopt.ratio.refine import refine
 
+
 def outsider_gain(g: np.ndarray, cov: np.ndarray, upper: np.ndarray, w: np.ndarray, members) -> np.ndarray:
     """d_k = g_k V - G (cov w)_k (the ratio's gradient at w times V^1.5, G = g.w, V = w'cov w);
     -inf for the ``members`` already held and for excluded strategies (upper <= 0)."""

@@ -22,6 +22,7 @@ from fastopt.objective import window_stats
 from fastopt.ratio.candidates import repair, sparse_candidates
 from fastopt.ratio.common import resolve_upper
 
+
 def refine_compound(returns, alloc, *, names, max_weight, seed, periods_per_year, n_samples,
                      max_strategies, min_weight, previous_weights=None, max_iter: int = 300) -> Allocation:
     """Local refinement of the compounded-curve objective (non-convex).

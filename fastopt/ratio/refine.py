@@ -27,6 +27,7 @@ from fastopt.ratio.common import (
     submatrix,
 )
 
+
 def face_solve(
     g: np.ndarray, cov: np.ndarray, free: np.ndarray, at_ub: np.ndarray, upper: np.ndarray
 ) -> tuple[np.ndarray | None, bool]:
