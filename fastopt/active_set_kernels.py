@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fastopt.rolling_kernels import cholesky_append_nb, cholesky_delete_nb
+from fastopt.kernels import kkt_violators_nb, time_calls
+from fastopt.rolling_kernels import cholesky_append_nb, cholesky_delete_nb, face_solve_nb
 
 _FLAGS = {"cache": True, "nogil": True}
 
@@ -34,21 +35,11 @@ CODE_BUFFER = -1
 
 @njit(**_FLAGS)
 def face_optimum_nb(g, order, size, chol):
-    """z on the face with cov_FF z proportional to g_F and g . z = 1 (two triangular sweeps, O(k^2)).
+    """z on the face with cov_FF z proportional to g_F and g . z = 1 (``face_solve_nb``, O(k^2)).
 
     Returns (z in factor order, g_F . u) where u = cov_FF^-1 g_F; z = u / (g_F . u).
     """
-    u = np.empty(size)
-    for i in range(size):
-        acc = g[order[i]]
-        for j in range(i):
-            acc -= chol[i, j] * u[j]
-        u[i] = acc / chol[i, i]
-    for i in range(size - 1, -1, -1):  # L' u = v by rows of L (contiguous), not its columns
-        u[i] /= chol[i, i]
-        ui = u[i]
-        for j in range(i):
-            u[j] -= chol[i, j] * ui
+    u = face_solve_nb(g, order, size, chol)
     gu = 0.0
     for i in range(size):
         gu += g[order[i]] * u[i]
@@ -118,9 +109,6 @@ def ratio_active_set_nb(g, cov, allowed, y, order, size, chol, max_steps, tol):
     in_face = np.zeros(n, dtype=np.bool_)
     for i in range(size):
         in_face[order[i]] = True
-    gmax = 0.0
-    for m in range(n):
-        gmax = max(gmax, abs(g[m]))
     single = False
     for step in range(1, max_steps + 1):
         if size == 0:
@@ -169,21 +157,15 @@ def ratio_active_set_nb(g, cov, allowed, y, order, size, chol, max_steps, tol):
         nu = 0.0
         for i in range(size):
             nu += y[order[i]] * cov_y[order[i]]
-        threshold = -tol * nu * gmax
-        n_cand = 0
-        cand = np.empty(n, dtype=np.int64)
-        rank = np.empty(n)
-        for m in range(n):
-            if allowed[m] and not in_face[m]:
-                lam = cov_y[m] - nu * g[m]
-                if lam < threshold:
-                    cand[n_cand] = m
-                    rank[n_cand] = lam / np.sqrt(cov[m, m])
-                    n_cand += 1
+        cand, lam = kkt_violators_nb(g, cov_y, nu, allowed, in_face, tol)
+        n_cand = cand.size
         if n_cand == 0:
             return CODE_KKT, size, step
+        rank = np.empty(n_cand)  # most violating per unit std first
+        for a in range(n_cand):
+            rank[a] = lam[a] / np.sqrt(cov[cand[a], cand[a]])
         limit = 1 if single else max(1, size // 4)
-        by_rank = np.argsort(rank[:n_cand])
+        by_rank = np.argsort(rank)
         added = 0
         for a in range(n_cand):
             if added >= limit:
@@ -210,8 +192,6 @@ def warmup() -> list[tuple[str, float]]:
 
     Returns (kernel name, seconds) pairs: compile time on a cold cache, load time on a warm one.
     """
-    import time
-
     cov = np.array([[2.0, 0.3, 0.1], [0.3, 1.0, 0.2], [0.1, 0.2, 1.5]]) * 1e-4
     g = np.array([0.002, 0.001, 0.0015])
     allowed = np.ones(3, dtype=np.bool_)
@@ -225,9 +205,4 @@ def warmup() -> list[tuple[str, float]]:
         ("ratio_active_set_nb", lambda: ratio_active_set_nb(g, cov, allowed, y.copy(), order.copy(), 1,
                                                             chol.copy(), 50, 1e-12)),
     ]
-    timings = []
-    for name, call in calls:
-        started = time.perf_counter()
-        call()
-        timings.append((name, time.perf_counter() - started))
-    return timings
+    return time_calls(calls)

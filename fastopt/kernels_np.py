@@ -160,6 +160,13 @@ def cholesky_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))
 
 
+def kkt_violators(g, cov_y, nu, allowed, in_face, tol):
+    """Twin of ``kkt_violators_nb``: (indices, lambdas) with lambda < -tol nu max|g|, index order."""
+    lam = cov_y - nu * g
+    cand = np.flatnonzero(allowed & ~in_face & (lam < -tol * nu * float(np.abs(g).max())))
+    return cand, lam[cand]
+
+
 def pdas(g, cov, allowed, start, max_iter, max_face):
     """Twin of ``pdas_nb`` with numpy's Cholesky and dense solves (same rules, same statuses)."""
     n = g.size
@@ -241,7 +248,6 @@ def ratio_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
     """
     n = g.size
     cap = chol.shape[0]
-    gmax = float(np.abs(g).max())
     single = False
 
     def factor(face: np.ndarray) -> np.ndarray | None:
@@ -285,14 +291,13 @@ def ratio_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
         y[face] = z
         cov_y = y[face] @ cov[face, :n]
         nu = float(y[face] @ cov_y[face])
-        lam = cov_y - nu * g
-        outside = allowed.copy()
-        outside[face] = False
-        cand = np.flatnonzero(outside & (lam < -tol * nu * gmax))
+        in_face = np.zeros(n, dtype=bool)
+        in_face[face] = True
+        cand, lam = kkt_violators(g, cov_y, nu, allowed, in_face, tol)
         if cand.size == 0:
             return 1, size, step
         limit = 1 if single else max(1, size // 4)
-        cand = cand[np.argsort(lam[cand] / np.sqrt(np.diag(cov)[cand]), kind="quicksort")]
+        cand = cand[np.argsort(lam / np.sqrt(np.diag(cov)[cand]), kind="quicksort")]
         added = 0
         for m in cand:
             if added >= limit:

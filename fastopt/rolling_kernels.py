@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from fastopt.kernels import time_calls
+
 
 @njit(cache=True)
 def slide_window_nb(cross, s0, s1, s2, rows_out, rows_in, shift, lookback, full_cov):
@@ -117,6 +119,26 @@ def cov_from_cross_nb(cross, s0, lookback, out):
 # a support grows by one strategy (append) or loses one (delete) in O(k^2)
 # instead of refactoring in O(k^3). ``chol`` is a (cap x cap) buffer whose
 # leading k x k block holds the lower factor L of the face covariance.
+
+
+@njit(cache=True)
+def face_solve_nb(g, order, size, chol):
+    """u with L L' u = g[order[:size]] for the face factor L (``chol``'s leading block).
+
+    Two triangular sweeps over rows of L (contiguous memory), O(k^2).
+    """
+    u = np.empty(size)
+    for i in range(size):
+        acc = g[order[i]]
+        for j in range(i):
+            acc -= chol[i, j] * u[j]
+        u[i] = acc / chol[i, i]
+    for i in range(size - 1, -1, -1):  # L' u = v by rows of L, not its columns
+        u[i] /= chol[i, i]
+        ui = u[i]
+        for j in range(i):
+            u[j] -= chol[i, j] * ui
+    return u
 
 
 @njit(cache=True)
@@ -247,18 +269,7 @@ def face_moves_nb(g, cross, s0, lookback, upper, order, size, chol, max_moves, t
     for i in range(size):
         in_face[order[i]] = True
     for _ in range(max_moves + 1):
-        # solve L L' y = g[order]
-        y = np.empty(size)
-        for i in range(size):
-            acc = g[order[i]]
-            for j in range(i):
-                acc -= chol[i, j] * y[j]
-            y[i] = acc / chol[i, i]
-        for i in range(size - 1, -1, -1):  # L' y = v by rows of L (contiguous), not its columns
-            y[i] /= chol[i, i]
-            yi = y[i]
-            for j in range(i):
-                y[j] -= chol[i, j] * yi
+        y = face_solve_nb(g, order, size, chol)  # L L' y = g[order]
         negatives = 0
         for i in range(size):
             if not np.isfinite(y[i]):
@@ -285,17 +296,7 @@ def face_moves_nb(g, cross, s0, lookback, upper, order, size, chol, max_moves, t
         for i in range(size):
             if w[order[i]] >= upper[order[i]] and upper[order[i]] < 1.0:
                 return 0, size, w  # a max_weight bound binds: leave it to the solver
-        cov_w = np.zeros(n)
-        s0_w = 0.0
-        for i in range(size):
-            k = order[i]
-            wk = w[k]
-            s0_w += s0[k] * wk
-            row = cross[k]
-            for m in range(n):
-                cov_w[m] += wk * row[m]
-        for m in range(n):
-            cov_w[m] = (cov_w[m] - s0[m] * s0_w * inv_l) * inv_dof
+        cov_w = sums_times_nb(cross, s0, lookback, w, order[:size])
         var = 0.0
         big_g = 0.0
         for m in range(n):
@@ -350,7 +351,6 @@ def warmup() -> list[tuple[str, float]]:
     Returns (kernel name, seconds) pairs: compile time on a cold cache, load
     time on a warm one. Used by ``fastopt warmup``.
     """
-    import time
 
     rng = np.random.default_rng(0)
     n, lookback = 3, 8
@@ -374,6 +374,7 @@ def warmup() -> list[tuple[str, float]]:
         ("moments_nb", lambda: moments_nb(shift, s0, s1, s2, cross, np.ones(n, dtype=np.int64), lookback)),
         ("sums_block_nb", lambda: sums_block_nb(spd, np.zeros(n), 2, np.arange(n, dtype=np.int64))),
         ("sums_times_nb", lambda: sums_times_nb(spd, np.zeros(n), 2, g.copy(), np.arange(n, dtype=np.int64))),
+        ("face_solve_nb", lambda: face_solve_nb(g, np.arange(n, dtype=np.int64), 1, _first_factor(spd, n))),
         ("cholesky_append_nb", lambda: cholesky_append_nb(chol, 1, spd[1, :1].copy(), spd[1, 1])),
         ("cholesky_delete_nb", lambda: cholesky_delete_nb(chol, 2, 0)),
         (
@@ -384,12 +385,7 @@ def warmup() -> list[tuple[str, float]]:
             ),
         ),
     ]
-    timings = []
-    for name, call in calls:
-        started = time.perf_counter()
-        call()
-        timings.append((name, time.perf_counter() - started))
-    return timings
+    return time_calls(calls)
 
 
 def _first_factor(spd: np.ndarray, n: int) -> np.ndarray:

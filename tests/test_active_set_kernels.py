@@ -117,3 +117,21 @@ def test_start_face_skips_dependent_strategies_and_the_disallowed_stay_out():
     size = start_face_nb(g, cov, y, order, chol)
     code, size, _ = ratio_active_set_nb(g, cov, allowed, y, order, size, chol, 500, 1e-12)
     assert y[2] == 0 and y[3] == 0
+
+
+@given(seed=st.integers(0, 10_000), n_assets=st.integers(1, 40), tol=st.sampled_from([0.0, 1e-12, 1e-3]))
+def test_kkt_violators_kernel_matches_twin(seed, n_assets, tol):
+    from fastopt.kernels import kkt_violators_nb
+
+    g, cov = _problem(seed, 60, n_assets)
+    rng = np.random.default_rng(seed)
+    y = np.where(rng.random(n_assets) < 0.5, rng.random(n_assets), 0.0)
+    cov_y = cov @ y
+    nu = float(y @ cov_y)
+    allowed = rng.random(n_assets) < 0.9
+    in_face = y > 0
+    got = kkt_violators_nb(g, cov_y, nu, allowed, in_face, tol)
+    want = ref.kkt_violators(g, cov_y, nu, allowed, in_face, tol)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+    assert not (in_face[got[0]]).any() and allowed[got[0]].all()

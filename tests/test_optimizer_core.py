@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from fakes.universes import universe
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -18,14 +19,6 @@ from fastopt.objective import (
     window_stats,
 )
 from fastopt.optimizer import kkt_gap, optimize, solve_ratio
-
-
-def universe(seed: int, n_days: int, n_assets: int, drift: float = 4e-4) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    market = rng.standard_normal(n_days) * 0.02
-    beta = rng.uniform(-0.5, 1.0, n_assets)
-    noise = rng.standard_normal((n_days, n_assets)) * rng.uniform(0.005, 0.03, n_assets)
-    return np.ascontiguousarray(rng.normal(drift, 1e-3, n_assets) + np.outer(market, beta) + noise)
 
 
 def ratio(g, cov, w):

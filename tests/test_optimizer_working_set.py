@@ -10,6 +10,7 @@ from unittest.mock import patch
 
 import numpy as np
 import pytest
+from fakes.universes import universe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,14 +21,6 @@ from fastopt.objective import shrink_covariance, window_slopes_centered, window_
 from fastopt.optimizer import optimize, solve_ratio
 from fastopt.ratio.common import kkt_gap
 from fastopt.ratio.working_set import CenteredWindow, LazyCovariance
-
-
-def universe(seed: int, n_days: int, n_assets: int, drift: float = 4e-4) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    market = rng.standard_normal(n_days) * 0.02
-    beta = rng.uniform(-0.5, 1.0, n_assets)
-    noise = rng.standard_normal((n_days, n_assets)) * rng.uniform(0.005, 0.03, n_assets)
-    return np.ascontiguousarray(rng.normal(drift, 1e-3, n_assets) + np.outer(market, beta) + noise)
 
 
 def lazy_everywhere(pool_size: int):

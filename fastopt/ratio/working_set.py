@@ -37,6 +37,7 @@ from fastopt.active_set_kernels import (
     ratio_active_set_nb,
     start_face_nb,
 )
+from fastopt.kernels import kkt_violators_nb
 from fastopt.ratio.common import ACTIVE_SET_TOL, kkt_gap
 from fastopt.ratio.refine import refine
 from fastopt.ratio.search import search_and_refine
@@ -198,7 +199,6 @@ def active_set_rounds(
     n = g.size
     members = cov.members()
     allowed = upper > 0
-    gmax = float(np.abs(g).max())
     std = np.sqrt(cov.window.variances)
     g_m = np.ascontiguousarray(g[members])
     y = np.ascontiguousarray(start[members])
@@ -226,15 +226,13 @@ def active_set_rounds(
             break
         support = np.flatnonzero(w)
         cov_y = cov.times(w, support) / float(g @ w)  # for y = w / g.w, the kernel's scaling
-        y_full = w / float(g @ w)
-        nu = float(y_full[support] @ cov_y[support])
-        lam = cov_y - nu * g
-        outside = allowed.copy()
-        outside[members] = False
-        cand = np.flatnonzero(outside & (lam < -ACTIVE_SET_TOL * nu * gmax))
+        nu = float(w[support] @ cov_y[support]) / float(g @ w)
+        cached = np.zeros(n, dtype=bool)
+        cached[members] = True
+        cand, lam = kkt_violators_nb(g, cov_y, nu, allowed, cached, ACTIVE_SET_TOL)
         if cand.size == 0:
             break
-        cand = cand[np.argsort(lam[cand] / std[cand], kind="stable")][: max(MIN_GROWTH, size // 2)]
+        cand = cand[np.argsort(lam / std[cand], kind="stable")][: max(MIN_GROWTH, size // 2)]
         cov.add(cand)  # appended after the cached strategies: their positions, the face and y stay valid
         members = cov.members()
         g_m = np.ascontiguousarray(g[members])

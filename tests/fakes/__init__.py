@@ -1,1 +1,2 @@
-"""Test helpers of the reconciler tests (fake exchange server lives in tests/fake_binance.py)."""
+"""Test helpers: reconciler workspaces (``workspace``; the fake exchange server is tests/fake_binance.py)
+and seeded return windows for the optimizer tests (``universes``)."""
