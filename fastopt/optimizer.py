@@ -61,6 +61,7 @@ from fastopt.objective import (
 )
 from fastopt.ratio.cardinality import apply_min_weight, cardinality
 from fastopt.ratio.common import (
+    CERTIFIED_GAP,
     KKT_TOL,
     UNBOUNDED_REL_VAR,
     check_stats,
@@ -95,7 +96,7 @@ def classify_rising(
     ``info["relative_variance"]``; tells unbounded / ill-conditioned windows apart.
     """
     info["relative_variance"] = var / spread if spread > 0 else 0.0
-    degenerate = info.get("singular") and info.get("kkt_gap", 0.0) > tol * 10
+    degenerate = info.get("singular") and info.get("kkt_gap", 0.0) > tol * CERTIFIED_GAP
     if info.get("rank_limited") and not (spread > 0 and var / spread < UNBOUNDED_REL_VAR):
         status = "unbounded"
         message = (f"N = {n_usable} usable strategies >= T = {n_days} days: the covariance is "
@@ -207,7 +208,7 @@ def solve_ratio(
     with single_thread_blas():
         w_sub, info = search_and_refine(sub_g, sub_cov, sub_upper, previous=sub_prev, seed=seed,
                             n_samples=n_samples, tol=tol, max_rounds=max_rounds, max_face=max_face)
-    status = "optimal" if info["kkt_gap"] <= tol * 10 else "max_iterations"
+    status = "optimal" if info["kkt_gap"] <= tol * CERTIFIED_GAP else "max_iterations"
 
     if max_strategies is not None and np.count_nonzero(w_sub) > max_strategies:
         info["kkt_gap_unrestricted"] = info.pop("kkt_gap")

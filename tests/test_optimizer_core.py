@@ -530,6 +530,18 @@ def test_n_above_t_window_with_a_finite_optimum_is_certified():
     assert optimize(returns).score == pytest.approx(exact.score, rel=1e-8)
 
 
+def test_near_certified_active_set_point_is_not_reported_unbounded():
+    """Review find: the active set ended with a KKT gap between tol and 10 tol (certified by
+    solve_ratio's rule), the PDAS then stopped at the rank bound, and the better point was kept
+    but still flagged rank-limited, so a finite optimum was reported 'unbounded'."""
+    returns = universe(59, 30, 60)  # N = 2 T
+    stats = window_stats(returns)
+    result = solve_ratio(stats.g, stats.cov, n_days=30)
+    assert result.status == "optimal" and not result.diagnostics["rank_limited"]
+    assert result.diagnostics["kkt_gap"] <= 1e-10
+    assert result.score == pytest.approx(optimize(returns, solver="exact").score, rel=1e-9)
+
+
 def _stats_pair(returns):
     stats = window_stats(returns)
     return stats.g, stats.cov

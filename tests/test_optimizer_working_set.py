@@ -135,3 +135,14 @@ def test_cases_the_lazy_path_leaves_to_the_dense_solver_are_recorded():
     assert falling.diagnostics["fallback"] == "dense solve: no rising strategy"
     with pytest.raises(Exception, match="previous_weights"):
         optimize(returns, previous_weights=np.ones(3))
+
+
+def test_shrunk_windows_take_the_lazy_path_even_when_the_optimum_holds_more_than_t_strategies():
+    """Review find: the factor buffer was sized by the sample covariance's rank (T) even with
+    shrinkage (full rank), so a support above T overflowed it and every such solve fell back."""
+    returns = universe(1, 60, 400)
+    lazy = optimize(returns, shrinkage=0.5)
+    assert "fallback" not in lazy.diagnostics and np.count_nonzero(lazy.weights) > 60
+    stats = window_stats(returns)
+    dense = solve_ratio(stats.g, shrink_covariance(stats.cov, 0.5))
+    assert lazy.diagnostics["shrunk_score"] == pytest.approx(dense.score, rel=1e-9)

@@ -17,8 +17,10 @@ from scipy.linalg.lapack import dpotrf
 from fastopt.errors import InputError, NothingToDo
 from fastopt.kernels import cov_matvec_sparse_nb
 
-#: KKT gap (relative gradient spread, see ``kkt_gap``) under which a point is certified.
+#: KKT gap (relative gradient spread, see ``kkt_gap``) the refinement aims for.
 KKT_TOL = 1e-11
+#: A KKT gap up to this multiple of the tolerance is certified (status "optimal").
+CERTIFIED_GAP = 10.0
 #: Largest face solved inside the numba PDAS kernel (own Cholesky); larger faces use LAPACK.
 PDAS_NUMBA_MAX_FACE = 80
 #: After a strategy has left the face, at most max(8, k // PDAS_DAMPING) enter per PDAS iteration.

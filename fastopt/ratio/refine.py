@@ -14,6 +14,7 @@ from fastopt.active_set_kernels import CODE_FAILED, CODE_KKT, ratio_active_set_n
 from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, pdas_nb, smo_ratio_nb
 from fastopt.ratio.common import (
     ACTIVE_SET_TOL,
+    CERTIFIED_GAP,
     PDAS_DAMPING,
     PDAS_NUMBA_MAX_FACE,
     RANK_LIMITED_ROUNDS,
@@ -336,14 +337,22 @@ def refine(
     if bool(((upper == 0) | (upper >= 1)).all()) and float(g @ w) > 0:
         # primal active set with factor updates: exact and monotone; certified -> done
         w_a, code, kernel_steps = active_set(g, cov, w, upper, max_face=max_face)
+        near_kkt = False
         if code == CODE_KKT:
-            gap = kkt_gap(g, cov_times(cov, w_a), w_a, upper)
+            cov_a = cov_times(cov, w_a)
+            gap = kkt_gap(g, cov_a, w_a, upper)
             if gap <= tol:
                 return w_a, {"iterations": kernel_steps, "pdas_iterations": 0, "active_set_steps": 0,
                              "active_set_kernel_steps": kernel_steps, "kkt_gap": gap,
                              "singular": face_is_singular(cov, np.flatnonzero(w_a)), "rank_limited": False}
+            if gap <= CERTIFIED_GAP * tol:
+                # certified by solve_ratio's rule, short of tol by rounding on a near-singular
+                # face: the SMO rounds below polish it (the PDAS would restart from scratch)
+                w, cov_w, near_kkt = np.ascontiguousarray(w_a), cov_a, True
         # otherwise (rank bound, rounding on near-singular faces) PDAS and SMO from the start
-        w_p, pdas_iterations, singular, rank_limited = pdas(g, cov, w, upper, max_face=max_face)
+        w_p = None
+        if not near_kkt:
+            w_p, pdas_iterations, singular, rank_limited = pdas(g, cov, w, upper, max_face=max_face)
         if w_p is not None:
             cov_p = cov_times(cov, w_p)
             var_p = float(w_p @ cov_p)
@@ -396,6 +405,8 @@ def refine(
                 and float(g @ w_a) / math.sqrt(var_a) > _ratio(float(g @ w), float(w @ cov_w))):
             w, cov_w = w_a, cov_a
             gap = kkt_gap(g, cov_w, w, upper)
+            if gap <= CERTIFIED_GAP * tol:
+                rank_limited = False  # certified (solve_ratio's rule): not an ill-posed stop
     singular = face_is_singular(cov, np.flatnonzero((w > 0) & (w < upper)))
     if rank_limited and gap > tol:
         singular = True  # the certificate needs a face beyond the covariance's rank

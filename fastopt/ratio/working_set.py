@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from fastopt.active_set_kernels import (
+    CODE_BUFFER,
     CODE_DEPENDENT,
     CODE_FAILED,
     CODE_KKT,
@@ -38,7 +39,7 @@ from fastopt.active_set_kernels import (
     start_face_nb,
 )
 from fastopt.kernels import kkt_violators_nb
-from fastopt.ratio.common import ACTIVE_SET_TOL, kkt_gap
+from fastopt.ratio.common import ACTIVE_SET_TOL, CERTIFIED_GAP, kkt_gap
 from fastopt.ratio.refine import refine
 from fastopt.ratio.search import search_and_refine
 
@@ -47,8 +48,6 @@ from fastopt.ratio.search import search_and_refine
 WORKING_SET_MIN_N = 300
 #: Strategies of best single slope/std solved densely first (the start of the active-set rounds).
 POOL_SIZE = 64
-#: A KKT gap up to this multiple of ``tol`` is certified (as ``solve_ratio`` does).
-CERTIFIED_GAP = 10.0
 #: Most strategies a round adds to the working set: max(MIN_GROWTH, face size / 2).
 MIN_GROWTH = 32
 
@@ -202,7 +201,8 @@ def active_set_rounds(
     std = np.sqrt(cov.window.variances)
     g_m = np.ascontiguousarray(g[members])
     y = np.ascontiguousarray(start[members])
-    capacity = min(int(allowed.sum()), cov.window.n_days) + 2
+    # a face never exceeds the rank of the sample covariance (T - 1); shrunk, it can hold all
+    capacity = int(allowed.sum()) + 2 if cov.intensity > 0 else min(int(allowed.sum()), cov.window.n_days) + 2
     chol = np.zeros((capacity, capacity))
     order = np.zeros(capacity, dtype=np.int64)
     size = start_face_nb(g_m, cov.cached_matrix(), y, order, chol)
@@ -285,7 +285,7 @@ def solve_lazy(
         # at the rank bound (every violator dependent on the face), out of steps, or failed:
         # the dense solver's own path (SMO swaps, rank-limited rounds) decides such a window
         reasons = {CODE_DEPENDENT: "violators remain but each is linearly dependent on the face (N >= T?)",
-                   CODE_STEP_LIMIT: "step limit"}
+                   CODE_STEP_LIMIT: "step limit", CODE_BUFFER: "the face outgrew the rank bound (rounding)"}
         return LazyOutcome(None, info, fallback=f"active set stopped: {reasons.get(code, 'numerical failure')}")
     else:
         # KKT by the kernel's rule but not by the certificate computed from scratch (rounding
