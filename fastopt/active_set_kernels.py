@@ -1,4 +1,4 @@
-"""Numba kernel of the primal active-set method with Cholesky factor updates (twin: ``active_set_np``).
+"""Numba kernel of the primal active-set method with Cholesky factor updates (twin: ``kernels_np.ratio_active_set``).
 
 Problem (the convex reformulation of max slope/std, docs/objective.md):
 min y' cov y  s.t.  g . y = 1,  y >= 0,  y_i = 0 where ``allowed`` is False.
