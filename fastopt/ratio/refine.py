@@ -1,4 +1,5 @@
-"""Local refinement of the slope/std problem to a KKT point: face solves, PDAS, SMO + active-set steps.
+"""Local refinement of the slope/std problem to a KKT point: the active-set kernel, face solves,
+PDAS, SMO + active-set steps.
 
 Works on the convex reformulation min y' cov y s.t. g.y = 1, y >= 0,
 y_i <= m_i sum(y) (w = y / sum y); see docs/objective.md.
@@ -312,7 +313,12 @@ def refine(
     max_rounds: int,
     max_face: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """SMO + block active-set refinement from w0 to a KKT point. Returns (w, info).
+    """Refinement from w0 to a KKT point. Returns (w, info).
+
+    Without binding caps the primal active-set kernel runs first (``active_set``);
+    a point it certifies is returned. Otherwise (caps, the rank bound, rounding on
+    near-singular faces) the PDAS and then SMO + block active-set rounds run; an
+    uncertified end keeps the better of their point and the kernel's.
 
     ``max_face`` (rank bound of cov, set on structurally singular problems):
     PDAS keeps its faces within it; if it stops at the bound uncertified
