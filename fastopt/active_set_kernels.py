@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fastopt.kernels import kkt_violators_nb, time_calls
+from fastopt.kernels import cholesky_solve_nb, kkt_violators_nb, time_calls
 from fastopt.rolling_kernels import cholesky_append_nb, cholesky_delete_nb, face_solve_nb
 
 _FLAGS = {"cache": True, "nogil": True}
@@ -31,6 +31,9 @@ CODE_STEP_LIMIT = 0
 CODE_DEPENDENT = 2
 CODE_FAILED = 3
 CODE_BUFFER = -1
+#: y'cov y / (sum_k y_k std_k)^2 under which the face optimum is a riskless mix (the solver's
+#: UNBOUNDED_REL_VAR): slope/std is unbounded, the kernel stops with CODE_DEPENDENT.
+RISKLESS_RELATIVE_VARIANCE = 1e-10
 
 
 @njit(**_FLAGS)
@@ -99,10 +102,14 @@ def ratio_active_set_nb(g, cov, allowed, y, order, size, chol, max_steps, tol):
     with z <= 0 leave the face (factor downdates, O(k^2) each). y' cov y never
     increases.
 
+    A violator linearly dependent on the face (the covariance's rank bound) is
+    exchanged in for a member (``_exchange``: a variance-neutral direction,
+    ratio test), at most 4 cap times.
+
     Returns (code, size, steps): code 1 = KKT (no violator), 0 = ``max_steps``
-    reached, 2 = violators remain but each would make the face singular (the
-    covariance's rank bound), 3 = the face optimum has g . z <= 0 or is not
-    finite, -1 = ``chol`` is too small for the face.
+    reached, 2 = the ratio looks unbounded (a riskless face mix, a riskless
+    rising direction, or no end to the exchanges), 3 = the face optimum has
+    g . z <= 0 or is not finite, -1 = ``chol`` is too small for the face.
     """
     n = g.size
     cap = chol.shape[0]
@@ -110,6 +117,7 @@ def ratio_active_set_nb(g, cov, allowed, y, order, size, chol, max_steps, tol):
     for i in range(size):
         in_face[order[i]] = True
     single = False
+    exchanges = 0
     for step in range(1, max_steps + 1):
         if size == 0:
             return CODE_FAILED, size, step
@@ -155,8 +163,13 @@ def ratio_active_set_nb(g, cov, allowed, y, order, size, chol, max_steps, tol):
             for m in range(n):
                 cov_y[m] += yk * cov[k, m]
         nu = 0.0
+        spread = 0.0
         for i in range(size):
-            nu += y[order[i]] * cov_y[order[i]]
+            k = order[i]
+            nu += y[k] * cov_y[k]
+            spread += y[k] * np.sqrt(cov[k, k])
+        if not nu > RISKLESS_RELATIVE_VARIANCE * spread * spread:
+            return CODE_DEPENDENT, size, step  # a (numerically) riskless mix: slope/std is unbounded
         cand, lam = kkt_violators_nb(g, cov_y, nu, allowed, in_face, tol)
         n_cand = cand.size
         if n_cand == 0:
@@ -181,10 +194,101 @@ def ratio_active_set_nb(g, cov, allowed, y, order, size, chol, max_steps, tol):
                 in_face[m] = True
                 size += 1
                 added += 1
+            elif added == 0:
+                # m is linearly dependent on the face (the covariance's rank bound): exchange it in
+                if exchanges >= 4 * cap:
+                    return CODE_DEPENDENT, size, step  # no end in sight: an unbounded ratio, most likely
+                exchanges += 1
+                outcome, size = _exchange(g, cov, y, order, size, chol, in_face, m, col)
+                if outcome == 1:
+                    added = 1
+                    break  # the face changed: solve it again before adding more
+                if outcome == 2:
+                    return CODE_DEPENDENT, size, step  # a riskless rising direction: unbounded
         if added == 0:
             return CODE_DEPENDENT, size, step
         single = False
     return CODE_STEP_LIMIT, size, max_steps
+
+
+@njit(**_FLAGS)
+def _exchange(g, cov, y, order, size, chol, in_face, m, col):
+    """Bring the violator m, linearly dependent on the face F, into it in place of a member.
+
+    With cov_FF a = cov_Fm (``col``), d = e_m - a has d' cov d = 0 on F + m, and
+    at the face optimum (cov y)_F = nu g_F, so along y + t d the variance moves
+    by 2 t lambda_m + 2 t nu delta and the slope by t delta (delta = g_m - a.g_F):
+    the ratio improves for t > 0 (d/dt of y'cov y / (g.y)^2 at 0 is 2 lambda_m < 0).
+    The ratio test stops t where the first member with a_i > 0 reaches 0; it
+    leaves (downdate) and m joins (border). Returns (outcome, face size):
+    outcome 1 done, 0 not possible here (delta <= 0, or rounding left m dependent
+    after the member left: the face lost it, y stays feasible), 2 no member
+    limits t (y + t d stays feasible for every t: slope/std is unbounded).
+    """
+    a = cholesky_solve_nb(chol, col)  # col has the face's size
+    delta = g[m]
+    for i in range(size):
+        delta -= a[i] * g[order[i]]
+    if not delta > 0.0:
+        return 0, size
+    t = np.inf
+    block = -1
+    for i in range(size):
+        if a[i] > 0.0:
+            ratio = y[order[i]] / a[i]
+            if ratio < t:
+                t = ratio
+                block = i
+    if block < 0:
+        return 2, size
+    for i in range(size):
+        k = order[i]
+        y[k] = max(y[k] - t * a[i], 0.0)
+    y[order[block]] = 0.0
+    y[m] = t
+    scale = 1.0 + t * delta  # g . y after the move; back to g . y = 1
+    for i in range(size):
+        y[order[i]] /= scale
+    y[m] /= scale
+    in_face[order[block]] = False
+    cholesky_delete_nb(chol, size, block)
+    for i in range(block, size - 1):
+        order[i] = order[i + 1]
+    size -= 1
+    border = np.empty(size)
+    for i in range(size):
+        border[i] = cov[order[i], m]
+    if not cholesky_append_nb(chol, size, border, cov[m, m]):
+        # rounding left m dependent on the rest: keep the smaller face, y back on it
+        y[m] = 0.0
+        gy = 0.0
+        for i in range(size):
+            gy += g[order[i]] * y[order[i]]
+        if gy > 0.0:
+            for i in range(size):
+                y[order[i]] /= gy
+        return 0, size
+    order[size] = m
+    in_face[m] = True
+    return 1, size + 1
+
+
+def run_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
+    """``ratio_active_set_nb`` with a factor buffer that grows (doubling, leading block copied)
+    when a face outgrows it: near-dependent borders can pass the pivot test, so a face may
+    exceed the covariance's rank by a few. Returns (code, size, steps, order, chol)."""
+    steps = 0
+    while True:
+        code, size, used = ratio_active_set_nb(g, cov, allowed, y, order, size, chol, max_steps - steps, tol)
+        steps += int(used)
+        if code != CODE_BUFFER or chol.shape[0] >= g.size + 2 or steps >= max_steps:
+            return code, size, steps, order, chol
+        capacity = min(2 * chol.shape[0], g.size + 2)
+        bigger = np.zeros((capacity, capacity))
+        bigger[:size, :size] = chol[:size, :size]
+        grown = np.zeros(capacity, dtype=np.int64)
+        grown[:size] = order[:size]
+        chol, order = bigger, grown
 
 
 def warmup() -> list[tuple[str, float]]:

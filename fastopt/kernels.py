@@ -335,20 +335,23 @@ def cov_matvec_sparse_nb(cov, weights, support):
 
 @njit(**_FLAGS)
 def cholesky_solve_nb(chol, rhs):
-    """Solve (L L') x = rhs given the lower Cholesky factor L (two triangular sweeps, O(k^2))."""
+    """Solve (L L') x = rhs given the lower Cholesky factor L (two triangular sweeps, O(k^2)).
+
+    k = rhs.size; only L's leading k x k lower triangle is read (``chol`` may be a
+    larger buffer). Both sweeps read rows of L (contiguous memory).
+    """
     k = rhs.size
-    y = np.empty(k)
+    x = np.empty(k)
     for i in range(k):
         acc = rhs[i]
         for j in range(i):
-            acc -= chol[i, j] * y[j]
-        y[i] = acc / chol[i, i]
-    x = np.empty(k)
-    for i in range(k - 1, -1, -1):
-        acc = y[i]
-        for j in range(i + 1, k):
-            acc -= chol[j, i] * x[j]
+            acc -= chol[i, j] * x[j]
         x[i] = acc / chol[i, i]
+    for i in range(k - 1, -1, -1):  # L' x = v by rows of L, not its columns
+        x[i] /= chol[i, i]
+        xi = x[i]
+        for j in range(i):
+            x[j] -= chol[i, j] * xi
     return x
 
 

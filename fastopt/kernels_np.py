@@ -249,6 +249,7 @@ def ratio_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
     n = g.size
     cap = chol.shape[0]
     single = False
+    exchanges = 0
 
     def factor(face: np.ndarray) -> np.ndarray | None:
         try:
@@ -291,6 +292,8 @@ def ratio_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
         y[face] = z
         cov_y = y[face] @ cov[face, :n]
         nu = float(y[face] @ cov_y[face])
+        if not nu > 1e-10 * float(y[face] @ np.sqrt(np.diag(cov)[face])) ** 2:
+            return 2, size, step
         in_face = np.zeros(n, dtype=bool)
         in_face[face] = True
         cand, lam = kkt_violators(g, cov_y, nu, allowed, in_face, tol)
@@ -307,7 +310,45 @@ def ratio_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
             trial = np.append(order[:size], m)
             lower = factor(trial)
             if lower is None or not lower[-1, -1] ** 2 > 1e-14 * cov[m, m]:
-                continue
+                if added:
+                    continue
+                if exchanges >= 4 * cap:
+                    return 2, size, step
+                exchanges += 1
+                # dependent on the face: exchange it in (twin of active_set_kernels._exchange)
+                face = order[:size].copy()
+                a = np.linalg.solve(cov[np.ix_(face, face)], cov[face, m])
+                delta = float(g[m] - a @ g[face])
+                if not delta > 0:
+                    continue
+                limiting = np.flatnonzero(a > 0)
+                if limiting.size == 0:
+                    return 2, size, step
+                ratios = y[face[limiting]] / a[limiting]
+                block = int(limiting[int(np.argmin(ratios))])
+                t = float(ratios.min())
+                y[face] = np.maximum(y[face] - t * a, 0.0)
+                y[face[block]] = 0.0
+                y[m] = t
+                y[face] /= 1.0 + t * delta
+                y[m] /= 1.0 + t * delta
+                kept = np.delete(face, block)
+                trial = np.append(kept, m)
+                lower = factor(trial)
+                size = kept.size
+                order[:size] = kept
+                chol[:, :] = 0.0
+                if lower is None or not lower[-1, -1] ** 2 > 1e-14 * cov[m, m]:
+                    y[m] = 0.0
+                    y[kept] /= float(g[kept] @ y[kept])
+                    if size:
+                        chol[:size, :size] = factor(kept)
+                    continue
+                order[size] = m
+                size += 1
+                chol[:size, :size] = lower
+                added = 1
+                break
             order[size] = m
             size += 1
             chol[:size, :size] = lower

@@ -65,6 +65,7 @@ from fastopt.ratio.common import (
     KKT_TOL,
     UNBOUNDED_REL_VAR,
     check_stats,
+    cov_times,
     kkt_gap,
     resolve_upper,
     score_of,
@@ -72,6 +73,7 @@ from fastopt.ratio.common import (
     usable_bounds,
 )
 from fastopt.ratio.compound import refine_compound
+from fastopt.ratio.refine import face_is_singular
 from fastopt.ratio.search import search_and_refine
 from fastopt.ratio.working_set import WORKING_SET_MIN_N, CenteredWindow, solve_lazy
 
@@ -221,6 +223,18 @@ def solve_ratio(
         w_sub, dropped = apply_min_weight(sub_g, sub_cov, sub_upper, w_sub, float(min_weight),
                                            tol=tol, max_rounds=max_rounds)
         info["dropped_below_min_weight"] = [int(index[k]) for k in dropped]
+        if dropped and status != "cardinality_heuristic":
+            # the weights now solve the problem without the dropped strategies: certify that one
+            kept_upper = sub_upper.copy()
+            kept_upper[dropped] = 0.0
+            info["kkt_gap_unrestricted"] = info.get("kkt_gap")
+            info["kkt_gap"] = kkt_gap(sub_g, cov_times(sub_cov, w_sub), w_sub, kept_upper)
+            status = "optimal" if info["kkt_gap"] <= tol * CERTIFIED_GAP else "max_iterations"
+    if max_strategies is not None or (min_weight > 0 and info.get("dropped_below_min_weight")):
+        # the unrestricted solve's flags do not describe these weights (K or fewer strategies,
+        # or the kept ones): judge their own support
+        info["rank_limited"] = False
+        info["singular"] = face_is_singular(sub_cov, np.flatnonzero((w_sub > 0) & (w_sub < sub_upper)))
 
     w = np.zeros(n)
     w[index] = w_sub

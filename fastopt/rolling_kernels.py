@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fastopt.kernels import time_calls
+from fastopt.kernels import cholesky_solve_nb, time_calls
 
 
 @njit(cache=True)
@@ -123,22 +123,11 @@ def cov_from_cross_nb(cross, s0, lookback, out):
 
 @njit(cache=True)
 def face_solve_nb(g, order, size, chol):
-    """u with L L' u = g[order[:size]] for the face factor L (``chol``'s leading block).
-
-    Two triangular sweeps over rows of L (contiguous memory), O(k^2).
-    """
-    u = np.empty(size)
+    """u with L L' u = g[order[:size]] for the face factor L (``chol``'s leading block, O(k^2))."""
+    rhs = np.empty(size)
     for i in range(size):
-        acc = g[order[i]]
-        for j in range(i):
-            acc -= chol[i, j] * u[j]
-        u[i] = acc / chol[i, i]
-    for i in range(size - 1, -1, -1):  # L' u = v by rows of L, not its columns
-        u[i] /= chol[i, i]
-        ui = u[i]
-        for j in range(i):
-            u[j] -= chol[i, j] * ui
-    return u
+        rhs[i] = g[order[i]]
+    return cholesky_solve_nb(chol, rhs)
 
 
 @njit(cache=True)

@@ -542,6 +542,25 @@ def test_near_certified_active_set_point_is_not_reported_unbounded():
     assert result.score == pytest.approx(optimize(returns, solver="exact").score, rel=1e-9)
 
 
+def test_restricted_results_are_judged_on_their_own_support():
+    """Review find: after max_strategies or min_weight replaced the weights, the unrestricted
+    solve's flags (rank-limited on an N > T window) labelled them 'unbounded'."""
+    card = optimize(universe(1743, 96, 237), max_strategies=17)
+    assert card.status == "cardinality_heuristic" and np.count_nonzero(card.weights) <= 17
+    kept = optimize(universe(12, 40, 70), min_weight=0.05)
+    assert kept.status in ("optimal", "ill_conditioned") and kept.diagnostics["kkt_gap"] <= 1e-10
+    assert np.asarray(kept.weights)[np.asarray(kept.weights) > 0].min() >= 0.05 - 1e-12
+
+
+def test_capped_n_above_t_window_gets_enough_active_set_steps():
+    """Review find: with max_weight on an N > T window the SMO/active-set rounds stopped after
+    10 steps on a singular face and reported 'unbounded'; 20 steps certify cvxpy's optimum."""
+    returns = universe(1431, 54, 133)
+    result = optimize(returns, max_weight=0.349)
+    assert result.status == "ill_conditioned" and result.diagnostics["kkt_gap"] <= 1e-10
+    assert result.score == pytest.approx(optimize(returns, max_weight=0.349, solver="exact").score, rel=1e-8)
+
+
 def _stats_pair(returns):
     stats = window_stats(returns)
     return stats.g, stats.cov

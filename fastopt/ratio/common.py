@@ -31,6 +31,9 @@ UNBOUNDED_REL_VAR = 1e-10
 RANK_LIMITED_ROUNDS = 2
 #: Relative multiplier threshold of the active-set kernel (lambda_j < -tol nu max|g|, the PDAS rule).
 ACTIVE_SET_TOL = 1e-12
+#: Active-set steps of the SMO rounds after a singular face was met before stopping (capped N >= T
+#: windows: 10 stopped short of finite optima that 20-24 steps certify; each step is O(k^3)).
+SINGULAR_MAX_STEPS = 30
 #: Same ratio at which refinement stops early once a singular face has been met.
 UNBOUNDED_EARLY_REL_VAR = 1e-6
 

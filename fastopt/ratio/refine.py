@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.active_set_kernels import CODE_FAILED, CODE_KKT, ratio_active_set_nb, start_face_nb
+from fastopt.active_set_kernels import CODE_FAILED, CODE_KKT, run_active_set, start_face_nb
 from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, pdas_nb, smo_ratio_nb
 from fastopt.ratio.common import (
     ACTIVE_SET_TOL,
@@ -19,6 +19,7 @@ from fastopt.ratio.common import (
     PDAS_DAMPING,
     PDAS_NUMBA_MAX_FACE,
     RANK_LIMITED_ROUNDS,
+    SINGULAR_MAX_STEPS,
     UNBOUNDED_EARLY_REL_VAR,
     UNBOUNDED_REL_VAR,
     cov_times,
@@ -296,7 +297,7 @@ def active_set(
     if size < 0:
         return np.ascontiguousarray(w0, dtype=np.float64), CODE_FAILED, 0
     limit = max_steps if max_steps is not None else 20 * n + 1000
-    code, size, steps = ratio_active_set_nb(g, cov, allowed, y, order, size, chol, limit, ACTIVE_SET_TOL)
+    code, size, steps, _, _ = run_active_set(g, cov, allowed, y, order, size, chol, limit, ACTIVE_SET_TOL)
     total = float(y.sum())
     if not (total > 0 and np.isfinite(y).all()):  # a failed first step (tiny windows): no point
         return np.ascontiguousarray(w0, dtype=np.float64), CODE_FAILED, int(steps)
@@ -351,10 +352,9 @@ def refine(
                 return w_a, {"iterations": kernel_steps, "pdas_iterations": 0, "active_set_steps": 0,
                              "active_set_kernel_steps": kernel_steps, "kkt_gap": gap,
                              "singular": face_is_singular(cov, np.flatnonzero(w_a)), "rank_limited": False}
-            if gap <= CERTIFIED_GAP * tol:
-                # certified by solve_ratio's rule, short of tol by rounding on a near-singular
-                # face: the SMO rounds below polish it (the PDAS would restart from scratch)
-                w, cov_w, near_kkt = np.ascontiguousarray(w_a), cov_a, True
+            # KKT by the kernel's rule but short of tol by rounding on a near-singular face:
+            # the SMO rounds below polish that point (the PDAS would restart from scratch)
+            w, cov_w, near_kkt = np.ascontiguousarray(w_a), cov_a, True
         # otherwise (rank bound, rounding on near-singular faces) PDAS and SMO from the start
         w_p = None
         if not near_kkt:
@@ -391,7 +391,7 @@ def refine(
         gap = kkt_gap(g, cov_w, w, upper)
         if gap <= tol:
             break
-        if singular and (relative_variance(cov, w, cov_w) < UNBOUNDED_REL_VAR or steps >= 10):
+        if singular and (relative_variance(cov, w, cov_w) < UNBOUNDED_REL_VAR or steps >= SINGULAR_MAX_STEPS):
             break  # singular covariance, heading to a zero-variance mix: stop here (reported)
         budget = 2 * int(np.count_nonzero(w)) + 20
     else:

@@ -35,7 +35,7 @@ from fastopt.active_set_kernels import (
     CODE_FAILED,
     CODE_KKT,
     CODE_STEP_LIMIT,
-    ratio_active_set_nb,
+    run_active_set,
     start_face_nb,
 )
 from fastopt.kernels import kkt_violators_nb
@@ -213,8 +213,8 @@ def active_set_rounds(
     limit = max_steps if max_steps is not None else 20 * n + 1000
     while True:
         rounds += 1
-        code, size, used = ratio_active_set_nb(g_m, cov.cached_matrix(), allowed_m, y, order, size, chol,
-                                               limit - steps, ACTIVE_SET_TOL)
+        code, size, used, order, chol = run_active_set(g_m, cov.cached_matrix(), allowed_m, y, order, size, chol,
+                                                       limit - steps, ACTIVE_SET_TOL)
         steps += int(used)
         w = np.zeros(n)
         w[members] = y
