@@ -240,15 +240,18 @@ def test_leverage_hits_target_when_uncapped(target, seed, cap):
 def test_warmup_reports_every_kernel(capsys):
     assert main(["warmup", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    import fastopt.active_set_kernels as active_set_kernels
     import fastopt.kernels as kernels
     import fastopt.rolling_kernels as rolling_kernels
 
     assert report["modules_without_warmup"] == []
-    for module in (kernels, rolling_kernels):
+    for module in (kernels, rolling_kernels, active_set_kernels):
         names = {
             row["kernel"].split("[")[0] for row in report["kernels"] if row["module"] == module.__name__
         }
-        assert names == {name for name in dir(module) if name.endswith("_nb")}
+        defined_here = {name for name in dir(module) if name.endswith("_nb")
+                        and getattr(module, name).py_func.__module__ == module.__name__}
+        assert names == defined_here
 
 
 def test_short_window_and_ignored_options(workspace, capsys):
