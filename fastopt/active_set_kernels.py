@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fastopt.kernels import cholesky_solve_nb, kkt_violators_nb, time_calls
+from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, kkt_violators_nb, time_calls
 from fastopt.rolling_kernels import cholesky_append_nb, cholesky_delete_nb, face_solve_nb
 
 _FLAGS = {"cache": True, "nogil": True}
@@ -156,12 +156,7 @@ def ratio_active_set_nb(g, cov, allowed, y, order, size, chol, max_steps, tol):
         for i in range(size):
             y[order[i]] = z[i]
         # multipliers of the zero-weight strategies
-        cov_y = np.zeros(n)
-        for i in range(size):
-            k = order[i]
-            yk = y[k]
-            for m in range(n):
-                cov_y[m] += yk * cov[k, m]
+        cov_y = cov_matvec_sparse_nb(cov, y, order[:size])
         nu = 0.0
         spread = 0.0
         for i in range(size):

@@ -205,6 +205,29 @@ def pair_move_nb(cov, cov_w, weights, i, j, t):
 
 
 @njit(**_FLAGS)
+def most_violating_pair_nb(g, cov_w, weights, upper, var, big_g):
+    """(i, d_i, j, d_j): the largest d_k = g_k V - G cov_w_k over strategies that can grow
+    (w_k < upper_k) and the smallest over those that can shrink (w_k > 0); -1 when none.
+
+    d_k = grad_k * V^(3/2), so the ordering of d is that of the gradient of
+    g.w / sqrt(w' cov w); (d_i - d_j) / (|G| V) is the KKT gap of ``kkt_gap``.
+    """
+    best_i = -1
+    best_j = -1
+    d_i = -np.inf
+    d_j = np.inf
+    for k in range(g.size):
+        d_k = g[k] * var - big_g * cov_w[k]
+        if weights[k] < upper[k] and d_k > d_i:
+            d_i = d_k
+            best_i = k
+        if weights[k] > 0.0 and d_k < d_j:
+            d_j = d_k
+            best_j = k
+    return best_i, d_i, best_j, d_j
+
+
+@njit(**_FLAGS)
 def smo_ratio_nb(g, cov, weights, cov_w, upper, tol, max_iter):
     """Pairwise (SMO) ascent of f(w) = g.w / sqrt(w' cov w) on {0 <= w <= upper, sum w = 1}.
 
@@ -225,19 +248,7 @@ def smo_ratio_nb(g, cov, weights, cov_w, upper, tol, max_iter):
             var += weights[k] * cov_w[k]
         if not (var > 0.0):
             break
-        # d_k = grad_k * V^(3/2); the ordering of d equals that of the gradient.
-        best_i = -1
-        best_j = -1
-        d_i = -np.inf
-        d_j = np.inf
-        for k in range(n):
-            d_k = g[k] * var - big_g * cov_w[k]
-            if weights[k] < upper[k] and d_k > d_i:
-                d_i = d_k
-                best_i = k
-            if weights[k] > 0.0 and d_k < d_j:
-                d_j = d_k
-                best_j = k
+        best_i, d_i, best_j, d_j = most_violating_pair_nb(g, cov_w, weights, upper, var, big_g)
         if best_i < 0 or best_j < 0 or best_i == best_j:
             gap = 0.0
             break
@@ -322,8 +333,11 @@ def compound_score_grad_nb(returns, weights):
 
 @njit(**_FLAGS)
 def cov_matvec_sparse_nb(cov, weights, support):
-    """cov @ w using only the rows in ``support`` (cov symmetric): O(N |support|)."""
-    n = cov.shape[0]
+    """cov @ w using only the rows in ``support`` (cov symmetric): O(N |support|).
+
+    N = weights.size; ``cov`` may be a larger buffer (only its leading N x N block is read).
+    """
+    n = weights.size
     out = np.zeros(n)
     for a in range(support.size):
         k = support[a]
@@ -383,6 +397,7 @@ def warmup() -> list[tuple[str, float]]:
         ("ratio_gradient_nb", lambda: ratio_gradient_nb(g, cov @ weights, weights)),
         ("pair_step_nb", lambda: pair_step_nb(0.1, 0.0, 0.05, 1.0, 0.1, 0.2, 1.0, 1.0, 0.1, 0.0, 0.5)),
         ("pair_move_nb", lambda: pair_move_nb(cov, cov @ weights, weights.copy(), 0, 1, 0.0)),
+        ("most_violating_pair_nb", lambda: most_violating_pair_nb(g, cov @ weights, weights, upper, 1.0, 0.5)),
         ("smo_ratio_nb", lambda: smo_ratio_nb(g, cov, weights.copy(), cov @ weights, upper, 1e-9, 5)),
         ("compound_score_grad_nb", lambda: compound_score_grad_nb(returns, weights)),
         ("cov_matvec_sparse_nb", lambda: cov_matvec_sparse_nb(cov, weights, support)),

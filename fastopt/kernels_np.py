@@ -151,8 +151,8 @@ def compound_score_grad(returns: np.ndarray, weights: np.ndarray) -> tuple[float
 
 
 def cov_matvec_sparse(cov: np.ndarray, weights: np.ndarray, support: np.ndarray) -> np.ndarray:
-    """cov @ w from the rows in ``support`` (cov symmetric)."""
-    return weights[support] @ cov[support]
+    """cov @ w from the rows in ``support`` (cov symmetric; its leading weights.size block)."""
+    return weights[support] @ cov[support, : weights.size]
 
 
 def cholesky_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:

@@ -85,16 +85,22 @@ def window_slopes_centered(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return g, mean, arr - mean
 
 
+def covariance_of_centered(centered: np.ndarray) -> np.ndarray:
+    """Sample covariance (ddof=1, per day^2) of T x N returns already minus their column means."""
+    with single_thread_blas():
+        # numpy computes a.T @ a (same buffer) with BLAS syrk and mirrors the triangle, so the
+        # result is exactly symmetric (tested); scaling in place avoids two N x N temporaries
+        cov = centered.T @ centered
+    cov *= 1.0 / (centered.shape[0] - 1)
+    return cov
+
+
 def window_stats(returns: np.ndarray) -> WindowStats:
     """g (slope per day of each cumulative-sum curve), cov (ddof=1), mean, T of a window."""
     arr = as_returns_matrix(returns)
     n_days = arr.shape[0]
     g, mean, centered = window_slopes_centered(arr)
-    with single_thread_blas():
-        # numpy computes a.T @ a (same buffer) with BLAS syrk and mirrors the triangle, so the
-        # result is exactly symmetric (tested); scaling in place avoids two N x N temporaries
-        cov = centered.T @ centered
-    cov *= 1.0 / (n_days - 1)
+    cov = covariance_of_centered(centered)
     return WindowStats(g=np.ascontiguousarray(g), cov=np.ascontiguousarray(cov), mean=mean, n_days=n_days)
 
 

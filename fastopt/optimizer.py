@@ -53,6 +53,7 @@ from fastopt.objective import (
     DEFAULT_PERIODS_PER_YEAR,
     OBJECTIVES,
     as_returns_matrix,
+    covariance_of_centered,
     resolve_shrinkage,
     shrink_covariance,
     single_thread_blas,
@@ -64,6 +65,7 @@ from fastopt.ratio.common import (
     CERTIFIED_GAP,
     KKT_TOL,
     UNBOUNDED_REL_VAR,
+    check_previous_weights,
     check_stats,
     cov_times,
     kkt_gap,
@@ -163,10 +165,7 @@ def solve_ratio(
         raise InputError(f"min_weight must be in [0, 1], got {min_weight!r}")
     if max_strategies is not None and (int(max_strategies) != max_strategies or max_strategies < 1):
         raise InputError(f"max_strategies must be a positive integer, got {max_strategies!r}")
-    if previous_weights is not None:
-        previous_weights = np.asarray(previous_weights, dtype=np.float64).reshape(-1)
-        if previous_weights.size != n or not np.isfinite(previous_weights).all():
-            raise InputError(f"previous_weights must be {n} finite numbers")
+    previous_weights = check_previous_weights(previous_weights, n)
     diag = np.diag(cov)
     upper, excluded, usable = usable_bounds(upper, diag, min_weight=float(min_weight),
                                             max_strategies=max_strategies)
@@ -287,10 +286,7 @@ def _solve_large(
     n = g.size
     n_days = window.n_days
     upper = resolve_upper(max_weight, n, names)
-    if previous_weights is not None:
-        previous_weights = np.asarray(previous_weights, dtype=np.float64).reshape(-1)
-        if previous_weights.size != n or not np.isfinite(previous_weights).all():
-            raise InputError(f"previous_weights must be {n} finite numbers")
+    previous_weights = check_previous_weights(previous_weights, n)
     upper, excluded, usable = usable_bounds(upper, window.variances, min_weight=min_weight,
                                             max_strategies=max_strategies)
     rank_face = n_days - 1 if intensity == 0.0 and usable.size >= n_days else None
@@ -321,9 +317,7 @@ def _solve_large(
         # the dense solve starts as it would have without the lazy attempt (not from its
         # point: on ill-posed windows a rank-limited start can keep it from the optimum)
         fallback = outcome.fallback
-    with single_thread_blas():
-        cov = window.centered.T @ window.centered
-    cov *= 1.0 / (n_days - 1)
+    cov = covariance_of_centered(window.centered)
     alloc = solve_ratio(g, shrink_covariance(cov, intensity), max_weight=upper, previous_weights=previous_weights,
                         seed=seed, periods_per_year=periods_per_year, n_samples=n_samples, tol=tol,
                         max_rounds=max_rounds, n_days=n_days if intensity == 0.0 else None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fastopt.kernels import cholesky_solve_nb, time_calls
+from fastopt.kernels import cholesky_solve_nb, most_violating_pair_nb, time_calls
 
 
 @njit(cache=True)
@@ -301,14 +301,7 @@ def face_moves_nb(g, cross, s0, lookback, upper, order, size, chol, max_moves, t
         if not (var > 0.0 and big_g != 0.0 and spread > 0.0 and var / spread >= min_relative_variance
                 and abs(big_g) * var > 0.0):
             return 0, size, w
-        grow = -np.inf
-        give = np.inf
-        for m in range(n):
-            d = g[m] * var - big_g * cov_w[m]
-            if w[m] < upper[m] and d > grow:
-                grow = d
-            if w[m] > 0.0 and d < give:
-                give = d
+        _, grow, _, give = most_violating_pair_nb(g, cov_w, w, upper, var, big_g)
         gap = max(0.0, (grow - give) / (abs(big_g) * var))
         if gap <= tol:
             return 1, size, w

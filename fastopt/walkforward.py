@@ -351,11 +351,14 @@ def face_warm_start(
     if not (g > 0).any():
         return None
     n = g.size
-    sums = cov if isinstance(cov, CovarianceSums) else CovarianceSums.of_matrix(cov)
-    diag = np.diag(sums.cross) if var is None and not isinstance(cov, CovarianceSums) else var
-    if diag is None:
-        raise ValueError("face_warm_start needs var with CovarianceSums")
-    upper = np.where(diag > 0, float(max_weight), 0.0)
+    if isinstance(cov, CovarianceSums):
+        if var is None:
+            raise ValueError("face_warm_start needs var with CovarianceSums")
+        sums = cov
+    else:
+        sums = CovarianceSums.of_matrix(cov)
+        var = np.diag(cov) if var is None else var
+    upper = np.where(var > 0, float(max_weight), 0.0)
     if np.count_nonzero(upper) < 2:
         return None  # a single usable strategy: the solver's "single_strategy" case
     support = np.flatnonzero((previous > 0) & (upper > 0))
@@ -753,7 +756,7 @@ def _leverage(
         variance = float(held @ stats.cov @ held)
     else:
         support = np.flatnonzero(held)
-        variance = float(held[support] @ sums.times(held, support)[support])
+        variance = float(held[support] @ sums.times_fast(held, support)[support])
     ann_vol = math.sqrt(max(variance, 0.0) * periods_per_year)
     if ann_vol <= 0:
         return float(max_leverage)

@@ -172,11 +172,13 @@ def run(args: argparse.Namespace) -> int:
     if window.shape[0] < 2:
         raise NothingToDo(f"the {args.lookback}-day window holds {window.shape[0]} day(s) of data: need at least 2")
 
-    from fastopt.objective import window_stats
+    from fastopt.objective import as_returns_matrix, window_slopes_centered
 
-    stats = window_stats(window)
+    # slopes and centered returns only: the table needs std and cov @ w, O(N T), never the
+    # N x N covariance the large-N optimizer avoids forming
+    slopes, _, centered = window_slopes_centered(as_returns_matrix(window))
     with _progress(f"optimizing {len(names)} strategies x {window.shape[0]} days"):
-        result = _allocate(args, window, names, rising=bool((stats.g > 0).any()))
+        result = _allocate(args, window, names, rising=bool((slopes > 0).any()))
     weights = np.asarray(result["weights"], dtype=np.float64)
     status = result["status"]
     if status == "no_rising_curve" and not args.allow_negative:
@@ -211,9 +213,10 @@ def run(args: argparse.Namespace) -> int:
     port = window @ weights
     port_sharpe = float(metrics.sharpe(port, args.periods_per_year))
     ann = math.sqrt(args.periods_per_year)
-    std = np.sqrt(np.diag(stats.cov))
-    individual = np.where(std > 0, stats.g / np.where(std > 0, std, 1.0) * ann, 0.0)
-    cov_w = stats.cov @ weights
+    dof = 1.0 / (window.shape[0] - 1)
+    std = np.sqrt(np.einsum("ti,ti->i", centered, centered) * dof)
+    individual = np.where(std > 0, slopes / np.where(std > 0, std, 1.0) * ann, 0.0)
+    cov_w = centered.T @ (centered @ weights) * dof
     var = float(weights @ cov_w)
     vol_share = weights * cov_w / var if var > 0 else np.zeros_like(weights)
     sharpes = np.asarray(metrics.sharpe(window, args.periods_per_year))

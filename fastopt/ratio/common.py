@@ -124,6 +124,16 @@ def usable_bounds(
     return upper, excluded, usable
 
 
+def check_previous_weights(previous_weights: Sequence[float] | np.ndarray | None, n: int) -> np.ndarray | None:
+    """``previous_weights`` as a float64 (N,) array (None stays None); InputError unless N finite numbers."""
+    if previous_weights is None:
+        return None
+    out = np.asarray(previous_weights, dtype=np.float64).reshape(-1)
+    if out.size != n or not np.isfinite(out).all():
+        raise InputError(f"previous_weights must be {n} finite numbers")
+    return out
+
+
 def score_of(g: np.ndarray, cov: np.ndarray, w: np.ndarray) -> float:
     """Per-day slope/std of dense w (O(N s) using the support); -inf if var <= 0."""
     cov_w = cov_times(cov, w)
