@@ -59,9 +59,11 @@ def test_errors_map_to_exit_codes_without_traceback(monkeypatch, capsys, error, 
     assert err.strip() == f"fastopt fake: error: {error}"
 
 
-def test_internal_errors_are_one_line_unless_debugging(monkeypatch, capsys):
-    class Broken:
-        SUMMARY = "broken"
+def _register_failing_command(monkeypatch, name: str, error: BaseException) -> None:
+    """A command ``name`` whose run() raises ``error`` (FASTOPT_DEBUG unset)."""
+
+    class Failing:
+        SUMMARY = name
 
         @staticmethod
         def configure(parser):
@@ -69,11 +71,15 @@ def test_internal_errors_are_one_line_unless_debugging(monkeypatch, capsys):
 
         @staticmethod
         def run(args):
-            raise RuntimeError("boom")
+            raise error
 
-    monkeypatch.setitem(cli.COMMANDS, "broken", "broken")
-    monkeypatch.setattr(cli, "_load", lambda name: Broken)
+    monkeypatch.setitem(cli.COMMANDS, name, name)
+    monkeypatch.setattr(cli, "_load", lambda _: Failing)
     monkeypatch.delenv("FASTOPT_DEBUG", raising=False)
+
+
+def test_internal_errors_are_one_line_unless_debugging(monkeypatch, capsys):
+    _register_failing_command(monkeypatch, "broken", RuntimeError("boom"))
     assert cli.main(["broken"]) == 1
     assert "internal error: RuntimeError: boom" in capsys.readouterr().err
     monkeypatch.setenv("FASTOPT_DEBUG", "1")
@@ -90,20 +96,7 @@ def test_python_dash_m_entry_point():
 
 
 def test_out_of_memory_is_a_one_line_error_not_an_internal_error(monkeypatch, capsys):
-    class Hungry:
-        SUMMARY = "hungry"
-
-        @staticmethod
-        def configure(parser):
-            pass
-
-        @staticmethod
-        def run(args):
-            raise MemoryError("Unable to allocate 29.1 TiB")
-
-    monkeypatch.setitem(cli.COMMANDS, "hungry", "hungry")
-    monkeypatch.setattr(cli, "_load", lambda name: Hungry)
-    monkeypatch.delenv("FASTOPT_DEBUG", raising=False)
+    _register_failing_command(monkeypatch, "hungry", MemoryError("Unable to allocate 29.1 TiB"))
     assert cli.main(["hungry"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("fastopt hungry: error: out of memory: Unable to allocate 29.1 TiB")

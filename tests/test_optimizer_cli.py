@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes.allocators import write_blaveclaw_allocator
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -177,19 +178,15 @@ def test_options_reach_the_solver(workspace, capsys):
 
 
 def test_blaveclaw_allocator_folder_and_failures(workspace, capsys):
-    folder = workspace / "allocators" / "half"
-    folder.mkdir(parents=True)
-    (folder / "allocator.py").write_text(
+    write_blaveclaw_allocator(workspace, "half", (
         "DISPLAY_NAME = 'two'\n"
         "def allocate(returns, lookback):\n"
         "    cols = list(returns.columns)\n"
-        "    return {cols[0]: 3.0, cols[1]: 1.0}\n")
+        "    return {cols[0]: 3.0, cols[1]: 1.0}\n"))
     assert run_cli("--target-vol", "0.3", "--allocator", "half", "--json", "--dry-run") == 0
     result = json.loads(capsys.readouterr().out)
     assert result["weights"] == {"s00": 0.75, "s01": 0.25}
-    bad = workspace / "allocators" / "bad"
-    bad.mkdir()
-    (bad / "allocator.py").write_text("def allocate(returns, lookback):\n    return {'s00': -1.0, 's01': 2.0}\n")
+    write_blaveclaw_allocator(workspace, "bad", "def allocate(returns, lookback):\n    return {'s00': -1.0, 's01': 2.0}\n")
     assert run_cli("--target-vol", "0.3", "--allocator", "bad") == 1
     assert "negative weight" in capsys.readouterr().err
 

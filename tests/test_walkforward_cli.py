@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes.allocators import write_blaveclaw_allocator
 
 from fastopt.cli import main
 from fastopt.stats_file import write_stats
@@ -173,14 +174,12 @@ def test_write_outputs_is_atomic_and_parses_back(tmp_path):
 
 
 def test_blaveclaw_allocator_outputs_default_next_to_it(tmp_path, monkeypatch, capsys):
-    strategies = _write_strategies(tmp_path / "strategies", n=8, days=80)
-    folder = tmp_path / "allocators" / "flat_mix"
-    folder.mkdir(parents=True)
-    (folder / "allocator.py").write_text(
+    _write_strategies(tmp_path / "strategies", n=8, days=80)
+    folder = write_blaveclaw_allocator(tmp_path, "flat_mix", (
         "DISPLAY_NAME = 'flat mix'\n"
         "def allocate(ret_df, lookback):\n"
         "    return {name: 1.0 for name in ret_df.columns}\n"
-    )
+    )).parent
     monkeypatch.chdir(tmp_path)
     code = main(["walkforward", "--strategies", "strategies", "--lookback", "40", "--allocator", "flat_mix",
                  "--random-n", "5", "--no-plot"])

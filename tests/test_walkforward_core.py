@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from fakes.allocators import write_blaveclaw_allocator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -331,14 +332,12 @@ def test_generic_allocators_get_the_walkforward_options_and_plugins_work(tmp_pat
     assert capped.weights.max() <= 0.3 + 1e-12
     assert np.allclose(capped.weights.sum(axis=1)[capped.weights.sum(axis=1) > 0], 1.0)
     # a BlaveClaw allocator: allocators/<name>/allocator.py with allocate(ret_df, lookback) -> {name: score}
-    folder = tmp_path / "allocators" / "last_day"
-    folder.mkdir(parents=True)
-    (folder / "allocator.py").write_text(
+    write_blaveclaw_allocator(tmp_path, "last_day", (
         "def allocate(ret_df, lookback):\n"
         "    assert len(ret_df) == lookback\n"
         "    last = ret_df.iloc[-1]\n"
         "    return {name: float(max(value, 0.0)) + 1e-9 for name, value in last.items()}\n"
-    )
+    ))
     monkeypatch.chdir(tmp_path)
     result = walkforward(returns, lookback=40, allocator="last_day", random_n=0, names=[f"s{k}" for k in range(10)])
     for k in range(result.n_days):
