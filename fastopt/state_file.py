@@ -16,7 +16,6 @@ import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from fastopt.atomic import atomic_write_json

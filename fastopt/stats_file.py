@@ -22,8 +22,8 @@ accepted with a warning (the file may be in percent instead of fractions).
 from __future__ import annotations
 
 import math
-import re
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
