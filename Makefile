@@ -12,12 +12,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-# The main job end to end on the embedded defaults, no network needed.
+# The main job end to end on the embedded defaults, no network needed: the strategies backtest on the
+# real daily history shipped in the package (fastopt/data/prices: BTC ETH BNB SOL to 2024-12-31) and the
+# paper reconcile trades at its last closes. `make demo DEMO_OFFLINE=0` fetches fresh candles when online.
+DEMO_OFFLINE ?= 1
+demo: export FASTOPT_OFFLINE = $(DEMO_OFFLINE)
 demo: $(STAMP)
 	$(VENV)/bin/fastopt backtest --strategies strategies
 	$(VENV)/bin/fastopt optimize --strategies strategies --config portfolio_config.json --target-vol 0.30
 	$(VENV)/bin/fastopt walkforward --strategies strategies --lookback 365 --output walkforward
-	$(VENV)/bin/fastopt backtest --strategies strategies --live --allow-synthetic --no-plot
+	$(VENV)/bin/fastopt backtest --strategies strategies --live --no-plot
 	$(VENV)/bin/fastopt reconcile --once --exchange paper --config portfolio_config.json --strategies strategies
 	$(VENV)/bin/fastopt status --config portfolio_config.json
 

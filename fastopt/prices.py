@@ -11,15 +11,23 @@ Resolution order of :func:`load_prices`:
    env ``FASTOPT_CACHE_DIR``) written atomically. Skipped when env
    ``FASTOPT_OFFLINE=1``. A fresh cache (last candle no older than yesterday)
    is used without touching the network; a stale cache is used when the
-   network fails;
-3. a seeded synthetic market (geometric random walk with volatility and drift
+   network fails (or offline);
+3. the real daily history embedded in the package (``fastopt/data/prices/``:
+   BTC, ETH, BNB, SOL to 2024-12-31, for any USD-like quote: ``BTC/USDT:USDT``,
+   ``BTC/USDT``, ``BTC-USD``, ...), source ``embedded:BTC-USD``;
+4. only when asked for (``synthetic=True``, else env ``FASTOPT_SYNTHETIC=1``):
+   a seeded synthetic market (geometric random walk with volatility and drift
    regimes; the seed derives from the symbol, so it is reproducible), announced
-   in ONE line on stderr.
+   by a WARNING line on stderr at every use. Not asked for: an InputError in one
+   line naming the symbol and the ways to give it prices.
 
 Prices are in quote currency per unit of base; dates are ``datetime64[D]``.
 """
 from __future__ import annotations
 
+import functools
+import gzip
+import importlib.resources
 import io
 import os
 import sys
@@ -44,6 +52,10 @@ CSV_HEADER = "date,open,high,low,close,volume"
 #: Rough last prices of the synthetic market (quote currency per unit); other bases get a seeded level.
 _ANCHOR_PRICES = {"BTC": 60_000.0, "ETH": 3_000.0, "SOL": 150.0, "BNB": 600.0, "XRP": 0.6, "DOGE": 0.15}
 _COLUMNS = ("open", "high", "low", "close", "volume")
+#: Where the embedded real series live inside the package: ``<package>/<folder>/<STEM>.csv.gz``.
+EMBEDDED_PACKAGE = "fastopt"
+EMBEDDED_FOLDER = ("data", "prices")
+EMBEDDED_SUFFIX = ".csv.gz"
 
 
 @dataclass(frozen=True)
@@ -180,6 +192,63 @@ def find_price_csv(prices_dir: str | os.PathLike[str], symbol: str) -> Path:
     raise InputError(f"no price file for {symbol} (tried {', '.join(names)})", path=folder)
 
 
+# --------------------------------------------------------------------------- embedded
+
+
+def _embedded_root() -> importlib.resources.abc.Traversable:
+    return importlib.resources.files(EMBEDDED_PACKAGE).joinpath(*EMBEDDED_FOLDER)
+
+
+@functools.cache
+def embedded_files() -> dict[str, str]:
+    """CSV file name -> resource name of every embedded series, e.g. ``{"BTC-USD.csv": "BTC-USD.csv.gz"}``."""
+    root = _embedded_root()
+    if not root.is_dir():
+        return {}
+    return {
+        entry.name[: -len(".gz")]: entry.name
+        for entry in sorted(root.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(EMBEDDED_SUFFIX) and entry.is_file()
+    }
+
+
+def embedded_symbols() -> list[str]:
+    """Stems of the embedded series, e.g. ``["BNB-USD", "BTC-USD", "ETH-USD", "SOL-USD"]``."""
+    return [name[: -len(".csv")] for name in embedded_files()]
+
+
+@functools.cache
+def embedded_csv_text(file_name: str) -> str:
+    """The CSV text of one embedded series (``"BTC-USD.csv"``), exactly as it was packaged."""
+    try:
+        resource = embedded_files()[file_name]
+    except KeyError:
+        raise InputError(f"no embedded price series {file_name!r} (have {', '.join(embedded_files()) or 'none'})") from None
+    return gzip.decompress(_embedded_root().joinpath(resource).read_bytes()).decode("utf-8")
+
+
+def load_embedded(symbol: str) -> PriceHistory | None:
+    """The embedded real daily history of ``symbol`` (any USD-like quote), or None when it has none."""
+    available = embedded_files()
+    for name in csv_candidates(symbol):
+        if name in available:
+            stem = name[: -len(".csv")]
+            return parse_price_csv(embedded_csv_text(name), symbol=symbol, source=f"embedded:{stem}")
+    return None
+
+
+def export_embedded_prices(folder: str | os.PathLike[str]) -> Path:
+    """Write every embedded series as a plain CSV (``BTC-USD.csv``, ...) into ``folder``; returns it.
+
+    The files are byte-for-byte the packaged text, so they work as a ``--prices-dir``.
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in embedded_files():
+        atomic_write_text(out / name, embedded_csv_text(name))
+    return out
+
+
 # --------------------------------------------------------------------------- synthetic
 
 
@@ -313,7 +382,16 @@ def default_cache_dir() -> Path:
 
 def is_offline() -> bool:
     """True when env ``FASTOPT_OFFLINE`` is set to a true value (1, true, yes)."""
-    return os.environ.get("FASTOPT_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return _env_flag("FASTOPT_OFFLINE")
+
+
+def synthetic_requested() -> bool:
+    """True when env ``FASTOPT_SYNTHETIC`` is set to a true value (1, true, yes): synthetic fallback allowed."""
+    return _env_flag("FASTOPT_SYNTHETIC")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _say(message: str) -> None:
@@ -328,12 +406,18 @@ def load_prices(
     offline: bool | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     start: np.datetime64 = DEFAULT_START,
+    synthetic: bool | None = None,
 ) -> PriceHistory:
-    """Daily candles of ``symbol`` (see the module docstring for the resolution order)."""
+    """Daily candles of ``symbol`` (see the module docstring for the resolution order).
+
+    ``offline`` defaults to env ``FASTOPT_OFFLINE``; ``synthetic`` (allow the seeded
+    synthetic market as the last resort) defaults to env ``FASTOPT_SYNTHETIC``.
+    """
     folder = prices_dir if prices_dir is not None else os.environ.get("FASTOPT_PRICES_DIR") or None
     if folder is not None:
         return read_price_csv(find_price_csv(folder, symbol), symbol=symbol)
     offline = is_offline() if offline is None else offline
+    synthetic = synthetic_requested() if synthetic is None else synthetic
     base, quote = base_quote(symbol)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_file = cache / f"{exchange_id}_{base}-{quote}_1d.csv"
@@ -362,5 +446,19 @@ def load_prices(
     if cached is not None:
         _say(f"using cached {symbol} prices up to {cached.dates[-1]} ({reason})")
         return cached
-    _say(f"no price data for {symbol} ({reason}); using a seeded synthetic market")
-    return synthetic_prices(symbol, start=start)
+    embedded = load_embedded(symbol)
+    if embedded is not None:
+        _say(f"using the embedded real {symbol} daily history up to {embedded.dates[-1]} ({reason})")
+        return embedded
+    have = ", ".join(embedded_symbols()) or "none"
+    if synthetic:
+        asked = "FASTOPT_SYNTHETIC is set" if synthetic_requested() else "synthetic prices were asked for"
+        _say(
+            f"WARNING: SYNTHETIC PRICES for {symbol}: no real price data ({reason}; embedded: {have}), "
+            f"using a seeded random-walk market ({asked}), not market history"
+        )
+        return synthetic_prices(symbol, start=start)
+    raise InputError(
+        f"no price data for {symbol} ({reason}; no cache; the embedded real history has {have} only): "
+        "give --prices-dir DIR / FASTOPT_PRICES_DIR, go online, or set FASTOPT_SYNTHETIC=1 for a synthetic market"
+    )

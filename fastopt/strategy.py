@@ -309,12 +309,17 @@ def _parser(name: str, description: str) -> argparse.ArgumentParser:
             "examples:\n"
             f"  python3 strategies/{name}/strategy.py                 # backtest -> stats.json + pnl.png\n"
             f"  python3 strategies/{name}/strategy.py --live          # today's position -> state.json\n"
-            f"  python3 strategies/{name}/strategy.py --prices-dir ../shared/data/prices\n"
+            f"  python3 strategies/{name}/strategy.py --prices-dir my_prices   # BTC-USD.csv, ... of your own\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--live", action="store_true", help="write today's position to state.json instead of backtesting")
-    parser.add_argument("--prices-dir", default=None, help="folder of daily CSVs like BTC-USD.csv (else env FASTOPT_PRICES_DIR, ccxt, synthetic)")
+    parser.add_argument(
+        "--prices-dir",
+        default=None,
+        help="folder of daily CSVs like BTC-USD.csv (else env FASTOPT_PRICES_DIR, ccxt/cache, the embedded real "
+        "history; the synthetic market only with FASTOPT_SYNTHETIC=1)",
+    )
     parser.add_argument("--out", default=None, help="output folder (default: the strategy's own folder)")
     parser.add_argument("--start", default=None, help="first backtest day, YYYY-MM-DD (default: all history)")
     parser.add_argument("--end", default=None, help="last backtest day, YYYY-MM-DD (default: latest)")
@@ -323,7 +328,7 @@ def _parser(name: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-synthetic",
         action="store_true",
-        help="with --live: accept the synthetic market when no real prices are available (paper demos only)",
+        help="with --live: accept synthetic prices (FASTOPT_SYNTHETIC=1, no real data) for the position (paper demos only)",
     )
     return parser
 
@@ -365,6 +370,15 @@ def run_strategy(
         return EXIT_USAGE
 
 
+def _source_tag(source: str) -> str:
+    """What the one-line summary says about non-obvious price sources (`fastopt backtest` shows that line)."""
+    if source == "synthetic":
+        return " [SYNTHETIC prices, not market data]"
+    if source.startswith("embedded:"):
+        return " [embedded real prices]"
+    return ""
+
+
 def _run(args: argparse.Namespace, *, name: str, symbol: str, signal: Signal, here: Path, fee_bps: float) -> int:
     out_dir = Path(args.out) if args.out else here.resolve().parent
     prices = load_prices(symbol, prices_dir=args.prices_dir)
@@ -393,8 +407,8 @@ def _run(args: argparse.Namespace, *, name: str, symbol: str, signal: Signal, he
     if args.live:
         if prices.source == "synthetic" and not args.allow_synthetic:
             raise FastoptError(
-                f"refusing to write a live position for {symbol} from synthetic prices (no real price data: "
-                "offline?); fix the data source or pass --allow-synthetic for a paper demo"
+                f"refusing to write a live position for {symbol} from synthetic prices (no real price data and "
+                "FASTOPT_SYNTHETIC set); fix the data source or pass --allow-synthetic for a paper demo"
             )
         as_of = str(dates[-1])
         if dates[-1] < np.datetime64("today", "D") - np.timedelta64(1, "D") and args.end is None:
@@ -408,7 +422,8 @@ def _run(args: argparse.Namespace, *, name: str, symbol: str, signal: Signal, he
             as_of=as_of,
             price_source=prices.source,
         )
-        print(f"{name}: position {written['position']:+g} {symbol} as of {as_of} -> {out_dir / 'state.json'}")
+        print(f"{name}: position {written['position']:+g} {symbol} as of {as_of} -> {out_dir / 'state.json'}"
+              f"{_source_tag(prices.source)}")
         return 0
     result = backtest(trimmed.close, positions, fee_bps=fee_bps if args.fee_bps is None else args.fee_bps)
     window = np.ones(dates.size, dtype=bool) if start is None else dates >= start
@@ -441,5 +456,6 @@ def _run(args: argparse.Namespace, *, name: str, symbol: str, signal: Signal, he
     print(
         f"{name}: {dates[window][0]}..{dates[window][-1]} total {s['total_return']:+.1%} "
         f"Sharpe {s['sharpe']:.2f} maxDD {s['max_drawdown']:.1%} trades {trades} -> {out_dir / 'stats.json'}"
+        f"{_source_tag(prices.source)}"
     )
     return 0

@@ -156,8 +156,11 @@ class PriceSource:
                     if "FASTOPT_OFFLINE=1" not in line:
                         print(line, file=sys.stderr)
                 self._history_cache[symbol] = float(history.close[-1])
-                origin = {"synthetic": "seeded synthetic market: no local daily candles for it"}.get(
+                origin = {"synthetic": "seeded synthetic market (FASTOPT_SYNTHETIC): no real daily candles for it"}.get(
                     history.source, history.source.removeprefix("csv:"))
+                if history.source.startswith("embedded:"):
+                    origin = (f"the real {history.source.removeprefix('embedded:')} history embedded in fastopt "
+                              f"(last day {history.dates[-1]})")
                 print(f"reconciler: paper price of {symbol} = {history.close[-1]:.6g}, last daily close from "
                       f"{origin} (live prices: {why})", file=sys.stderr)
             out[symbol] = self._history_cache[symbol]

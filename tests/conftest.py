@@ -12,8 +12,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Real daily OHLCV (BTC, ETH, BNB, SOL to 2024-12-31), kept beside the repo, never copied in.
-SHARED_PRICES = REPO_ROOT.parent / "shared" / "data" / "prices"
 
 settings.register_profile(
     "ci",
@@ -32,8 +30,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
-def shared_prices() -> Path:
-    """Folder of the real price CSVs; the suite fails loudly (not skips) if it is missing."""
-    if not (SHARED_PRICES / "BTC-USD.csv").is_file():
-        pytest.fail(f"real price data not found at {SHARED_PRICES} (expected ../shared beside the repo)")
-    return SHARED_PRICES
+def shared_prices(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of the real daily price CSVs (BTC, ETH, BNB, SOL-USD.csv to 2024-12-31).
+
+    The series embedded in the package (fastopt/data/prices), written out once per session as plain
+    CSVs, so every test runs from a plain clone; the suite fails loudly (not skips) if they are missing.
+    """
+    from fastopt.prices import embedded_files, export_embedded_prices
+
+    if "BTC-USD.csv" not in embedded_files():
+        pytest.fail("embedded real price data not found in fastopt/data/prices (see fastopt/data/README.md)")
+    return export_embedded_prices(tmp_path_factory.mktemp("prices"))

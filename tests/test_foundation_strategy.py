@@ -143,16 +143,17 @@ def test_bad_price_csv(tmp_path, text, reason):
 def test_offline_synthetic_is_seeded_and_announced(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("FASTOPT_PRICES_DIR", raising=False)
     monkeypatch.setenv("FASTOPT_OFFLINE", "1")
+    monkeypatch.setenv("FASTOPT_SYNTHETIC", "1")  # only when asked for (XRP has no embedded history)
     started = time.perf_counter()
-    a = prices_mod.load_prices("ETH/USDT:USDT", cache_dir=tmp_path)
+    a = prices_mod.load_prices("XRP/USDT:USDT", cache_dir=tmp_path)
     assert time.perf_counter() - started < 30  # generous: proves no network wait, not speed
-    b = prices_mod.load_prices("ETH/USDT:USDT", cache_dir=tmp_path)
+    b = prices_mod.load_prices("XRP/USDT:USDT", cache_dir=tmp_path)
     err = capsys.readouterr().err
     assert a.source == "synthetic" and np.array_equal(a.close, b.close)
-    assert err.count("\n") == 2 and "synthetic" in err  # one line per call
+    assert err.count("\n") == 2 and err.count("WARNING: SYNTHETIC PRICES for XRP/USDT:USDT") == 2  # one line per call
     other = prices_mod.synthetic_prices("BTC/USDT:USDT")
     assert not np.array_equal(other.close[:100], a.close[:100])
-    assert other.close[-1] == pytest.approx(60_000.0) and a.close[-1] == pytest.approx(3_000.0)
+    assert other.close[-1] == pytest.approx(60_000.0) and a.close[-1] == pytest.approx(0.6)
     assert other.dates[-1] == np.datetime64("today") - 1  # ends yesterday: only closed candles
     assert np.isfinite(a.close).all() and (a.low <= a.high).all()
 
@@ -228,7 +229,12 @@ def test_online_fetch_is_cached_then_reused(tmp_path, monkeypatch):
         raise ConnectionError("network down")
 
     monkeypatch.setattr(prices_mod, "fetch_ccxt_daily", failing_fetch)
-    got = prices_mod.load_prices("ADA/USDT:USDT", cache_dir=tmp_path, offline=False)
+    monkeypatch.delenv("FASTOPT_SYNTHETIC", raising=False)
+    got = prices_mod.load_prices("ETH/USDT:USDT", cache_dir=tmp_path, offline=False)
+    assert got.source == "embedded:ETH-USD"  # network down, no cache: the real history in the package
+    with pytest.raises(InputError, match=r"no price data for ADA/USDT:USDT \(ConnectionError: network down"):
+        prices_mod.load_prices("ADA/USDT:USDT", cache_dir=tmp_path, offline=False)
+    got = prices_mod.load_prices("ADA/USDT:USDT", cache_dir=tmp_path, offline=False, synthetic=True)
     assert got.source == "synthetic"
 
 
@@ -258,20 +264,33 @@ def test_live_refuses_synthetic_prices_unless_allowed(tmp_path, monkeypatch, cap
     monkeypatch.delenv("FASTOPT_PRICES_DIR", raising=False)
     monkeypatch.setenv("FASTOPT_OFFLINE", "1")
     monkeypatch.setenv("FASTOPT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FASTOPT_SYNTHETIC", "1")
 
     def always_long(prices):
         return np.ones(len(prices))
 
-    kwargs = dict(name="x", symbol="BTC/USDT:USDT", signal=always_long, here=__file__)
+    kwargs = dict(name="x", symbol="XRP/USDT:USDT", signal=always_long, here=__file__)  # no embedded XRP history
     assert strat.run_strategy(argv=["--live", "--out", str(tmp_path)], **kwargs) == 1
     assert "refusing to write a live position" in capsys.readouterr().err
     assert not (tmp_path / "state.json").exists()
     assert strat.run_strategy(argv=["--live", "--allow-synthetic", "--out", str(tmp_path)], **kwargs) == 0
     state = read_state(tmp_path / "state.json")
-    assert state.positions == {"BTC/USDT:USDT": 1.0} and state.extra["price_source"] == "synthetic"
-    # backtests on synthetic data stay allowed (the demo), and say where the prices came from
+    assert state.positions == {"XRP/USDT:USDT": 1.0} and state.extra["price_source"] == "synthetic"
+    # backtests on synthetic data stay allowed when asked for, and say where the prices came from
     assert strat.run_strategy(argv=["--out", str(tmp_path), "--no-plot"], **kwargs) == 0
     assert read_stats(tmp_path / "stats.json").metadata["price_source"] == "synthetic"
+    assert "SYNTHETIC prices" in capsys.readouterr().out
+    # the embedded real history is not synthetic: no --allow-synthetic needed (stale warning only)
+    btc = dict(kwargs, symbol="BTC/USDT:USDT")
+    assert strat.run_strategy(argv=["--live", "--out", str(tmp_path)], **btc) == 0
+    state = read_state(tmp_path / "state.json")
+    assert state.extra["price_source"] == "embedded:BTC-USD" and state.extra["as_of"] == "2024-12-31"
+    # not asked for: no synthetic market, one line and exit 2
+    monkeypatch.delenv("FASTOPT_SYNTHETIC")
+    capsys.readouterr()
+    assert strat.run_strategy(argv=["--out", str(tmp_path), "--no-plot"], **kwargs) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no price data for XRP/USDT:USDT" in err and "FASTOPT_SYNTHETIC=1" in err
 
 
 @given(

@@ -62,7 +62,7 @@ def test_fallback_price_message_says_what_really_happened(monkeypatch, tmp_path,
     assert prices[BTC] > 0
     err = capsys.readouterr().err
     assert "FASTOPT_OFFLINE" not in err  # the user never set it
-    assert "fapi.binance.com does not resolve" in err and "synthetic" in err
+    assert "fapi.binance.com does not resolve" in err and "BTC-USD history embedded in fastopt" in err
 
 
 def test_fallback_price_message_names_offline_when_the_user_set_it(monkeypatch, tmp_path, capsys):

@@ -32,9 +32,10 @@ STDERR_TAIL_LINES = 8
 EPILOG = """examples:
   fastopt backtest                                   # every strategies/*/strategy.py -> stats.json + pnl.png
   fastopt backtest --strategies strategies --jobs 2 --timeout 120
-  fastopt backtest --prices-dir ../shared/data/prices
+  fastopt backtest --prices-dir my_prices            # your own daily CSVs (BTC-USD.csv, ...)
+  FASTOPT_OFFLINE=1 fastopt backtest                 # the real history embedded in fastopt (BTC ETH BNB SOL)
   fastopt backtest --live                            # today's positions -> state.json
-  fastopt backtest --live --allow-synthetic          # paper demo offline (synthetic market)
+  FASTOPT_SYNTHETIC=1 fastopt backtest --live --allow-synthetic   # synthetic market, paper demo only
   fastopt backtest --json | jq '.results[] | select(.status != "ok")'
 
 exit codes: 0 all succeeded, 1 some failed or timed out, 2 bad folder/option, 3 no strategy found
@@ -70,7 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-synthetic",
         action="store_true",
-        help="with --live: let strategies use the synthetic market when offline (paper demos only)",
+        help="with --live: let strategies write positions from synthetic prices (FASTOPT_SYNTHETIC=1; paper demos only)",
     )
     parser.add_argument("--only", action="append", default=None, metavar="NAME", help="run only this strategy (repeatable)")
     parser.add_argument("--json", action="store_true", help="machine-readable results on stdout")
