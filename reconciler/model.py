@@ -13,7 +13,9 @@ class Market:
     ``amount_step`` and ``min_amount`` are in the exchange's order unit
     (contracts; for linear perps with ``contract_size`` 1 that is the base
     coin). ``min_cost`` is the minimum order notional in account currency
-    (0 = none). One contract is ``contract_size`` base units.
+    (0 = none). One contract is ``contract_size`` base units. ``max_amount`` is
+    the largest amount one market order may have (contracts; None = no limit):
+    the plan splits a larger difference into several orders.
     """
 
     symbol: str
@@ -21,6 +23,7 @@ class Market:
     min_amount: Decimal = Decimal(0)
     min_cost: float = 0.0
     contract_size: float = 1.0
+    max_amount: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,10 @@ class Plan:
 class OrderResult:
     """What an exchange says about an order.
 
-    ``status``: ``"filled"``, ``"partially_filled"``, ``"open"``, ``"rejected"``
-    or ``"canceled"``. ``filled`` is in contracts, ``average`` the average fill price.
+    ``status``: ``"filled"``, ``"partially_filled"``, ``"open"``, ``"rejected"``,
+    ``"canceled"`` or ``"unknown"`` (the reply carried no status: not an outcome,
+    the order must be looked up). ``filled`` is in contracts, ``average`` the
+    average fill price.
     """
 
     client_order_id: str

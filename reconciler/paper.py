@@ -13,14 +13,28 @@ Markets: unless overridden (``markets`` argument, e.g. from the
 Binance: BTC 0.00001 at 95k, ETH 0.001 at 3.5k), min amount one step and min
 cost 5.
 
+A market spec may also give ``max_amount`` (the largest amount of one order,
+contracts = base units here; a larger order is refused like Binance's -4005).
+
 Client order ids are unique (a second order with a known id is refused, like
 on a real exchange), and :meth:`PaperExchange.fetch_order_by_client_id` finds
 every order ever placed.
+
+Venue interface (same as :class:`reconciler.venue_ccxt.CcxtVenue`): orders are
+synchronous (filled or refused at once), so ``order_settle_s`` is 0,
+:meth:`~PaperExchange.open_orders` is always empty and
+:meth:`~PaperExchange.cancel_order_by_client_id` only looks the order up;
+:meth:`~PaperExchange.check_account` has nothing to check;
+:meth:`~PaperExchange.reference_prices` has no independent source (``{}``);
+:meth:`~PaperExchange.fetch_equity` is cash + sum(position x last known price);
+:meth:`~PaperExchange.resolve_symbol` maps ``BTCUSDT`` / ``BTC-USDT`` /
+``btc/usdt`` to ``BTC/USDT:USDT``.
 """
 from __future__ import annotations
 
 import math
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
@@ -62,22 +76,59 @@ def _decimal(symbol: str, key: str, value: Any, *, positive: bool) -> Decimal:
 
 
 def market_from_spec(symbol: str, spec: Mapping[str, Any]) -> Market:
-    """A Market from a ``{"amount_step", "min_amount", "min_cost"}`` mapping; ValueError on a bad value."""
+    """A Market from a ``{"amount_step", "min_amount", "min_cost", "max_amount"}`` mapping (all but
+    amount_step optional; max_amount None = no limit); ValueError on a bad value."""
     if not isinstance(spec, Mapping) or "amount_step" not in spec:
-        raise ValueError(f"market {symbol!r} must be an object with amount_step (min_amount, min_cost optional)")
+        raise ValueError(f"market {symbol!r} must be an object with amount_step (min_amount, min_cost, "
+                         "max_amount optional)")
     step = _decimal(symbol, "amount_step", spec["amount_step"], positive=True)
+    max_amount = spec.get("max_amount")
     return Market(
         symbol=symbol,
         amount_step=step,
         min_amount=_decimal(symbol, "min_amount", spec.get("min_amount", step), positive=False),
         min_cost=float(_decimal(symbol, "min_cost", spec.get("min_cost", DEFAULT_MIN_COST), positive=False)),
+        max_amount=None if max_amount is None else _decimal(symbol, "max_amount", max_amount, positive=True),
     )
+
+
+#: quote currencies resolve_symbol recognises, longest first (BTCBUSD is BTC/BUSD, not BTCB/USD)
+PAPER_QUOTES = ("USDT", "USDC", "BUSD", "USD")
+_ASSET = re.compile(r"[A-Z0-9]+")
+
+
+def canonical_symbol(raw: Any) -> str | None:
+    """``BASE/QUOTE:QUOTE`` (upper case) for ``BASE/QUOTE:QUOTE``, ``BASE/QUOTE``, ``BASE-QUOTE`` or
+    ``BASEQUOTE`` with QUOTE one of :data:`PAPER_QUOTES`; None for anything else."""
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip().upper()
+    settle = None
+    if ":" in text:
+        text, settle = text.split(":", 1)
+    if "/" in text or "-" in text:
+        parts = re.split(r"[/-]", text)
+        if len(parts) != 2:
+            return None
+        base, quote = parts
+    else:
+        if settle is not None:
+            return None
+        quote = next((q for q in PAPER_QUOTES if text.endswith(q) and len(text) > len(q)), "")
+        base = text[: -len(quote)] if quote else ""
+    if quote not in PAPER_QUOTES or settle not in (None, quote) or base == quote:
+        return None
+    if not _ASSET.fullmatch(base):
+        return None
+    return f"{base}/{quote}:{quote}"
 
 
 class PaperExchange:
     """Paper venue with the same interface as :class:`reconciler.venue_ccxt.CcxtVenue`."""
 
     name = "paper"
+    #: orders are synchronous: "no such order" is final at once
+    order_settle_s = 0.0
 
     def __init__(
         self,
@@ -94,7 +145,7 @@ class PaperExchange:
         """``read_only`` (dry runs): work on an in-memory copy of the database; the file is never created
         or changed."""
         if markets is not None and not isinstance(markets, Mapping):
-            raise ValueError("markets must be an object of symbol -> {amount_step, min_amount, min_cost}")
+            raise ValueError("markets must be an object of symbol -> {amount_step, min_amount, min_cost, max_amount}")
         for key, value in (("fee_bps", fee_bps), ("slippage_bps", slippage_bps)):
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
@@ -138,6 +189,31 @@ class PaperExchange:
         return float(self._meta("cash") or 0.0)
 
     # -- reads ------------------------------------------------------------
+    def check_account(self) -> None:
+        """Nothing to check: the paper account is always one-way, in the account currency."""
+
+    def reference_prices(self, symbols: Iterable[str]) -> dict[str, float]:
+        """No independent price source: ``{}``."""
+        return {}
+
+    def resolve_symbol(self, raw: str) -> str | None:
+        """The canonical symbol a strategy's symbol names (see :func:`canonical_symbol`), or None."""
+        return canonical_symbol(raw)
+
+    def fetch_equity(self) -> float | None:
+        """Equity in the account currency: cash + sum(position x last known price).
+
+        A held symbol without a known price is priced once through the price source;
+        None when one is still unpriced.
+        """
+        positions = self.fetch_positions()
+        missing = [s for s in positions if s not in self._last_prices]
+        if missing:
+            self.fetch_prices(missing)
+        if any(s not in self._last_prices for s in positions):
+            return None
+        return self.cash + math.fsum(a * self._last_prices[s] for s, a in positions.items())
+
     def fetch_prices(self, symbols: Iterable[str]) -> dict[str, float]:
         wanted = sorted(set(symbols))
         prices = self.price_source(wanted) if wanted else {}
@@ -178,6 +254,8 @@ class PaperExchange:
         market = self.load_markets([symbol], {symbol: price})[symbol]
         if amount <= 0 or amount % market.amount_step != 0:
             raise InvalidOrder(f"paper: amount {amount} of {symbol} is not a positive multiple of {market.amount_step}")
+        if market.max_amount is not None and amount > market.max_amount:
+            raise InvalidOrder(f"paper: amount {amount} of {symbol} is above the market's max {market.max_amount}")
         db = self._db
         db.execute("BEGIN IMMEDIATE")  # reads and writes in one transaction: safe with two processes
         try:
@@ -226,6 +304,14 @@ class PaperExchange:
         if row is None:
             return None
         return OrderResult(client_order_id, "filled", float(row[0]), float(row[1]), client_order_id)
+
+    def cancel_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult | None:
+        """Orders fill at once, so there is nothing to cancel: the order as it is (filled), or None."""
+        return self.fetch_order_by_client_id(symbol=symbol, client_order_id=client_order_id)
+
+    def open_orders(self, prefix: str) -> list[tuple[str, OrderResult]]:
+        """Never any open order (orders are synchronous): ``[]``."""
+        return []
 
     def fills(self) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT * FROM fills ORDER BY ts")
