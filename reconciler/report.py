@@ -31,11 +31,14 @@ class Reporter:
         if self.quiet:
             return
         stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
-        if self._console is not None:
-            self._console.print(f"[dim]{stamp}[/dim] [{style}]{level:<5}[/{style}] {_escape(message)}", markup=True,
-                                emoji=False)
-        else:  # pragma: no cover
-            print(f"{stamp} {level:<5} {message}", file=sys.stderr)
+        try:
+            if self._console is not None:
+                self._console.print(f"[dim]{stamp}[/dim] [{style}]{level:<5}[/{style}] {_escape(message)}",
+                                    markup=True, emoji=False)
+            else:  # pragma: no cover
+                print(f"{stamp} {level:<5} {message}", file=sys.stderr)
+        except OSError:  # stderr on a full disk or a closed pipe: the line is kept in ``lines``, trading goes on
+            pass
 
     def info(self, message: str) -> None:
         self._emit("info", message, "cyan")
