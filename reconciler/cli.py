@@ -4,17 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from fastopt.atomic import dumps_json
-from fastopt.config_file import read_config
+from fastopt.config_file import read_config, validate_for_trading
 from fastopt.errors import EXIT_FAILURE, EXIT_OK, FastoptError, InputError
 from reconciler.engine import PAPER_DB_NAME, CycleReport, EngineSettings, Reconciler
 from reconciler.loop import PollingLoop
 from reconciler.report import Reporter
+from reconciler.runlock import RunLock
 
 SUMMARY = "Turn the portfolio into orders: paper exchange by default, or any ccxt exchange."
 
@@ -27,11 +27,19 @@ EPILOG = """examples:
     fastopt reconcile --exchange binanceusdm --max-order-usd 5000
   fastopt reconcile --exchange binanceusdm --exchange-config testnet.json
 
+  fastopt reconcile --accept-config                             # trade a config held back by --max-config-jump
+  fastopt reconcile --repair-journal                            # after "orders.jsonl is damaged at line N"
+
 files (next to the config): last_reconcile.json (snapshot before orders), orders.jsonl
 (order journal), paper_exchange.sqlite (paper positions, cash, fills), reconciler.heartbeat,
-reconciler.lock (one reconciler per config: a second one refuses to start),
+reconciler.lock (one reconciler per config folder: a second one refuses to start),
+accepted_config.json (the last config traded), accept_config.json (--accept-config request),
 STOP (create it to stop sending orders), HALTED (with --manual-resume; remove it to resume).
 keys: <EXCHANGE_ID>_API_KEY, <EXCHANGE_ID>_SECRET, <EXCHANGE_ID>_PASSWORD environment variables only.
+
+exit codes with --once: 0 the cycle reached its targets; 1 it could not (a rejection, an unresolved,
+blocked, unpriced or implausibly priced symbol, a held-back config, a read failure, halt, kill switch,
+another reconciler running); 2 bad input (config, state, journal damaged, option): nothing was sent.
 """
 
 
@@ -64,6 +72,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--backoff", type=float, default=0.5, help="first retry delay in seconds, doubling (default %(default)s)")
     add("--order-settle", type=float, default=30.0, help="seconds after sending before an order the exchange "
         "does not know is declared never applied (after a timeout; ccxt exchanges; default %(default)s)")
+    add("--max-position", type=float, default=3.0, help="refuse a state.json whose |position| exceeds this signed "
+        "fraction of the strategy's capital, like a corrupt file (default %(default)s)")
+    add("--max-price-deviation", type=float, default=0.10, help="refuse to trade a symbol whose mark price is "
+        "further than this fraction from the venue's reference price, or jumped twice as far since the last read "
+        "(default %(default)s)")
+    add("--equity-tolerance", type=float, default=0.10, help="refuse a config whose account_value exceeds the "
+        "venues' equity by more than this fraction (default %(default)s)")
+    add("--max-config-jump", type=float, default=2.0, help="hold back a new config whose account_value x leverage "
+        "is more than this factor above the last accepted one (default %(default)s); see --accept-config")
+    add("--accept-config", action="store_true", help="accept the current config despite --max-config-jump (the "
+        "running reconciler, or the next run, picks it up), then exit")
+    add("--repair-journal", action="store_true", help="repair a damaged orders.jsonl (damaged lines moved aside, "
+        "order ids in them looked up before anything is sent), then exit")
+    add("--cancel-after", type=float, default=60.0, help="cancel an order still open or partially filled this many "
+        "seconds after it was sent, then re-plan (default %(default)s)")
+    add("--reject-backoff", type=float, default=60.0, help="seconds before a rejected order is tried again "
+        "unchanged, doubling up to 30 min (default %(default)s)")
+    add("--confirm-delay", type=float, default=0.25, help="seconds between a position read that contradicts the "
+        "journal and the read that must confirm it (default %(default)s)")
     add("--max-cycles", type=int, default=None, help=argparse.SUPPRESS)
     add("--json", action="store_true", help="print the cycle result as JSON on stdout (with --once/--dry-run)")
     add("--quiet", action="store_true", help="no console lines (errors still set the exit code)")
@@ -71,13 +98,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _check(args: argparse.Namespace) -> None:
     positive = {"--interval": args.interval, "--full-every": args.full_every, "--max-leverage": args.max_leverage,
-                "--stale-after": args.stale_after}
+                "--stale-after": args.stale_after, "--max-position": args.max_position,
+                "--max-price-deviation": args.max_price_deviation}
+    if not math.isfinite(args.max_config_jump) or args.max_config_jump < 1:
+        raise InputError(f"--max-config-jump must be a number >= 1, got {args.max_config_jump}")
     for name, value in positive.items():
         if not math.isfinite(value) or value <= 0:
             raise InputError(f"{name} must be a positive number, got {value}")
     for name, value in {"--threshold": args.threshold, "--fee-bps": args.fee_bps,
                         "--slippage-bps": args.slippage_bps, "--backoff": args.backoff,
-                        "--order-settle": args.order_settle}.items():
+                        "--order-settle": args.order_settle, "--equity-tolerance": args.equity_tolerance,
+                        "--cancel-after": args.cancel_after, "--reject-backoff": args.reject_backoff,
+                        "--confirm-delay": args.confirm_delay}.items():
         if not math.isfinite(value) or value < 0:
             raise InputError(f"{name} must be >= 0, got {value}")
     if args.max_order_usd is not None and (not math.isfinite(args.max_order_usd) or args.max_order_usd <= 0):
@@ -111,7 +143,10 @@ def build_reconciler(args: argparse.Namespace, *, reporter: Reporter | None = No
         config_path=config_path, strategies_dir=Path(args.strategies), default_exchange=args.exchange,
         threshold=args.threshold, max_leverage=args.max_leverage, max_order_usd=args.max_order_usd,
         stale_after_s=args.stale_after * 3600.0, dry_run=args.dry_run, halt_after=args.halt_after,
-        manual_resume=args.manual_resume,
+        manual_resume=args.manual_resume, max_abs_position=args.max_position,
+        max_price_deviation=args.max_price_deviation, equity_tolerance=args.equity_tolerance,
+        max_config_jump=args.max_config_jump, cancel_after_s=args.cancel_after,
+        reject_backoff_s=args.reject_backoff, confirm_delay_s=args.confirm_delay,
     )
     exchange_settings = read_exchange_config(args.exchange_config) if args.exchange_config else None
     folder = settings.folder
@@ -157,7 +192,8 @@ def _report_json(report: CycleReport) -> dict[str, Any]:
         return f"{key[1]}@{key[0]}"
 
     return {
-        "status": report.status, "message": report.message,
+        "status": report.status, "message": report.message, "problems": report.problems,
+        "counts": report.counts(),
         "target_notional": {label(k): v for k, v in sorted(report.target_notional.items())},
         "live_amount": {label(k): v for k, v in sorted(report.live_base.items())},
         "orders": [{"exchange": o.venue, "symbol": o.symbol, "side": o.side, "amount": str(o.amount),
@@ -167,32 +203,49 @@ def _report_json(report: CycleReport) -> dict[str, Any]:
     }
 
 
-LOCK_NAME = "reconciler.lock"
+def _accept_config(args: argparse.Namespace) -> int:
+    """``--accept-config``: record the operator's acceptance of the config on disk (validated first)."""
+    from reconciler.accepted import read_accepted, request_accept
+
+    config_path = Path(args.config)
+    raw = read_config(config_path)
+    trading = validate_for_trading(raw, max_leverage=args.max_leverage, path=config_path)
+    folder = config_path.resolve().parent
+    previous = read_accepted(folder)
+    sha = request_accept(folder, raw)
+    budget = trading.account_value * trading.leverage
+    before = "none" if previous is None else f"{previous.gross_budget:,.2f} (accepted {previous.accepted_at})"
+    print(f"accepted config {sha[:12]}: account_value {trading.account_value:,.2f} x leverage {trading.leverage:g} "
+          f"= gross budget {budget:,.2f} (last accepted: {before}); the reconciler trades it from its next cycle "
+          "(the equity check still applies)")
+    return EXIT_OK
 
 
-def hold_run_lock(folder: Path) -> int:
-    """Take the folder's run lock (POSIX record lock on ``reconciler.lock``) for the life of the process.
+def _repair_journal(args: argparse.Namespace) -> int:
+    from reconciler.engine import JOURNAL_NAME
+    from reconciler.journal import repair_journal
 
-    Two reconcilers on one config (a cron ``--once`` overlapping a loop, a second loop started by hand)
-    would each plan on the same positions and both send: the second one refuses to start instead.
-    Returns the descriptor (kept open: closing it releases the lock); the OS frees it when the process dies.
-    """
-    import fcntl
-
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise FastoptError(f"another reconciler is running on {folder} (it holds {folder / LOCK_NAME}); "
-                           "not starting a second one") from None
-    return fd
+    print(repair_journal(Path(args.config).resolve().parent / JOURNAL_NAME))
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    if not args.dry_run:  # a dry run sends and writes nothing: it may look while a live run trades
-        hold_run_lock(Path(args.config).resolve().parent)
+    if args.accept_config:
+        return _accept_config(args)
+    if args.repair_journal:
+        if args.dry_run:
+            raise InputError("--repair-journal rewrites the journal: it cannot be combined with --dry-run")
+        with RunLock.acquire(Path(args.config).resolve().parent, config_path=Path(args.config)):
+            return _repair_journal(args)
+    if args.dry_run:  # a dry run sends and writes nothing: it may look while a live run trades
+        return _run(args, None)
+    # one reconciler per config folder: an flock on the folder itself (deleting reconciler.lock changes nothing)
+    with RunLock.acquire(Path(args.config).resolve().parent, config_path=Path(args.config)) as lock:
+        return _run(args, lock)
+
+
+def _run(args: argparse.Namespace, lock: RunLock | None) -> int:
     reconciler = build_reconciler(args)
     if args.once or args.dry_run:
         report = reconciler.run_cycle()  # InputError propagates: exit 2 with the reason
@@ -208,5 +261,5 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_FAILURE
         return EXIT_OK
     loop = PollingLoop(reconciler, interval_s=args.interval, full_every_s=args.full_every,
-                       max_cycles=args.max_cycles)
+                       max_cycles=args.max_cycles, lock=lock)
     return loop.run()

@@ -2,18 +2,37 @@
 
 The cycle (:meth:`Reconciler.run_cycle`):
 
-1. resolve unfinished journal intents (look each up by client order id); if
-   one cannot be resolved, send nothing this cycle;
-2. read and validate the config (refuse to trade on an invalid one) and the
-   weighted strategies' state files;
-3. target notionals (pure), capped so gross exposure <= account_value x max leverage;
-4. per venue: live positions (reads retry; ``halt_after`` consecutive failures
-   halt trading), prices and markets;
-5. the plan (pure), then the snapshot ``last_reconcile.json`` (atomic);
-6. unless dry-run, halted or the kill switch ``STOP`` exists: journal every
-   intent (fsync), send each order once, journal its outcome. On an unknown
-   outcome the order is looked up by client order id and the rest of the
-   cycle is not sent (positions are re-read first, next cycle).
+1. the journal is still the file this process loaded (renamed or deleted:
+   stop trading); unfinished journal intents are looked up by client order id.
+   An intent that cannot be resolved yet blocks only its own symbol; an order
+   still working after ``cancel_after_s`` is cancelled, then re-planned;
+2. the config is read and validated (refuse to trade on an invalid one);
+3. per venue (every venue the config names, and every venue this journal ever
+   traded on): the account mode is checked once, positions are read (a read
+   that contradicts the last one and the fills since is confirmed by a second
+   read before anything is based on it) and the equity;
+4. the config is judged against the equity and the last accepted config (a
+   doubtful one is held back: the last accepted config is traded, with an
+   alert, until the operator accepts the new one);
+5. the weighted strategies' state files (|position| bounded), target notionals
+   (pure; every symbol resolved through the venue's markets, so two spellings of
+   one market net out), capped so gross exposure <= account_value x max leverage;
+6. prices (each checked against the venue's reference price and the previous
+   observation; an implausible one is not traded) and markets; the plan (pure);
+7. the snapshot ``last_reconcile.json`` (atomic), then, unless dry-run, halted or
+   the kill switch ``STOP`` exists: per order, journal the intent (fsync), send
+   it once, journal its outcome. On an unknown outcome the order is looked up by
+   client order id and the rest of the cycle is not sent.
+
+Anything the cycle could not do (an unpriced or unresolved symbol with a
+target or a position, an implausible price, a rejection, a blocked symbol) is a
+*problem*: the cycle still trades what it safely can, and reports
+``status == "degraded"`` (``--once`` exits 1).
+
+Times that decide whether an order could still be applied late (settle,
+cancel) use the monotonic clock, measured from each order's own send time (or,
+for an order sent by an earlier process, from when this process first saw it,
+which is never before its send): a wall-clock step cannot shorten them.
 """
 from __future__ import annotations
 
@@ -30,15 +49,33 @@ from typing import Any, Protocol
 from fastopt.atomic import atomic_write_json, atomic_write_text
 from fastopt.config_file import TradingConfig, read_config, validate_for_trading
 from fastopt.errors import FastoptError, InputError
+from reconciler.accepted import (
+    AcceptedConfig,
+    clear_accept,
+    config_sha256,
+    pending_accept,
+    read_accepted,
+    write_accepted,
+)
 from reconciler.errors import (
     AuthenticationError,
     InvalidOrder,
     OrderOutcomeUnknown,
+    VenueConfigError,
     VenueError,
+    scrub,
 )
-from reconciler.inputs import StateReader, unknown_weighted
-from reconciler.journal import OrderJournal, client_order_id
-from reconciler.model import Market, OrderResult, Plan, PlannedOrder
+from reconciler.guards import judge_config, judge_prices, position_surprises
+from reconciler.inputs import DEFAULT_MAX_ABS_POSITION, StateReader, unknown_weighted
+from reconciler.journal import (
+    CLIENT_ID_PREFIX,
+    Intent,
+    JournalMissing,
+    JournalWriteError,
+    OrderJournal,
+    client_order_id,
+)
+from reconciler.model import Market, OrderResult, Plan, PlannedOrder, Skipped
 from reconciler.plan import plan_orders
 from reconciler.report import Reporter
 from reconciler.targets import cap_gross, compute_targets
@@ -48,26 +85,44 @@ JOURNAL_NAME = "orders.jsonl"
 STOP_NAME = "STOP"
 HALTED_NAME = "HALTED"
 PAPER_DB_NAME = "paper_exchange.sqlite"
-#: order statuses that are not an outcome yet: the intent stays unfinished and blocks sending
-NON_FINAL = ("open", "partially_filled")
+#: order statuses that are not an outcome yet: the intent stays unfinished and blocks its symbol
+NON_FINAL = ("open", "partially_filled", "unknown")
+#: statuses of results that moved a position (a canceled order may have filled a part)
+FILL_STATUSES = ("filled", "partially_filled", "canceled")
+#: the longest wait before a rejected order is tried again unchanged (s)
+MAX_REJECT_BACKOFF_S = 1800.0
+
+Key = tuple[str, str]
 
 
 class Venue(Protocol):
-    """What the engine needs from an exchange (paper or ccxt)."""
+    """What the engine needs from an exchange (paper or ccxt); see reconciler.venue_ccxt for the contract."""
 
     name: str
+    order_settle_s: float
 
+    def check_account(self) -> None: ...
     def fetch_positions(self) -> dict[str, float]: ...
+    def fetch_equity(self) -> float | None: ...
     def fetch_prices(self, symbols: list[str]) -> dict[str, float]: ...
+    def reference_prices(self, symbols: list[str]) -> dict[str, float]: ...
+    def resolve_symbol(self, raw: str) -> str | None: ...
     def load_markets(self, symbols: list[str], prices: Mapping[str, float]) -> dict[str, Market]: ...
     def create_order(self, *, symbol: str, side: str, amount: Any, reduce_only: bool,
                      client_order_id: str) -> OrderResult: ...
     def fetch_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult | None: ...
+    def cancel_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult | None: ...
+    def open_orders(self, prefix: str) -> list[tuple[str, OrderResult]]: ...
 
 
 @dataclass
 class EngineSettings:
-    """Options of the reconciler (units: threshold and max order in account currency, times in s)."""
+    """Options of the reconciler.
+
+    Units: ``threshold`` and ``max_order_usd`` in account currency; times in seconds;
+    ``max_abs_position`` a signed fraction of a strategy's capital; deviations, tolerances
+    and jumps are fractions (0.10 = 10 %) except ``max_config_jump`` (a factor).
+    """
 
     config_path: Path
     strategies_dir: Path
@@ -79,6 +134,13 @@ class EngineSettings:
     dry_run: bool = False
     halt_after: int = 3
     manual_resume: bool = False
+    max_abs_position: float = DEFAULT_MAX_ABS_POSITION
+    max_price_deviation: float = 0.10
+    equity_tolerance: float = 0.10
+    max_config_jump: float = 2.0
+    cancel_after_s: float = 60.0
+    reject_backoff_s: float = 60.0
+    confirm_delay_s: float = 0.25
 
     @property
     def folder(self) -> Path:
@@ -87,26 +149,38 @@ class EngineSettings:
 
 @dataclass
 class CycleReport:
-    """What one cycle saw and did. ``status``: ok, dry_run, refused, blocked, halted, stopped, incomplete."""
+    """What one cycle saw and did.
+
+    ``status``: ok, degraded (traded what it safely could; ``problems`` says what it could not),
+    dry_run, refused, blocked, halted, stopped, incomplete, read_failed, failed.
+    """
 
     status: str
     message: str = ""
-    target_notional: dict[tuple[str, str], float] = field(default_factory=dict)
-    live_base: dict[tuple[str, str], float] = field(default_factory=dict)
+    target_notional: dict[Key, float] = field(default_factory=dict)
+    live_base: dict[Key, float] = field(default_factory=dict)
     plan: Plan = field(default_factory=Plan)
     results: list[dict[str, Any]] = field(default_factory=list)
     states: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.status in ("ok", "dry_run")
+        return self.status in ("ok", "dry_run") and not self.problems
+
+    def counts(self) -> dict[str, int]:
+        """Orders by outcome: filled, partially_filled, open, canceled, rejected, unknown, not_sent, ..."""
+        out: dict[str, int] = {}
+        for r in self.results:
+            out[r.get("status", "unknown")] = out.get(r.get("status", "unknown"), 0) + 1
+        return out
 
 
 VenueFactory = Callable[[str, Mapping[str, Any]], Venue]
 
 
 class Reconciler:
-    """Holds the long-lived parts (venues, journal, state cache, halt counters) across cycles."""
+    """Holds the long-lived parts (venues, journal, state cache, guards' memory) across cycles."""
 
     def __init__(
         self,
@@ -116,16 +190,22 @@ class Reconciler:
         exchange_settings: Mapping[str, Any] | None = None,
         reporter: Reporter | None = None,
         after_send_hook: Callable[[PlannedOrder, str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.venue_factory = venue_factory
         self.cli_exchange_settings = exchange_settings
         self.report = reporter or Reporter()
         self.after_send_hook = after_send_hook
+        self.sleep = sleep
+        self.clock = clock
         self.folder = settings.folder
-        self.journal = OrderJournal(self.folder / JOURNAL_NAME)
+        # JournalDamaged (exit 2) names the repair command; a dry run never changes the file
+        self.journal = OrderJournal(self.folder / JOURNAL_NAME, warn=self.report.warn, read_only=settings.dry_run)
         self.states = StateReader(settings.strategies_dir, stale_after_s=settings.stale_after_s,
-                                  warn=self.report.warn)
+                                  warn=self.report.warn, error=self.report.error,
+                                  max_abs_position=settings.max_abs_position)
         self.venues: dict[str, Venue] = {}
         self.read_failures = 0
         # a HALTED file left by an earlier run keeps trading halted after a restart until it is removed
@@ -133,12 +213,42 @@ class Reconciler:
         if self.halted:
             self.report.error(f"trading halted: {self.halted_file} exists (remove it to resume)")
         self.cycle_counter = 0
+        self.started_at = clock()
+        # orders' send times (monotonic): settle and cancel windows run from them
+        self._sent_at: dict[str, float] = {}
+        # what each intent of this journal is about: (venue, symbol, side, contract size)
+        self._intent_info: dict[str, tuple[str, str, str, float]] = {}
+        # last accepted position read per venue, and signed fills (base units) since it
+        self._last_live: dict[str, dict[str, float]] = {}
+        self._fills_since: dict[Key, float] = {}
+        # last observed price per key: (price, monotonic time)
+        self._price_seen: dict[Key, tuple[float, float]] = {}
+        # rejected orders: key -> (retry not before, backoff s, (side, amount))
+        self._rejected: dict[Key, tuple[float, float, tuple[str, str]]] = {}
+        self._checked_venues: set[str] = set()
+        self._held_back_sha: str | None = None
+        # the journal cannot vouch for the past (missing while the folder shows earlier trading, or
+        # repaired): no order until open orders are checked and the settle window has passed
+        evidence = [p for p in (SNAPSHOT_NAME, PAPER_DB_NAME) if (self.folder / p).exists()]
+        self.history_unknown = bool(self.journal.repaired or (self.journal.was_missing and evidence))
+        if self.history_unknown:
+            why = "was repaired" if self.journal.repaired else f"is missing although {', '.join(evidence)} exist(s)"
+            self.report.error(f"ALERT: the order journal {self.journal.path} {why}: before sending anything, "
+                              "open orders of this reconciler are checked on every venue and late fills are "
+                              "waited out")
 
     # -- venues -----------------------------------------------------------
     def venue(self, name: str, config_settings: Mapping[str, Any] | None = None) -> Venue:
+        """The venue object (created once; its account mode is checked before first use)."""
         if name not in self.venues:
             self.venues[name] = self.venue_factory(name, self._settings_for(name, config_settings or {}))
-        return self.venues[name]
+        venue = self.venues[name]
+        if name not in self._checked_venues:
+            check = getattr(venue, "check_account", None)
+            if check is not None:
+                check()  # VenueConfigError: refuse to trade on this venue
+            self._checked_venues.add(name)
+        return venue
 
     def _settings_for(self, name: str, config_settings: Mapping[str, Any]) -> dict[str, Any]:
         """``--exchange-config`` wins; else ``exchange_settings[name]`` or, for the default venue, the whole object."""
@@ -160,8 +270,9 @@ class Reconciler:
     def halted_file(self) -> Path:
         return self.folder / HALTED_NAME
 
-    def load_config(self) -> tuple[dict[str, Any], TradingConfig]:
-        raw = read_config(self.settings.config_path)
+    def load_config(self, raw: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], TradingConfig]:
+        """Read (unless ``raw`` is given) and validate a config for trading; InputError when it is refused."""
+        raw = read_config(self.settings.config_path) if raw is None else dict(raw)
         trading = validate_for_trading(raw, max_leverage=self.settings.max_leverage, path=self.settings.config_path)
         unknown = unknown_weighted(self.settings.strategies_dir, [n for n, w in trading.weights.items() if w > 0])
         if unknown:
@@ -173,136 +284,147 @@ class Reconciler:
             )
         return raw, trading
 
+    def _snapshot_venues(self) -> set[str]:
+        """Venues named by the last snapshot's targets and live positions (empty when unreadable)."""
+        try:
+            snap = json.loads((self.folder / SNAPSHOT_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return set()
+        venues: set[str] = set()
+        for section in ("target", "live"):
+            entries = snap.get(section) if isinstance(snap, dict) else None
+            for entry in (entries.values() if isinstance(entries, dict) else []):
+                if isinstance(entry, dict) and isinstance(entry.get("exchange"), str):
+                    venues.add(entry["exchange"])
+        return venues
+
     # -- recovery ---------------------------------------------------------
-    def resolve_unfinished(self, config_settings: Mapping[str, Any] | None = None) -> str | None:
-        """Look up every intent without an outcome; the reason when one cannot be resolved yet, else None.
+    def _since_sent(self, cid: str) -> float:
+        """Seconds (monotonic) since the order was sent, or since this process first saw its intent."""
+        sent = self._sent_at.setdefault(cid, self.clock())
+        return self.clock() - sent
+
+    def resolve_unfinished(self, config_settings: Mapping[str, Any] | None = None) -> dict[Key, str]:
+        """Look up every intent without an outcome; returns the symbols still blocked, with the reason.
 
         "Not found" is final only ``order_settle_s`` (a venue attribute; 0 for the paper
-        exchange) after the intent was journaled: an order whose request timed out may still
-        be applied by the exchange a little later, and declaring it never applied too early
-        would send it again.
+        exchange) after the order's own send time: an order whose request timed out may still
+        be applied by the exchange a little later. An order still working after
+        ``cancel_after_s`` is cancelled and its final state recorded.
         """
+        blocked: dict[Key, str] = {}
         for intent in self.journal.unfinished():
+            key = (intent.venue, intent.symbol)
+            self._remember_intent(intent)
+            label = f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol}"
             if self.settings.dry_run:  # writes nothing: the real run resolves it
-                self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
-                                 "has no outcome in the journal yet; a real run looks it up before sending")
+                self.report.warn(f"{label} has no outcome in the journal yet; a real run looks it up before sending")
+                blocked[key] = "an earlier order has no outcome yet"
                 continue
+            age = self._since_sent(intent.client_order_id)
             try:
                 venue = self.venue(intent.venue, config_settings)
                 found = venue.fetch_order_by_client_id(symbol=intent.symbol, client_order_id=intent.client_order_id)
+                if found is not None and found.status in NON_FINAL and found.status != "unknown" \
+                        and age >= self.settings.cancel_after_s:
+                    self.report.warn(f"{label} is still {found.status} after {age:.0f} s: cancelling it")
+                    found = venue.cancel_order_by_client_id(symbol=intent.symbol,
+                                                            client_order_id=intent.client_order_id) or found
             except FastoptError as err:
-                self.report.error(f"cannot resolve order {intent.client_order_id} ({intent.symbol}): {err}; "
-                                  "sending nothing until it is resolved")
-                return "unfinished orders could not be looked up"
+                self.report.error(f"cannot resolve {label}: {scrub(str(err))}; {intent.symbol} is not traded "
+                                  "until it is resolved")
+                blocked[key] = f"order {intent.client_order_id} could not be looked up"
+                continue
             if found is None:
-                wait_s = _settle_s(venue) - _age_s(intent.record.get("ts"))
+                wait_s = _settle_s(venue) - age
                 if wait_s > 0:
-                    self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
-                                     f"not found yet; it could still be applied late, so nothing is sent for "
-                                     f"another {wait_s:.0f} s")
-                    return f"an earlier order's outcome settles in {wait_s:.0f} s"
-                self.journal.record_outcome(intent.client_order_id, status="not_found", sync=True,
-                                            error="looked up after an interruption: the exchange has no such order")
-                self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
-                                 "was never applied (resolved on lookup)")
+                    self.report.warn(f"{label} not found yet; it could still be applied late, so {intent.symbol} "
+                                     f"is not traded for another {wait_s:.0f} s")
+                    blocked[key] = f"an earlier order's outcome settles in {wait_s:.0f} s"
+                    continue
+                self._journal_outcome(intent.client_order_id, status="not_found", sync=True,
+                                      error="looked up after an interruption: the exchange has no such order")
+                self.report.warn(f"{label} was never applied (resolved on lookup)")
             elif not self._record_result(found, sync=True):
-                self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
-                                 f"is still {found.status} on the exchange; nothing is sent until it is final")
-                return f"an earlier order is still {found.status}"
+                self.report.warn(f"{label} is still {found.status} on the exchange; {intent.symbol} is not "
+                                 "traded until it is final")
+                blocked[key] = f"an earlier order is still {found.status}"
             else:
-                self.report.warn(f"order {intent.client_order_id} {intent.side} {intent.amount} {intent.symbol} "
-                                 f"was applied: {found.status} {found.filled:g} (resolved on lookup)")
-        return None
+                self.report.warn(f"{label} was applied: {_describe(found, intent.amount)} (resolved on lookup)")
+        return blocked
+
+    def _remember_intent(self, intent: Intent) -> None:
+        if intent.client_order_id not in self._intent_info:
+            cs = intent.record.get("contract_size", 1.0)
+            self._intent_info[intent.client_order_id] = (
+                intent.venue, intent.symbol, intent.side, float(cs) if isinstance(cs, (int, float)) else 1.0)
+
+    def _journal_outcome(self, cid: str, **fields: Any) -> None:
+        self.journal.record_outcome(cid, **fields)
+        self._sent_at.pop(cid, None)
+        self._intent_info.pop(cid, None)
 
     def _record_result(self, result: OrderResult, *, sync: bool = False) -> bool:
-        """Journal a final outcome; False (nothing written, the intent stays unfinished) for an order still
-        working (``open``/``partially_filled``): positions may not show it yet, so re-planning now could
-        send it again."""
+        """Journal a final outcome and count its fill; False (nothing written, the intent stays
+        unfinished) for an order still working or whose reply said nothing: positions may not show
+        it yet, so re-planning now could send it again."""
         if result.status in NON_FINAL:
             return False
-        self.journal.record_outcome(result.client_order_id, status=result.status, filled=result.filled,
-                                    average=result.average, exchange_order_id=result.exchange_order_id, sync=sync)
+        info = self._intent_info.get(result.client_order_id)
+        if info is not None and result.filled:
+            venue, symbol, side, cs = info
+            signed = result.filled * cs * (1.0 if side == "buy" else -1.0)
+            self._fills_since[(venue, symbol)] = self._fills_since.get((venue, symbol), 0.0) + signed
+        self._journal_outcome(result.client_order_id, status=result.status, filled=result.filled,
+                              average=result.average, exchange_order_id=result.exchange_order_id, sync=sync)
         return True
 
-    # -- the cycle --------------------------------------------------------
-    def run_cycle(self) -> CycleReport:
-        """One full cycle (see the module docstring)."""
-        started = time.perf_counter()
-        s = self.settings
-        self.cycle_counter += 1
-        now = datetime.now(timezone.utc)
-        cycle_id = f"{now.strftime('%Y%m%dT%H%M%S.%f')}-{os.getpid()}-{self.cycle_counter}"
+    # -- reads ------------------------------------------------------------
+    def _read_positions(self, name: str, venue: Venue) -> dict[str, float]:
+        """Positions of one venue; a read that contradicts the expectation is confirmed by another read.
 
-        raw, trading = self.load_config()  # InputError propagates: the caller refuses to trade
-        config_settings = trading.exchange_settings
-        unresolved = self.resolve_unfinished(config_settings)
-        if unresolved is not None:
-            return CycleReport("blocked", unresolved)
+        Expected: the last accepted read plus the fills recorded since. With no earlier read in this
+        process (a start), the first read is always confirmed. Two consecutive reads that agree are
+        used (a manual trade or a liquidation is confirmed this way, with a warning); reads that keep
+        contradicting each other are a read failure.
+        """
+        first = venue.fetch_positions()
+        last = self._last_live.get(name)
+        if last is not None:
+            expected = dict(last)
+            for (v, symbol), amount in self._fills_since.items():
+                if v == name:
+                    expected[symbol] = expected.get(symbol, 0.0) + amount
+            surprises = position_surprises(expected, first)
+            if not surprises:
+                self._accept_positions(name, first)
+                return first
+            why = (f"{name} positions differ from the last read plus fastopt's fills on "
+                   f"{', '.join(surprises[:5])}")
+        else:
+            why = f"{name}: first position read of this run"
+        reads = [first]
+        for _ in range(2):
+            self.sleep(self.settings.confirm_delay_s)
+            again = venue.fetch_positions()
+            if not position_surprises(reads[-1], again):
+                if last is not None:
+                    self.report.warn(f"{why}; confirmed by a second read (a manual trade, a liquidation or a fill "
+                                     "fastopt did not record)")
+                self._accept_positions(name, again)
+                return again
+            reads.append(again)
+        raise VenueError(f"{why}, and {len(reads)} consecutive reads disagree with each other; nothing is based "
+                         "on them")
 
-        weighted = [n for n, w in trading.weights.items() if w > 0]
-        states = self.states.read(weighted, now=now)
-        targets = compute_targets(trading, states, default_exchange=s.default_exchange)
-        gross_limit = trading.account_value * s.max_leverage
-        capped, factor = cap_gross(targets.notional, gross_limit=gross_limit)
-        if factor < 1.0:
-            self.report.warn(f"gross target exposure above account_value x max leverage ({gross_limit:,.0f}); "
-                             f"all targets scaled by {factor:.4f}")
-
-        venue_names = sorted({v for v, _ in capped} | {s.default_exchange} | set(trading.exchanges.values()))
-        live: dict[tuple[str, str], float] = {}
-        prices: dict[tuple[str, str], float] = {}
-        markets: dict[tuple[str, str], Market] = {}
-        for name in venue_names:
-            venue = self.venue(name, config_settings)
-            try:
-                positions = venue.fetch_positions()
-            except VenueError as err:
-                return self._read_failed(name, err)
-            for symbol, amount in positions.items():
-                live[(name, symbol)] = amount
-            symbols = sorted({sym for v, sym in capped if v == name} | set(positions))
-            try:
-                venue_prices = venue.fetch_prices(symbols)
-                venue_markets = venue.load_markets(symbols, venue_prices)
-            except VenueError as err:
-                return self._read_failed(name, err)
-            for symbol, price in venue_prices.items():
-                prices[(name, symbol)] = price
-            for symbol, market in venue_markets.items():
-                markets[(name, symbol)] = market
-        self._reads_ok()
-
-        plan, target_base = plan_orders(target_notional=capped, live_base=live, prices=prices, markets=markets,
-                                        threshold=s.threshold, max_order_notional=s.max_order_usd)
-        report = CycleReport("ok", target_notional=capped, live_base=live, plan=plan, states=states)
-        contract_sizes = {k: m.contract_size for k, m in markets.items()}
-        snapshot = self._snapshot(now, cycle_id, capped, target_base, live, prices, plan, contract_sizes,
-                                  targets.contributions, factor, trading)
-        if s.dry_run:
-            report.status = "dry_run"
-            self._print_plan(plan, contract_sizes, prefix="would ")
-            self._summary(report, started)
-            return report
-        write_snapshot(self.folder / SNAPSHOT_NAME, snapshot)
-        for skip in plan.skipped:
-            self.report.info(f"skip {skip.symbol} on {skip.venue}: {skip.reason} (diff {skip.diff_notional:+,.2f})")
-        if self.halted:
-            report.status, report.message = "halted", "trading halted; no orders sent"
-            self.report.error(f"trading halted: {len(plan.orders)} planned order(s) not sent")
-        elif plan.orders and self.stop_file.exists():
-            report.status, report.message = "stopped", f"kill switch {self.stop_file} present; no orders sent"
-            self.report.warn(f"{report.message} ({len(plan.orders)} planned)")
-        elif plan.orders:
-            report.results = self._send(plan.orders, cycle_id, contract_sizes, config_settings)
-            if any(r["status"] in ("unknown", "not_sent", *NON_FINAL) for r in report.results):
-                report.status = "incomplete"
-                report.message = "an order outcome was uncertain; positions are re-read before anything else is sent"
-        self._summary(report, started)
-        return report
+    def _accept_positions(self, name: str, positions: Mapping[str, float]) -> None:
+        self._last_live[name] = dict(positions)
+        for key in [k for k in self._fills_since if k[0] == name]:
+            del self._fills_since[key]
 
     def _read_failed(self, venue: str, err: FastoptError) -> CycleReport:
         self.read_failures += 1
-        msg = f"cannot read {venue} ({self.read_failures} consecutive failure(s)): {err}"
+        msg = f"cannot read {venue} ({self.read_failures} consecutive failure(s)): {scrub(str(err))}"
         if isinstance(err, AuthenticationError):
             msg += " -- check the API keys in the environment"
         self.report.error(msg)
@@ -311,7 +433,7 @@ class Reconciler:
             self.report.error(f"ALERT: halting trading after {self.read_failures} consecutive read failures")
             if self.settings.manual_resume and not self.settings.dry_run:
                 atomic_write_json(self.halted_file, {"halted_at": datetime.now(timezone.utc).isoformat(),
-                                                     "reason": str(err)})
+                                                     "reason": scrub(str(err))})
                 self.report.error(f"remove {self.halted_file} to resume trading")
         return CycleReport("halted" if self.halted else "read_failed", msg)
 
@@ -323,21 +445,289 @@ class Reconciler:
             self.halted = False
             self.report.warn("reads succeed again: trading resumed")
 
+    # -- config gate --------------------------------------------------------
+    def _choose_config(self, raw: dict[str, Any], trading: TradingConfig, accepted: AcceptedConfig | None,
+                       equity: float | None, problems: list[str]) -> TradingConfig | None:
+        """The config to trade this cycle (the new one, the last accepted one, or None: refuse)."""
+        folder = self.folder
+        sha = config_sha256(raw)
+        request = pending_accept(folder)
+        operator = request == sha
+        if request is not None and not operator and not self.settings.dry_run:
+            self.report.warn("an accept request names a config that has changed since; ignored (run "
+                             "`fastopt reconcile --accept-config` again)")
+            clear_accept(folder)
+        decision = judge_config(
+            account_value=trading.account_value, gross_budget=trading.account_value * trading.leverage,
+            equity=equity, accepted_budget=None if accepted is None else accepted.gross_budget,
+            accepted_account_value=None if accepted is None else accepted.account_value,
+            same_as_accepted=accepted is not None and accepted.sha256 == sha, operator_accepts=operator,
+            equity_tolerance=self.settings.equity_tolerance, max_jump=self.settings.max_config_jump)
+        if decision.use == "new":
+            if not self.settings.dry_run and (accepted is None or accepted.sha256 != sha):
+                write_accepted(folder, raw, account_value=trading.account_value, leverage=trading.leverage)
+                if operator:
+                    self.report.warn(f"config {sha[:12]} accepted by the operator")
+            if operator and not self.settings.dry_run:
+                clear_accept(folder)
+            self._held_back_sha = None
+            return trading
+        if self._held_back_sha != sha:
+            self.report.error(f"ALERT: new config held back: {decision.problem}")
+            self._held_back_sha = sha
+        problems.append(f"config held back: {decision.problem}")
+        if decision.use == "accepted" and accepted is not None:
+            self.report.warn(f"trading the last accepted config (accepted {accepted.accepted_at}, gross budget "
+                             f"{accepted.gross_budget:,.2f}) until the new one is accepted")
+            return self.load_config(accepted.config)[1]
+        return None
+
+    # -- the cycle --------------------------------------------------------
+    def run_cycle(self) -> CycleReport:
+        """One full cycle (see the module docstring)."""
+        started = time.perf_counter()
+        s = self.settings
+        self.cycle_counter += 1
+        now = datetime.now(timezone.utc)
+        cycle_id = f"{now.strftime('%Y%m%dT%H%M%S.%f')}-{os.getpid()}-{self.cycle_counter}"
+        problems: list[str] = []
+
+        try:
+            self.journal.check()
+        except JournalMissing as err:
+            msg = f"ALERT: {err}; no order is sent: check the venue, restore the journal and restart the reconciler"
+            self.report.error(msg)
+            return CycleReport("failed", str(err), problems=[str(err)])
+        if not s.dry_run:
+            try:
+                if self.journal.compact_if_needed() is not None:
+                    self.report.info(f"order journal compacted (older records archived under {self.folder})")
+            except JournalWriteError as err:
+                self.report.error(f"journal compaction failed ({err}); the journal is kept as it is")
+        raw, trading = self.load_config()  # InputError propagates: the caller refuses to trade
+        config_settings = trading.exchange_settings
+        blocked = self.resolve_unfinished(config_settings)
+
+        # every venue that holds or held positions for this config is read: what it holds that
+        # nothing targets any more is closed like any untargeted symbol
+        accepted = read_accepted(self.folder)
+        accepted_venues = (accepted.config.get("exchanges") or {}) if accepted is not None else {}
+        named = ({s.default_exchange} | set(trading.exchanges.values()) | set(self.journal.venues())
+                 | self._snapshot_venues()
+                 | (set(accepted_venues.values()) if isinstance(accepted_venues, dict) else set()))
+        venue_names = sorted(v for v in named if isinstance(v, str) and v)
+        live: dict[Key, float] = {}
+        equity_total: float | None = 0.0
+        for name in venue_names:
+            try:
+                venue = self.venue(name, config_settings)
+                positions = self._read_positions(name, venue)
+                equity = venue.fetch_equity()
+            except VenueConfigError as err:
+                self.report.error(f"ALERT: refusing to trade on {name}: {scrub(str(err))}")
+                return CycleReport("refused", scrub(str(err)), problems=[scrub(str(err))])
+            except VenueError as err:
+                return self._read_failed(name, err)
+            equity_total = None if equity is None or equity_total is None else equity_total + equity
+            for symbol, amount in positions.items():
+                live[(name, symbol)] = amount
+
+        chosen = self._choose_config(raw, trading, accepted, equity_total, problems)
+        if chosen is None:
+            self._reads_ok()
+            return CycleReport("refused", problems[-1], live_base=live, problems=problems)
+        trading = chosen
+
+        weighted = [n for n, w in trading.weights.items() if w > 0]
+        states = self.states.read(weighted, now=now)
+        problems.extend(self.states.problems)
+
+        resolved: dict[Key, str | None] = {}
+
+        def resolve(venue_name: str, symbol: str) -> str | None:
+            if venue_name not in venue_names:
+                return None
+            if (venue_name, symbol) not in resolved:
+                resolved[(venue_name, symbol)] = self.venues[venue_name].resolve_symbol(symbol)
+            return resolved[(venue_name, symbol)]
+
+        targets = compute_targets(trading, states, default_exchange=s.default_exchange, resolve=resolve)
+        for venue_name, raw_symbol, strategy, notional in targets.unresolved:
+            if notional != 0.0:
+                problems.append(f"{raw_symbol} (strategy {strategy}) names no market on {venue_name}; not traded")
+        gross_limit = trading.account_value * s.max_leverage
+        capped, factor = cap_gross(targets.notional, gross_limit=gross_limit)
+        if factor < 1.0:
+            self.report.warn(f"gross target exposure above account_value x max leverage ({gross_limit:,.0f}); "
+                             f"all targets scaled by {factor:.4f}")
+
+        prices: dict[Key, float] = {}
+        cap_prices: dict[Key, float] = {}
+        markets: dict[Key, Market] = {}
+        for name in venue_names:
+            venue = self.venues[name]
+            symbols = sorted({sym for v, sym in capped if v == name} | {sym for v, sym in live if v == name})
+            if not symbols:
+                continue
+            try:
+                marks = venue.fetch_prices(symbols)
+                refs = venue.reference_prices(symbols)
+                venue_markets = venue.load_markets(symbols, marks)
+            except VenueError as err:
+                return self._read_failed(name, err)
+            verdict = judge_prices({(name, k): v for k, v in marks.items()},
+                                   {(name, k): v for k, v in refs.items()}, self._price_seen,
+                                   now_s=self.clock(), max_deviation=s.max_price_deviation)
+            for symbol, price in marks.items():
+                if isinstance(price, (int, float)) and math.isfinite(price) and price > 0:
+                    self._price_seen[(name, symbol)] = (float(price), self.clock())
+            for key, reason in verdict.refused.items():
+                self.report.error(f"ALERT: price of {key[1]} on {name} refused: {reason}")
+            prices.update(verdict.accepted)
+            cap_prices.update(verdict.cap_prices)
+            for symbol, market in venue_markets.items():
+                markets[(name, symbol)] = market
+            for key in verdict.refused:
+                if capped.get(key, 0.0) != 0.0 or live.get(key, 0.0) != 0.0:
+                    problems.append(f"{key[1]} on {name}: implausible price ({verdict.refused[key]}); not traded")
+        self._reads_ok()
+
+        plan, target_base = plan_orders(target_notional=capped, live_base=live, prices=prices, markets=markets,
+                                        threshold=s.threshold, max_order_notional=s.max_order_usd,
+                                        cap_prices=cap_prices)
+        for skip in plan.skipped:
+            if skip.reason in ("no price", "unknown market on this exchange") \
+                    and (capped.get((skip.venue, skip.symbol), 0.0) != 0.0
+                         or live.get((skip.venue, skip.symbol), 0.0) != 0.0) \
+                    and not any(skip.symbol in p for p in problems):
+                problems.append(f"{skip.symbol} on {skip.venue}: {skip.reason}; its target or position cannot be "
+                                "traded")
+        plan = self._hold_back(plan, blocked, problems)
+        report = CycleReport("ok", target_notional=capped, live_base=live, plan=plan, states=states,
+                             problems=problems)
+        contract_sizes = {k: m.contract_size for k, m in markets.items()}
+        snapshot = self._snapshot(now, cycle_id, capped, target_base, live, prices, plan, contract_sizes,
+                                  targets.contributions, factor, trading, problems)
+        if s.dry_run:
+            report.status = "dry_run"
+            self._print_plan(plan, contract_sizes, prefix="would ")
+            self._summary(report, started)
+            return report
+        try:
+            write_snapshot(self.folder / SNAPSHOT_NAME, snapshot)
+        except OSError as err:
+            msg = f"cannot write the snapshot {self.folder / SNAPSHOT_NAME} ({_errno(err)}): no order is sent"
+            self.report.error(f"ALERT: {msg}")
+            report.status, report.message = "failed", msg
+            report.problems.append(msg)
+            return report
+        for skip in plan.skipped:
+            self.report.info(f"skip {skip.symbol} on {skip.venue}: {skip.reason} (diff {skip.diff_notional:+,.2f})")
+        unsafe = self._history_check(venue_names) if plan.orders else None
+        if self.halted:
+            report.status, report.message = "halted", "trading halted; no orders sent"
+            self.report.error(f"trading halted: {len(plan.orders)} planned order(s) not sent")
+        elif plan.orders and self.stop_file.exists():
+            report.status, report.message = "stopped", f"kill switch {self.stop_file} present; no orders sent"
+            self.report.warn(f"{report.message} ({len(plan.orders)} planned)")
+        elif unsafe is not None:
+            report.status, report.message = "blocked", unsafe
+            report.problems.append(unsafe)
+        elif plan.orders:
+            report.results = self._send(plan.orders, cycle_id, contract_sizes, config_settings, report)
+            if any(r["status"] in ("unknown", "not_sent", *NON_FINAL) for r in report.results):
+                report.status = "incomplete"
+                report.message = report.message or ("an order outcome was uncertain; positions are re-read before "
+                                                    "anything else is sent")
+        if report.status == "ok" and report.problems:
+            report.status = "degraded"
+            report.message = "; ".join(report.problems[:3]) + (" ..." if len(report.problems) > 3 else "")
+        self._summary(report, started)
+        return report
+
+    def _hold_back(self, plan: Plan, blocked: Mapping[Key, str], problems: list[str]) -> Plan:
+        """Remove orders of symbols blocked by an unresolved order or backing off after a rejection."""
+        now = self.clock()
+        kept = Plan(skipped=list(plan.skipped))
+        reported: set[Key] = set()
+        for order in plan.orders:
+            key = (order.venue, order.symbol)
+            why = blocked.get(key)
+            rejected = self._rejected.get(key)
+            if why is None and rejected is not None:
+                until, backoff, signature = rejected
+                if now < until and signature == (order.side, str(order.amount)):
+                    why = (f"the same order was rejected; retried in {until - now:.0f} s (backoff {backoff:.0f} s) "
+                           "or when its target changes")
+            if why is None:
+                kept.orders.append(order)
+                continue
+            kept.skipped.append(Skipped(order.venue, order.symbol, why, order.notional()))
+            if key not in reported:
+                reported.add(key)
+                problems.append(f"{order.symbol} on {order.venue}: {why}")
+        for key, why in blocked.items():  # blocked symbols with nothing planned are still a problem of the cycle
+            if key not in reported:
+                problems.append(f"{key[1]} on {key[0]}: {why}")
+        return kept
+
+    def _history_check(self, venue_names: list[str]) -> str | None:
+        """With an untrustworthy journal: a reason not to send yet (open orders of ours, settle window)."""
+        lost = self.journal.unresolved_ids
+        if lost:
+            return (f"a journal repair left {len(lost)} order id(s) that cannot be looked up ({', '.join(lost[:3])}"
+                    f"{' ...' if len(lost) > 3 else ''}): check them on the venue and append their outcome to "
+                    f"{self.journal.path} (see docs/reconciler.md, 'Repairing the journal')")
+        if not self.history_unknown:
+            return None
+        for name in venue_names:
+            venue = self.venues[name]
+            try:
+                mine = venue.open_orders(CLIENT_ID_PREFIX)
+            except FastoptError as err:
+                return f"journal history unknown and open orders on {name} cannot be listed ({scrub(str(err))})"
+            if mine:
+                ids = ", ".join(f"{r.client_order_id} ({symbol})" for symbol, r in mine[:5])
+                return (f"journal history unknown and {name} shows {len(mine)} open order(s) of this reconciler: "
+                        f"{ids}; cancel or let them finish, then restart")
+        settle = max((_settle_s(self.venues[n]) for n in venue_names), default=0.0)
+        wait_s = settle - (self.clock() - self.started_at)
+        if wait_s > 0:
+            return f"journal history unknown: waiting {wait_s:.0f} s for late fills before sending"
+        self.history_unknown = False
+        self.report.warn("journal history check passed (no open orders of ours, settle window over): trading")
+        return None
+
     # -- sending ----------------------------------------------------------
-    def _send(self, orders: list[PlannedOrder], cycle_id: str, contract_sizes: Mapping[tuple[str, str], float],
-              config_settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _send(self, orders: list[PlannedOrder], cycle_id: str, contract_sizes: Mapping[Key, float],
+              config_settings: Mapping[str, Any], report: CycleReport) -> list[dict[str, Any]]:
+        """Journal every intent (one fsync), then send each order once and journal its outcome.
+
+        Orders not sent after a stop (kill switch, an uncertain outcome, a failed close leg, a journal
+        that cannot be written) get the outcome ``not_sent``. The settle window of each order runs
+        from its own send time, never from the batch's journaling.
+        """
         ids: list[str] = []
-        for i, o in enumerate(orders):
-            cid, salt = client_order_id(cycle_id=cycle_id, order=o, index=i), 0
+        for i, order in enumerate(orders):
+            cid, salt = client_order_id(cycle_id=cycle_id, order=order, index=i), 0
             while self.journal.known(cid) or cid in ids:  # never reuse an id (clock stepped back, same pid)
                 salt += 1
-                cid = client_order_id(cycle_id=f"{cycle_id}#{salt}", order=o, index=i)
+                cid = client_order_id(cycle_id=f"{cycle_id}#{salt}", order=order, index=i)
             ids.append(cid)
-        self.journal.record_intents([(cid, o, contract_sizes.get((o.venue, o.symbol), 1.0), cycle_id)
-                                     for cid, o in zip(ids, orders)])
+        try:
+            self.journal.record_intents([(cid, o, contract_sizes.get((o.venue, o.symbol), 1.0), cycle_id)
+                                         for cid, o in zip(ids, orders)])
+        except (JournalWriteError, JournalMissing) as err:
+            self.report.error(f"ALERT: {err}; no order is sent until the journal can be written")
+            report.problems.append(str(err))
+            return [{"client_order_id": cid, "venue": o.venue, "symbol": o.symbol, "side": o.side,
+                     "amount": str(o.amount), "reduce_only": o.reduce_only, "leg": o.leg, "status": "not_sent",
+                     "error": str(err)} for cid, o in zip(ids, orders)]
+        for cid, o in zip(ids, orders):
+            self._intent_info[cid] = (o.venue, o.symbol, o.side, contract_sizes.get((o.venue, o.symbol), 1.0))
         results: list[dict[str, Any]] = []
         stop_reason: str | None = None
-        blocked: set[tuple[str, str]] = set()
+        blocked: set[Key] = set()
         for cid, order in zip(ids, orders):
             key = (order.venue, order.symbol)
             base = {"client_order_id": cid, "venue": order.venue, "symbol": order.symbol, "side": order.side,
@@ -346,67 +736,92 @@ class Reconciler:
                 stop_reason = f"kill switch {self.stop_file} appeared"
             if stop_reason is not None or key in blocked:
                 why = stop_reason or "its close leg failed"
-                self.journal.record_outcome(cid, status="not_sent", error=why)
+                try:
+                    self._journal_outcome(cid, status="not_sent", error=why)
+                except (JournalWriteError, JournalMissing) as err:  # stays unfinished: looked up next cycle
+                    report.problems.append(str(err))
                 results.append({**base, "status": "not_sent", "error": why})
                 continue
             venue = self.venue(order.venue, config_settings)
             try:
-                result = venue.create_order(symbol=order.symbol, side=order.side, amount=order.amount,
-                                            reduce_only=order.reduce_only, client_order_id=cid)
+                try:
+                    result = venue.create_order(symbol=order.symbol, side=order.side, amount=order.amount,
+                                                reduce_only=order.reduce_only, client_order_id=cid)
+                finally:
+                    self._sent_at[cid] = self.clock()  # the settle window runs from this order's own send
             except InvalidOrder as err:
-                self.journal.record_outcome(cid, status="rejected", error=str(err))
-                results.append({**base, "status": "rejected", "error": str(err)})
-                self.report.error(f"order {order.side} {order.amount} {order.symbol} rejected: {err}")
+                self._on_rejected(order, cid, scrub(str(err)), results, base, report)
                 if order.leg == "close":
                     blocked.add(key)
                 continue
             except AuthenticationError as err:
-                self.journal.record_outcome(cid, status="rejected", error=str(err))
-                results.append({**base, "status": "rejected", "error": str(err)})
-                self.report.error(f"order {order.symbol} refused (authentication): {err}")
+                self._on_rejected(order, cid, scrub(str(err)), results, base, report)
                 stop_reason = "authentication failed"
                 continue
             except (OrderOutcomeUnknown, VenueError) as err:
-                self.report.error(f"order {order.side} {order.amount} {order.symbol}: outcome unknown ({err}); "
-                                  "looking it up by client order id")
+                self.report.error(f"order {order.side} {order.amount} {order.symbol}: outcome unknown "
+                                  f"({scrub(str(err))}); looking it up by client order id")
                 stop_reason = "an earlier order's outcome was uncertain"
                 results.append({**base, **self._lookup(venue, order, cid)})
                 continue
             if self.after_send_hook is not None:
                 self.after_send_hook(order, cid)
-            self._record_result(result)
+            try:
+                final = self._record_result(result)
+            except (JournalWriteError, JournalMissing) as err:
+                self.report.error(f"ALERT: {err}; the outcome of {cid} is looked up again next cycle")
+                report.problems.append(str(err))
+                stop_reason = "the journal cannot be written"
+                final = False
+            if result.status == "unknown":
+                stop_reason = "an order's reply carried no status"
+            if final:
+                self._rejected.pop(key, None)
             results.append({**base, "status": result.status, "filled": result.filled, "average": result.average})
-            avg = f" @ {result.average:,.6g}" if result.average else ""
             self.report.order(f"{order.side.upper()}{' (reduce-only)' if order.reduce_only else ''} {order.amount} "
-                              f"{order.symbol} on {order.venue}: {result.status}{avg} [{cid}]")
+                              f"{order.symbol} on {order.venue}: {_describe(result, order.amount)} [{cid}]")
         # outcomes are flushed, not fsynced: one lost to a power cut is an unfinished
         # intent, resolved by lookup on the next start like any other
         return results
+
+    def _on_rejected(self, order: PlannedOrder, cid: str, error: str, results: list[dict[str, Any]],
+                     base: dict[str, Any], report: CycleReport) -> None:
+        """Journal a refusal, back off that exact order (doubling), report it as a problem of the cycle."""
+        key = (order.venue, order.symbol)
+        self._journal_outcome(cid, status="rejected", error=error)
+        results.append({**base, "status": "rejected", "error": error})
+        previous = self._rejected.get(key)
+        backoff = self.settings.reject_backoff_s if previous is None else min(previous[1] * 2, MAX_REJECT_BACKOFF_S)
+        self._rejected[key] = (self.clock() + backoff, backoff, (order.side, str(order.amount)))
+        msg = f"order {order.side} {order.amount} {order.symbol} on {order.venue} rejected: {error}"
+        self.report.error(f"ALERT: {msg} (not retried unchanged for {backoff:.0f} s)")
+        report.problems.append(msg)
 
     def _lookup(self, venue: Venue, order: PlannedOrder, cid: str) -> dict[str, Any]:
         try:
             found = venue.fetch_order_by_client_id(symbol=order.symbol, client_order_id=cid)
         except FastoptError as err:
-            self.report.error(f"lookup of {cid} failed ({err}); it stays unresolved and blocks sending")
-            return {"status": "unknown", "error": str(err)}
+            self.report.error(f"lookup of {cid} failed ({scrub(str(err))}); it stays unresolved and blocks "
+                              f"{order.symbol}")
+            return {"status": "unknown", "error": scrub(str(err))}
         if found is None and _settle_s(venue) > 0:
             self.report.warn(f"order {cid} not found right after the error; it stays unresolved for "
-                             f"{_settle_s(venue):g} s (a late fill is still possible) and blocks sending")
+                             f"{_settle_s(venue):g} s (a late fill is still possible) and blocks {order.symbol}")
             return {"status": "unknown", "error": "not found yet"}
         if found is None:
-            self.journal.record_outcome(cid, status="not_found", error="not applied (looked up after an error)")
+            self._journal_outcome(cid, status="not_found", error="not applied (looked up after an error)")
             self.report.warn(f"order {cid} was not applied (lookup found nothing)")
             return {"status": "not_found"}
         self._record_result(found)
-        self.report.warn(f"order {cid} was applied despite the error: {found.status} {found.filled:g}")
+        self.report.warn(f"order {cid} was applied despite the error: {_describe(found, order.amount)}")
         return {"status": found.status, "filled": found.filled, "average": found.average}
 
     # -- output -----------------------------------------------------------
     def _snapshot(self, now, cycle_id, target, target_base, live, prices, plan, contract_sizes, contributions,
-                  factor, trading) -> dict[str, Any]:
+                  factor, trading, problems) -> dict[str, Any]:
         default = self.settings.default_exchange
 
-        def label(key: tuple[str, str]) -> str:
+        def label(key: Key) -> str:
             return key[1] if key[0] == default else f"{key[1]}@{key[0]}"
 
         target_out = {}
@@ -436,6 +851,7 @@ class Reconciler:
             "account_value": trading.account_value, "leverage": trading.leverage,
             "default_exchange": default, "gross_scale": factor, "dry_run": self.settings.dry_run,
             "target": target_out, "live": live_out, "orders": orders, "skipped": skipped,
+            "problems": list(problems),
         }
 
     def _print_plan(self, plan: Plan, contract_sizes, *, prefix: str = "") -> None:
@@ -447,29 +863,39 @@ class Reconciler:
             self.report.info(f"skip {skip.symbol} on {skip.venue}: {skip.reason} (diff {skip.diff_notional:+,.2f})")
 
     def _summary(self, report: CycleReport, started: float) -> None:
-        sent = sum(1 for r in report.results if r.get("status") in ("filled", "partially_filled", "open"))
+        counts = report.counts()
+        outcome = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items())) or "none sent"
         gross_t = math.fsum(abs(v) for v in report.target_notional.values())
         self.report.info(
             f"cycle {report.status}: {len(report.target_notional)} target symbol(s) (gross {gross_t:,.2f}), "
-            f"{len(report.live_base)} live, {len(report.plan.orders)} planned, {sent} filled, "
+            f"{len(report.live_base)} live, {len(report.plan.orders)} planned ({outcome}), "
             f"{len(report.plan.skipped)} skipped, {1000 * (time.perf_counter() - started):.1f} ms"
         )
+        for problem in report.problems:
+            self.report.error(f"problem: {problem}")
+
+
+def _describe(result: OrderResult, amount: Any) -> str:
+    """``filled 0.05 @ 95,010`` / ``canceled after 0.02 of 0.05 filled`` / ``open, 0 filled``."""
+    avg = f" @ {result.average:,.6g}" if result.average else ""
+    if result.status == "filled":
+        return f"filled {result.filled:g}{avg}"
+    if result.status in ("canceled", "partially_filled") and result.filled:
+        verb = "canceled after" if result.status == "canceled" else "partially filled:"
+        return f"{verb} {result.filled:g} of {amount} filled{avg}"
+    return f"{result.status}, {result.filled:g} filled"
+
+
+def _errno(err: OSError) -> str:
+    import errno as errno_names
+
+    name = errno_names.errorcode.get(err.errno or 0, "")
+    return f"{name} {err.strerror}".strip() if err.strerror else str(err)
 
 
 def _settle_s(venue: Any) -> float:
     """Seconds after sending before "no such order" is final on this venue (0 when orders are synchronous)."""
     return float(getattr(venue, "order_settle_s", 0.0) or 0.0)
-
-
-def _age_s(ts: Any) -> float:
-    """Seconds since a journal timestamp (ISO 8601, UTC); infinite when missing or unreadable."""
-    try:
-        then = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
-    except ValueError:
-        return math.inf
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - then).total_seconds()
 
 
 def _r(value: float | None) -> float | None:

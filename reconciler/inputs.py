@@ -12,6 +12,11 @@
   typo in the config, and trading on it would silently drop a strategy.
 - A state whose ``updated_at`` (else the file's mtime) is older than
   ``stale_after_s`` warns (once per state version).
+- A position whose absolute value exceeds ``max_abs_position`` (a signed
+  fraction of the strategy's allocated capital; default 3) makes the file bad,
+  like a corrupt one: the last good state is kept (or, with none, the cycle is
+  refused) and an error is reported. One absurd value (1e9) would otherwise
+  make the gross cap scale every other target to zero and concentrate the book.
 
 Files are re-parsed only when their (mtime, size, inode) changed, so a cycle
 over hundreds of strategies costs one ``stat`` each.
@@ -29,6 +34,8 @@ from fastopt.errors import InputError
 from fastopt.state_file import StrategyState, parse_state, read_state
 
 Warn = Callable[[str], None]
+#: default bound on |position| in a state file (signed fraction of allocated capital)
+DEFAULT_MAX_ABS_POSITION = 3.0
 FileKey = tuple[int, int, int]
 
 
@@ -52,19 +59,25 @@ def unknown_weighted(strategies_dir: Path, names: Iterable[str]) -> list[str]:
 class StateReader:
     """Loads ``strategies/<name>/state.json`` for the weighted strategies."""
 
-    def __init__(self, strategies_dir: str | os.PathLike[str], *, stale_after_s: float, warn: Warn) -> None:
+    def __init__(self, strategies_dir: str | os.PathLike[str], *, stale_after_s: float, warn: Warn,
+                 max_abs_position: float = DEFAULT_MAX_ABS_POSITION, error: Warn | None = None) -> None:
         self.dir = Path(strategies_dir)
         self.stale_after_s = stale_after_s
+        self.max_abs_position = max_abs_position
         self.warn = warn
+        self.error = error or warn
         self._good: dict[str, StrategyState] = {}
         self._keys: dict[str, FileKey] = {}
         self._warned_missing: set[str] = set()
         self._paths: dict[str, str] = {}
-        self._warned_stale: set[tuple[str, FileKey]] = set()
+        self._warned_stale: dict[str, FileKey] = {}  # name -> version warned about (bounded by the names)
+        #: bad files met by the last :meth:`read` whose last good state was used instead (one line each)
+        self.problems: list[str] = []
 
     def read(self, names: Iterable[str], *, now: datetime | None = None) -> dict[str, StrategyState]:
         now = now or datetime.now(timezone.utc)
         out: dict[str, StrategyState] = {}
+        self.problems = []
         paths = self._paths
         for name in names:
             path = paths.get(name)
@@ -87,7 +100,8 @@ class StateReader:
                         # counting it as flat would close whatever it holds: an order from a broken file
                         raise InputError(f"refusing to trade: {err}, and strategy {name} has no earlier "
                                          "good state in this run") from None
-                    self.warn(f"{err}; keeping its last good state")
+                    self.error(f"{err}; keeping its last good state")
+                    self.problems.append(f"{err} (last good state used)")
                     out[name] = self._good[name]
                     continue
                 self._good[name] = state
@@ -107,18 +121,26 @@ class StateReader:
         caught mid-write 2 x 5 ms to finish."""
         for attempt in range(3 if first_time else 1):
             try:
-                return _read_fast(path)
+                state, key = _read_fast(path)
+                self._check_bound(path, state)
+                return state, key
             except InputError:
                 if attempt == (2 if first_time else 0):
                     raise
                 time.sleep(0.005)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _check_bound(self, path: str, state: StrategyState) -> None:
+        for symbol, position in state.positions.items():
+            if abs(position) > self.max_abs_position:
+                raise InputError(f"position {position:g} of {symbol} is outside +-{self.max_abs_position:g} "
+                                 "(a signed fraction of the strategy's capital; --max-position)", path=path)
+
     def _check_stale(self, name: str, path: str, key: FileKey, state: StrategyState, now: datetime) -> None:
         stamp = state.updated_at or datetime.fromtimestamp(key[0] / 1e9, tz=timezone.utc)
         age = (now - stamp).total_seconds()
-        if age > self.stale_after_s and (name, key) not in self._warned_stale:
-            self._warned_stale.add((name, key))
+        if age > self.stale_after_s and self._warned_stale.get(name) != key:
+            self._warned_stale[name] = key
             self.warn(f"{path}: state is stale ({age / 3600:.1f} h old, limit {self.stale_after_s / 3600:.1f} h)")
 
 

@@ -42,7 +42,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import InsufficientFunds, InvalidOrder
+from reconciler.errors import InsufficientFunds, InvalidOrder, TemporaryError
 from reconciler.model import Market, OrderResult
 
 DEFAULT_MIN_COST = 5.0
@@ -232,7 +232,10 @@ class PaperExchange:
 
     def fetch_positions(self) -> dict[str, float]:
         """Signed positions in base units; flat symbols absent."""
-        rows = self._db.execute("SELECT symbol, amount FROM positions").fetchall()
+        try:
+            rows = self._db.execute("SELECT symbol, amount FROM positions").fetchall()
+        except sqlite3.Error as exc:
+            raise TemporaryError(f"paper database {self.db_path}: {exc}") from None
         return {symbol: float(amount) for symbol, amount in rows if Decimal(amount) != 0}
 
     def equity(self, prices: Mapping[str, float]) -> float:
@@ -292,15 +295,21 @@ class PaperExchange:
         except sqlite3.IntegrityError:
             db.execute("ROLLBACK")
             raise InvalidOrder(f"paper: duplicate client order id {client_order_id}") from None
+        except sqlite3.Error as exc:  # disk full, I/O error, locked: rolled back, so the order was not applied
+            _rollback(db)
+            raise TemporaryError(f"paper database {self.db_path}: {exc}") from None
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         return OrderResult(client_order_id, "filled", float(amount), fill_price, client_order_id)
 
     def fetch_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult | None:
-        row = self._db.execute(
-            "SELECT amount, price FROM fills WHERE client_order_id = ?", (client_order_id,)
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT amount, price FROM fills WHERE client_order_id = ?", (client_order_id,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise TemporaryError(f"paper database {self.db_path}: {exc}") from None
         if row is None:
             return None
         return OrderResult(client_order_id, "filled", float(row[0]), float(row[1]), client_order_id)
@@ -317,3 +326,11 @@ class PaperExchange:
         cur = self._db.execute("SELECT * FROM fills ORDER BY ts")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back the open transaction; a connection that has none (or cannot) is left as it is."""
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass

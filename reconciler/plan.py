@@ -19,6 +19,12 @@ truncated amount is under the market's minimum amount, or when an order that
 adds exposure is under the market's minimum cost (dust). After the orders of a
 plan are applied, every symbol sits within one amount step, the threshold or
 the dust limit of its target (property-tested).
+
+An amount above the market's ``max_amount`` (the largest market order the
+venue accepts) is split into orders of at most ``max_amount`` each. The
+per-order cap ``max_order_notional`` is converted to an amount at ``cap_price``
+(the highest plausible price of the symbol, >= the sizing price): when the
+sizing price is doubtful the cap still holds at every plausible price.
 """
 from __future__ import annotations
 
@@ -40,6 +46,32 @@ def truncate_to_step(amount: float, step: Decimal) -> Decimal:
     return units * step
 
 
+def split_amount(amount: Decimal, market: Market) -> list[Decimal]:
+    """``amount`` as parts of at most ``market.max_amount`` (each a multiple of the step), largest first.
+
+    A remainder below the market's minimum amount takes what it lacks from the last full part when
+    that part stays tradable; otherwise (a max amount under twice the min amount) it is dropped, which
+    leaves the symbol within the dust limit of its target.
+    """
+    top = market.max_amount
+    if top is None or amount <= top:
+        return [amount]
+    top = (top / market.amount_step).to_integral_value(rounding=ROUND_DOWN) * market.amount_step
+    if top <= _ZERO or top < market.min_amount:  # inconsistent limits: one order, the venue decides
+        return [amount]
+    count, rest = divmod(amount, top)
+    parts = [top] * int(count)
+    if rest > _ZERO:
+        if rest < market.min_amount:  # take from the last full part so the remainder is tradable
+            moved = market.min_amount - rest
+            if parts[-1] - moved < market.min_amount:
+                return parts
+            parts[-1] -= moved
+            rest += moved
+        parts.append(rest)
+    return parts
+
+
 def _side(sign: float) -> str:
     return "buy" if sign > 0 else "sell"
 
@@ -54,8 +86,13 @@ def plan_symbol(
     market: Market,
     threshold: float,
     max_order_notional: float | None = None,
+    cap_price: float | None = None,
 ) -> Plan:
-    """Orders bringing ``live_base`` to ``target_base`` for one symbol (see module doc)."""
+    """Orders bringing ``live_base`` to ``target_base`` for one symbol (see module doc).
+
+    ``cap_price`` (account currency per base unit, default ``price``) converts
+    ``max_order_notional`` to an amount; the larger of the two prices is used.
+    """
     out = Plan()
     cs = market.contract_size
     diff = target_base - live_base
@@ -63,15 +100,16 @@ def plan_symbol(
         if diff != 0.0:
             out.skipped.append(Skipped(venue, symbol, f"below threshold {threshold:g}", diff * price))
         return out
+    dearest = price if cap_price is None or not math.isfinite(cap_price) else max(price, cap_price)
 
     def cap(amount: Decimal) -> tuple[Decimal, bool]:
         if max_order_notional is None:
             return amount, False
-        limit = truncate_to_step(max_order_notional / (price * cs), market.amount_step)
+        limit = truncate_to_step(max_order_notional / (dearest * cs), market.amount_step)
         return (limit, True) if amount > limit else (amount, False)
 
     def add(amount: Decimal, sign: float, reduce_only: bool, leg: str, exempt_min_cost: bool) -> bool:
-        """Append one order unless dust; True when appended uncapped."""
+        """Append one order (split at the market's max amount) unless dust; True when appended uncapped."""
         amount, capped = cap(amount)
         notional = float(amount) * cs * price
         if amount <= _ZERO or amount < market.min_amount:
@@ -81,7 +119,8 @@ def plan_symbol(
         if not exempt_min_cost and notional < market.min_cost:
             out.skipped.append(Skipped(venue, symbol, f"dust: below min cost {market.min_cost:g}", sign * notional))
             return False
-        out.orders.append(PlannedOrder(venue, symbol, _side(sign), amount, reduce_only, leg, price, capped))
+        for part in split_amount(amount, market):
+            out.orders.append(PlannedOrder(venue, symbol, _side(sign), part, reduce_only, leg, price, capped))
         return not capped
 
     live_is_dust = abs(live_base) * price < threshold
@@ -113,12 +152,14 @@ def plan_orders(
     markets: Mapping[VenueSymbol, Market],
     threshold: float,
     max_order_notional: float | None = None,
+    cap_prices: Mapping[VenueSymbol, float] | None = None,
 ) -> tuple[Plan, dict[VenueSymbol, float]]:
     """Plan every (venue, symbol) that is targeted or held.
 
     Returns the plan and the target amounts in base units (target notional /
     price) for the snapshot. Symbols without a price or market are skipped
-    (reason given), never traded blind. Output order is sorted by key, so the
+    (reason given), never traded blind. ``cap_prices`` (optional, per key): the
+    highest plausible price, used for the per-order cap (see :func:`plan_symbol`). Output order is sorted by key, so the
     plan is deterministic.
     """
     plan = Plan()
@@ -146,6 +187,7 @@ def plan_orders(
             market=market,
             threshold=threshold,
             max_order_notional=max_order_notional,
+            cap_price=None if cap_prices is None else cap_prices.get(key),
         )
         plan.orders.extend(part.orders)
         plan.skipped.extend(part.skipped)

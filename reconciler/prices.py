@@ -7,8 +7,9 @@ source goes offline for ``retry_online_s`` seconds), then a local price file
 last ``close`` is used (``BTC-USD.csv`` prices BTC/USDT:USDT, BTC/USDT, BTC/USD).
 Without a price file: the last daily close exactly as the strategies' backtests
 resolve prices (:func:`fastopt.prices.load_prices` offline: env
-``FASTOPT_PRICES_DIR``, the local price cache, else the seeded synthetic
-market), so the offline demo trades at the prices its strategies saw.
+``FASTOPT_PRICES_DIR``, the local price cache, the real history embedded in
+fastopt, the seeded synthetic market only with ``FASTOPT_SYNTHETIC=1``), so the
+offline demo trades at the prices its strategies saw.
 A symbol found in neither has no price and is skipped by the plan, never
 traded blind. No price at all for any symbol is an error naming the file.
 """
@@ -131,7 +132,8 @@ class PriceSource:
         return out
 
     def _from_strategy_prices(self, symbols: list[str]) -> dict[str, float]:
-        """Last daily close as the strategies resolve it (FASTOPT_PRICES_DIR, local cache, else synthetic).
+        """Last daily close as the strategies resolve it (FASTOPT_PRICES_DIR, local cache, the embedded real
+        history, the synthetic market only with FASTOPT_SYNTHETIC=1); a symbol with none has no price.
 
         :func:`fastopt.prices.load_prices` is asked offline (the live attempt already failed or was
         skipped); its own notice would name FASTOPT_OFFLINE even when the user never set it, so it
@@ -150,8 +152,10 @@ class PriceSource:
                 try:
                     with contextlib.redirect_stderr(notices):
                         history = load_prices(symbol, offline=True)
-                except InputError as err:
-                    raise InputError(f"no price for {symbol}: {err} (give --prices FILE)") from None
+                except InputError as err:  # unpriced: the engine reports it as a problem of the cycle
+                    print(f"reconciler: no paper price for {symbol}: {err.reason} (give --prices FILE)",
+                          file=sys.stderr)
+                    continue
                 for line in notices.getvalue().splitlines():  # keep notices other than the replaced one
                     if "FASTOPT_OFFLINE=1" not in line:
                         print(line, file=sys.stderr)

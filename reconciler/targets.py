@@ -7,12 +7,16 @@ Target notional per (venue, symbol), in account currency::
 
 Strategies on one symbol net out; a zero or missing weight contributes
 nothing; the venue of a strategy is ``config.exchanges[s]``, else the default.
+Symbols are first resolved to the venue's market (``resolve(venue, symbol)``:
+``BTCUSDT`` and ``BTC/USDT:USDT`` name one market on Binance and net out); a
+symbol that resolves to nothing is listed in ``Targets.unresolved`` and never
+traded.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from fastopt.config_file import TradingConfig
 from fastopt.state_file import StrategyState
@@ -29,6 +33,8 @@ class Targets:
 
     notional: dict[VenueSymbol, float]
     contributions: dict[VenueSymbol, list[tuple[str, float, float]]]
+    #: (venue, symbol as written, strategy, notional) of positions whose symbol names no market
+    unresolved: list[tuple[str, str, str, float]] = field(default_factory=list)
 
 
 def compute_targets(
@@ -36,11 +42,17 @@ def compute_targets(
     states: Mapping[str, StrategyState],
     *,
     default_exchange: str,
+    resolve: Callable[[str, str], str | None] | None = None,
 ) -> Targets:
-    """Net target notional per (venue, symbol); see the module docstring."""
+    """Net target notional per (venue, resolved symbol); see the module docstring.
+
+    ``resolve(venue, symbol)`` returns the venue's unified symbol or None; without it
+    symbols are taken as written.
+    """
     scale = config.account_value * config.leverage
     notional: dict[VenueSymbol, float] = {}
     contributions: dict[VenueSymbol, list[tuple[str, float, float]]] = {}
+    unresolved: list[tuple[str, str, str, float]] = []
     for name, weight in config.weights.items():
         if weight == 0.0:
             continue
@@ -48,14 +60,18 @@ def compute_targets(
         if state is None:
             continue
         venue = config.exchanges.get(name, default_exchange)
-        for symbol, position in state.positions.items():
-            key = (venue, symbol)
+        for raw_symbol, position in state.positions.items():
             amount = scale * weight * position
+            symbol = raw_symbol if resolve is None else resolve(venue, raw_symbol)
+            if symbol is None:
+                unresolved.append((venue, raw_symbol, name, amount))
+                continue
+            key = (venue, symbol)
             notional[key] = notional.get(key, 0.0) + amount
             contributions.setdefault(key, []).append((name, position, amount))
     for key, parts in contributions.items():  # exact netting, independent of order
         notional[key] = math.fsum(part[2] for part in parts)
-    return Targets(notional, contributions)
+    return Targets(notional, contributions, unresolved)
 
 
 def cap_gross(

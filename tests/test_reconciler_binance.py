@@ -252,6 +252,9 @@ def test_paper_prices_come_from_ccxt_public_mark_prices_when_online(tmp_path, fa
     assert all(path.startswith("/fapi/v1/") and "order" not in path for _, path in fake.requests)
     fake.add_fault("GET", "/fapi/v1/premiumIndex", "500")  # online source fails: falls back to the price file
     (tmp_path / "strategies" / "a" / "state.json").write_text(json.dumps({"symbol": BTC, "position": 0.5}))
+    jumped = rec.run_cycle()  # 50,000 -> 95,000 between two reads: doubtful until the next read confirms it
+    assert jumped.plan.orders == [] and any("jumped" in p for p in jumped.problems)
+    fake.add_fault("GET", "/fapi/v1/premiumIndex", "500")
     assert rec.run_cycle().plan.orders[0].price == 95_000.0
 
 
@@ -271,7 +274,8 @@ def test_order_applied_after_the_lookup_is_not_sent_again(tmp_path, fake):
         if statuses[-1] == "ok":
             break
         time.sleep(0.25)
-    assert statuses[0] == "blocked" and statuses[-1] == "ok", statuses
+    # BTC waits for its settle window; ETH and SOL, not sent after the timeout, are traded meanwhile
+    assert statuses[0] == "degraded" and statuses[-1] == "ok", statuses
     assert len(fake.fills) == 3  # the late fill counted once: nothing sent twice
     assert_on_target(fake)
     lines = journal_lines(tmp_path)

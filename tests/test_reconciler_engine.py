@@ -134,7 +134,8 @@ def test_corrupt_state_keeps_last_good_and_missing_state_counts_flat(tmp_path):
     (tmp_path / "strategies" / "a" / "state.json").write_text('{"symbol": "BTC/USDT:USDT", "posi')
     second = rec.run_cycle()
     assert second.plan.orders == [] and second.target_notional[("paper", BTC)] == pytest.approx(5000)
-    assert any("keeping its last good state" in m for m in rec.report.messages("warn"))
+    assert any("keeping its last good state" in m for m in rec.report.messages("ERROR"))
+    assert second.status == "degraded" and any("last good state used" in p for p in second.problems)
     missing_warnings = [m for m in rec.report.messages("warn") if "no state file" in m]
     assert len(missing_warnings) == 1  # warned once
 

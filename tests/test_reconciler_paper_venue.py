@@ -113,3 +113,33 @@ def test_max_amount_from_the_market_spec_limits_one_order(tmp_path):
 def test_a_bad_max_amount_is_refused(bad):
     with pytest.raises(ValueError, match="max_amount"):
         market_from_spec(BTC, {"amount_step": "0.1", "max_amount": bad})
+
+
+def test_a_paper_database_that_cannot_be_written_is_a_temporary_venue_error_not_a_crash(tmp_path, monkeypatch):
+    """A full disk under paper_exchange.sqlite: the order is rolled back (not applied) and reported as a
+    venue error, which the engine looks up, instead of an sqlite3 exception that would kill the loop."""
+    import sqlite3
+    from decimal import Decimal
+
+    from reconciler.errors import TemporaryError
+    from reconciler.paper import PaperExchange
+
+    paper = PaperExchange(tmp_path / "p.sqlite", price_source=lambda s: {x: 100.0 for x in s}, initial_cash=1e4)
+
+    class FullDisk:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def execute(self, sql, *args):
+            if sql.startswith("INSERT INTO fills"):
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.inner.execute(sql, *args)
+
+    real = paper._db
+    paper._db = FullDisk(real)
+    with pytest.raises(TemporaryError, match="disk is full"):
+        paper.create_order(symbol="X/USDT:USDT", side="buy", amount=Decimal("1"), reduce_only=False,
+                           client_order_id="fo1")
+    paper._db = real
+    assert paper.fetch_positions() == {} and paper.fetch_order_by_client_id(symbol="X/USDT:USDT",
+                                                                            client_order_id="fo1") is None

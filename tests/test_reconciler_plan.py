@@ -177,3 +177,35 @@ def test_gross_cap_scales_uniformly_to_the_limit(values, limit):
     assert math.fsum(abs(v) for v in capped.values()) <= limit * (1 + 1e-9)
     for k, v in notional.items():
         assert capped[k] == pytest.approx(v * factor)
+
+
+@given(step=st.sampled_from(STEPS), units=st.integers(1, 10_000), max_units=st.integers(1, 500),
+       min_units=st.integers(1, 5))
+def test_split_parts_respect_the_max_amount_and_sum_to_the_order(step, units, max_units, min_units):
+    from reconciler.plan import split_amount
+
+    market = Market("X/USDT:USDT", step, step * min_units, 0.0, 1.0, max_amount=step * max_units)
+    amount = step * units
+    parts = split_amount(amount, market)
+    assert all(p % step == 0 and market.min_amount <= p <= market.max_amount for p in parts) or parts == [amount]
+    assert amount - market.min_amount < sum(parts) <= amount
+
+
+def test_an_order_above_the_market_maximum_is_split():
+    m = Market("SOL", Decimal("1"), Decimal("1"), 5.0, 1.0, max_amount=Decimal("100"))
+    plan = plan_symbol(venue="v", symbol="SOL", target_base=250.0, live_base=0.0, price=190.0, market=m, threshold=1.0)
+    assert [o.amount for o in plan.orders] == [Decimal(100), Decimal(100), Decimal(50)]
+    flip = plan_symbol(venue="v", symbol="SOL", target_base=-150.0, live_base=120.0, price=190.0, market=m,
+                       threshold=1.0)
+    assert [(o.leg, o.reduce_only, o.amount) for o in flip.orders] == [
+        ("close", True, Decimal(100)), ("close", True, Decimal(20)), ("open", False, Decimal(100)),
+        ("open", False, Decimal(50))]
+
+
+def test_the_order_cap_holds_at_the_highest_plausible_price():
+    """A mark price 10x too low must not let an order worth 10x the cap through (priced at the reference)."""
+    m = Market("BTC", Decimal("0.001"), Decimal("0.001"), 5.0, 1.0)
+    plan = plan_symbol(venue="v", symbol="BTC", target_base=1.0, live_base=0.0, price=6_500.0, market=m,
+                       threshold=1.0, max_order_notional=3_000.0, cap_price=65_000.0)
+    (order,) = plan.orders
+    assert order.capped and float(order.amount) * 65_000.0 <= 3_000.0

@@ -179,15 +179,16 @@ def test_a_second_reconciler_on_the_same_config_refuses_to_start(tmp_path, capsy
 
     cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from reconciler.cli import hold_run_lock; "
-         "hold_run_lock(Path(sys.argv[1])); print('locked', flush=True); time.sleep(60)", str(tmp_path)],
+        [sys.executable, "-c", "import sys, time; from reconciler.runlock import RunLock; "
+         "RunLock.acquire(sys.argv[1]); print('locked', flush=True); time.sleep(60)", str(tmp_path)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         args = ["reconcile", "--once", "--quiet", "--config", str(cfg), "--strategies", str(tmp_path / "strategies"),
                 "--prices", str(tmp_path / "prices.json")]
         assert main(args) == 1
-        assert "another reconciler is running" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"another reconciler (pid {holder.pid}" in err and "is running on" in err
         assert journal_lines(tmp_path) == [] and not (tmp_path / "paper_exchange.sqlite").exists()
         assert main([*args, "--dry-run"]) == 0  # a dry run only looks
     finally:

@@ -36,8 +36,10 @@ def make_workspace(root: Path, *, weights: dict[str, float], states: dict[str, A
 def parse_args(config: Path, *extra: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     configure(parser)
+    # no pause before the read that confirms a surprising position read (tests that need one pass their own)
     return parser.parse_args(["--config", str(config), "--strategies", str(config.parent / "strategies"),
-                              "--prices", str(config.parent / "prices.json"), "--quiet", *extra])
+                              "--prices", str(config.parent / "prices.json"), "--quiet", "--confirm-delay", "0",
+                              *extra])
 
 
 def reconciler_for(config: Path, *extra: str, after_send_hook=None):
