@@ -37,7 +37,7 @@ accepted_config.json (the last config traded), accept_config.json (--accept-conf
 STOP (create it to stop sending orders), HALTED (with --manual-resume; remove it to resume).
 keys: <EXCHANGE_ID>_API_KEY, <EXCHANGE_ID>_SECRET, <EXCHANGE_ID>_PASSWORD environment variables only.
 
-exit codes with --once: 0 the cycle reached its targets; 1 it could not (a rejection, an unresolved,
+exit codes with --once: 0 the cycle reached its targets; 1 it could not (a rejection, a capped order, an unresolved,
 blocked, unpriced or implausibly priced symbol, a held-back config, a read failure, halt, kill switch,
 another reconciler running); 2 bad input (config, state, journal damaged, option): nothing was sent.
 """
@@ -187,6 +187,21 @@ def build_reconciler(args: argparse.Namespace, *, reporter: Reporter | None = No
                       reporter=reporter or Reporter(quiet=args.quiet), after_send_hook=after_send_hook)
 
 
+def _latest_per_order(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-order results of several cycles: the latest result of each client order id, in first-seen order
+    (an order whose outcome was unknown in one cycle and resolved by the next is counted once, as resolved).
+    An order resolved by a lookup at the start of a cycle is reported by that cycle's log, not here."""
+    latest: dict[str, dict[str, Any]] = {}
+    for r in results:
+        latest[r.get("client_order_id") or f"#{len(latest)}"] = r
+    # an order not sent in one cycle and re-planned (under a new id) in a later one is not an outcome
+    later = {}
+    for i, r in enumerate(latest.values()):
+        later[(r.get("venue"), r.get("symbol"))] = i
+    return [r for i, r in enumerate(latest.values())
+            if r.get("status") != "not_sent" or later[(r.get("venue"), r.get("symbol"))] == i]
+
+
 def _report_json(report: CycleReport) -> dict[str, Any]:
     def label(key):
         return f"{key[1]}@{key[0]}"
@@ -249,10 +264,13 @@ def _run(args: argparse.Namespace, lock: RunLock | None) -> int:
     reconciler = build_reconciler(args)
     if args.once or args.dry_run:
         report = reconciler.run_cycle()  # InputError propagates: exit 2 with the reason
+        results = list(report.results)
         for _ in range(2):  # an uncertain order: re-read positions and re-plan, at most twice
             if report.status != "incomplete":
                 break
             report = reconciler.run_cycle()
+            results.extend(report.results)
+        report.results = _latest_per_order(results)  # what this run did, across its cycles
         if args.json:
             sys.stdout.write(dumps_json(_report_json(report)))
         if not report.ok:

@@ -227,6 +227,7 @@ class Reconciler:
         self._rejected: dict[Key, tuple[float, float, tuple[str, str]]] = {}
         self._checked_venues: set[str] = set()
         self._held_back_sha: str | None = None
+        self._restore_from_disk()
         # the journal cannot vouch for the past (missing while the folder shows earlier trading, or
         # repaired): no order until open orders are checked and the settle window has passed
         evidence = [p for p in (SNAPSHOT_NAME, PAPER_DB_NAME) if (self.folder / p).exists()]
@@ -236,6 +237,29 @@ class Reconciler:
             self.report.error(f"ALERT: the order journal {self.journal.path} {why}: before sending anything, "
                               "open orders of this reconciler are checked on every venue and late fills are "
                               "waited out")
+
+    def _restore_from_disk(self) -> None:
+        """What an earlier process knew and a new one must not forget (cron runs ``--once`` each time):
+        the backoff of rejected orders (from the journal) and the last prices seen (from the snapshot),
+        so a rejected order is not resent by the next run and a price jump across runs is still checked."""
+        wall_now = datetime.now(timezone.utc)
+        for key, (ts, side, amount, streak) in self.journal.rejections().items():
+            backoff = min(self.settings.reject_backoff_s * 2 ** (streak - 1), MAX_REJECT_BACKOFF_S)
+            remaining = backoff - _age_s(ts, wall_now)
+            if remaining > 0:
+                self._rejected[key] = (self.clock() + min(remaining, backoff), backoff, (side, amount))
+        try:
+            snap = json.loads((self.folder / SNAPSHOT_NAME).read_text(encoding="utf-8"))
+            age = _age_s(snap.get("ts"), wall_now)
+            observed = list(snap.get("observed_prices") or [])
+        except (OSError, ValueError, TypeError, AttributeError):
+            return
+        for item in observed:
+            if not (isinstance(item, list) and len(item) == 3):
+                continue
+            venue, symbol, price = item
+            if isinstance(price, (int, float)) and math.isfinite(price) and price > 0 and age >= 0:
+                self._price_seen[(str(venue), str(symbol))] = (float(price), self.clock() - age)
 
     # -- venues -----------------------------------------------------------
     def venue(self, name: str, config_settings: Mapping[str, Any] | None = None) -> Venue:
@@ -402,15 +426,19 @@ class Reconciler:
             why = (f"{name} positions differ from the last read plus fastopt's fills on "
                    f"{', '.join(surprises[:5])}")
         else:
+            expected = {}
             why = f"{name}: first position read of this run"
         reads = [first]
         for _ in range(2):
             self.sleep(self.settings.confirm_delay_s)
             again = venue.fetch_positions()
             if not position_surprises(reads[-1], again):
-                if last is not None:
+                if last is not None and position_surprises(expected, again):
                     self.report.warn(f"{why}; confirmed by a second read (a manual trade, a liquidation or a fill "
                                      "fastopt did not record)")
+                elif last is not None:
+                    self.report.warn(f"{why} in one read; the next reads agree with the journal (a bogus read, "
+                                     "ignored)")
                 self._accept_positions(name, again)
                 return again
             reads.append(again)
@@ -603,6 +631,9 @@ class Reconciler:
                 problems.append(f"{skip.symbol} on {skip.venue}: {skip.reason}; its target or position cannot be "
                                 "traded")
         plan = self._hold_back(plan, blocked, problems)
+        for key in sorted({(o.venue, o.symbol) for o in plan.orders if o.capped}):
+            problems.append(f"{key[1]} on {key[0]}: order capped at --max-order-usd {s.max_order_usd:,.2f}; the "
+                            "target is reached over several cycles")
         report = CycleReport("ok", target_notional=capped, live_base=live, plan=plan, states=states,
                              problems=problems)
         contract_sizes = {k: m.contract_size for k, m in markets.items()}
@@ -852,6 +883,9 @@ class Reconciler:
             "default_exchange": default, "gross_scale": factor, "dry_run": self.settings.dry_run,
             "target": target_out, "live": live_out, "orders": orders, "skipped": skipped,
             "problems": list(problems),
+            # every mark price read this cycle, plausible or not: the next run checks jumps against it
+            "observed_prices": [[venue, symbol, price] for (venue, symbol), (price, _) in
+                                sorted(self._price_seen.items())],
         }
 
     def _print_plan(self, plan: Plan, contract_sizes, *, prefix: str = "") -> None:
@@ -891,6 +925,15 @@ def _errno(err: OSError) -> str:
 
     name = errno_names.errorcode.get(err.errno or 0, "")
     return f"{name} {err.strerror}".strip() if err.strerror else str(err)
+
+
+def _age_s(ts: Any, now: datetime) -> float:
+    """Seconds from an ISO 8601 UTC timestamp to ``now``; infinite when unreadable (nothing to keep)."""
+    try:
+        then = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        return math.inf
+    return (now - (then if then.tzinfo else then.replace(tzinfo=timezone.utc))).total_seconds()
 
 
 def _settle_s(venue: Any) -> float:

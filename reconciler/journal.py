@@ -150,6 +150,8 @@ class OrderJournal:
         self._seen: set[str] = set()
         self._venues: set[str] = set()
         self._unresolved: dict[str, None] = {}  # ids a repair could not make lookable, until an outcome
+        # (venue, symbol) -> (ts, side, amount, streak) of the last rejected order, until a fill there
+        self._rejections: dict[tuple[str, str], tuple[str, str, str, int]] = {}
         self._records = 0
         self._load()
 
@@ -181,7 +183,9 @@ class OrderJournal:
                 if type(cid) is str and cid:
                     if event == "outcome" and cid not in by_hand:
                         seen.add(cid)
-                        pending.pop(cid, None)
+                        intent = pending.pop(cid, None)
+                        if intent is not None and rec.get("status") in _REJECTION_STATES:
+                            self._note_outcome(intent, rec)
                         fast += 1
                         continue
                     venue, symbol = rec.get("venue"), rec.get("symbol")
@@ -215,15 +219,34 @@ class OrderJournal:
         elif event == "outcome":
             cid = rec["client_order_id"]
             self._seen.add(cid)
-            self._pending.pop(cid, None)
+            intent = self._pending.pop(cid, None)
             self._unresolved.pop(cid, None)
+            if intent is not None and rec.get("status") in _REJECTION_STATES:
+                self._note_outcome(intent, rec)
         elif event == "meta":
             self._venues.update(rec["venues"])
         else:  # repair
             self.repaired = True
             self._unresolved.update(dict.fromkeys(rec.get("unresolved_ids", ())))
 
+    def _note_outcome(self, intent: dict[str, Any], outcome: dict[str, Any]) -> None:
+        """Track the last rejection per (venue, symbol) at load (a fill there clears it)."""
+        key = (str(intent.get("venue")), str(intent.get("symbol")))
+        if outcome.get("status") != "rejected":
+            self._rejections.pop(key, None)
+            return
+        side, amount = str(intent.get("side")), str(intent.get("amount"))
+        previous = self._rejections.get(key)
+        streak = previous[3] + 1 if previous is not None and previous[1:3] == (side, amount) else 1
+        self._rejections[key] = (str(outcome.get("ts")), side, amount, streak)
+
     # -- queries ----------------------------------------------------------
+    def rejections(self) -> dict[tuple[str, str], tuple[str, str, str, int]]:
+        """Per (venue, symbol), the last rejected order found at load and not followed by a fill there:
+        ``(outcome ts ISO 8601 UTC, side, amount, consecutive rejections of that same order)``. A new
+        process uses it to keep backing off a rejected order (``--reject-backoff``)."""
+        return dict(self._rejections)
+
     def unfinished(self) -> list[Intent]:
         """Intents with no outcome yet, oldest first."""
         return [_intent_from(rec) for rec in self._pending.values()]
@@ -494,6 +517,10 @@ class OrderJournal:
         if keep_last >= max_records:
             raise ValueError(f"keep_last ({keep_last}) must be below max_records ({max_records})")
         return self.compact(keep_last=keep_last) if self._records > max_records else None
+
+
+#: outcomes that change the rejection record of a symbol at load: a rejection, or a fill that clears it
+_REJECTION_STATES = frozenset({"rejected", "filled", "partially_filled", "canceled"})
 
 
 # -- repair ------------------------------------------------------------------

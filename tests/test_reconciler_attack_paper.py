@@ -291,3 +291,26 @@ def test_bad_state_on_first_read_is_still_an_input_error(tmp_path):
     cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 5.0}})
     with pytest.raises(InputError, match="outside"):
         reconciler_for(cfg).run_cycle()
+
+
+def test_a_price_jump_is_checked_across_runs_too(tmp_path):
+    """cron runs `--once` in a new process each time: the prices seen last come from the snapshot."""
+    make_workspace(tmp_path, weights={"a": 0.5, "b": 0.5},
+                   states={"a": {"symbol": BTC, "position": 1.0}, "b": {"symbol": SOL, "position": 0.0}})
+    assert cli(tmp_path) == 0  # SOL targeted at 0: its price is read (190) and remembered
+    write_json(tmp_path / "prices.json", {BTC: 95_000.0, ETH: 3500.0, SOL: 19.0})  # a bad print, 10x too low
+    write_json(tmp_path / "strategies" / "b" / "state.json", {"symbol": SOL, "position": 1.0})
+    assert cli(tmp_path) == 1  # a new process: 19 is a jump from the 190 it never saw itself
+    rec = reconciler_for(tmp_path / "portfolio_config.json")
+    assert SOL not in paper_positions(rec)  # nothing bought at the bad price (it would have been 10x the target)
+    write_json(tmp_path / "prices.json", {BTC: 95_000.0, ETH: 3500.0, SOL: 190.0})
+    assert cli(tmp_path) == 1  # back to 190: a jump from the 19 seen by the last run, confirmed by the next
+    assert cli(tmp_path) == 0
+    assert paper_positions(rec)[SOL] == pytest.approx(5_000 / 190, abs=0.1)
+
+
+def test_a_capped_order_is_a_problem_until_the_target_is_reached(tmp_path):
+    make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
+    assert cli(tmp_path, "--max-order-usd", "4000") == 1  # 4,000 of 10,000 sent: not on target yet
+    assert cli(tmp_path, "--max-order-usd", "4000") == 1
+    assert cli(tmp_path, "--max-order-usd", "4000") == 0
