@@ -134,9 +134,9 @@ def read_exchange_config(path: str) -> dict[str, Any]:
 
 def build_reconciler(args: argparse.Namespace, *, reporter: Reporter | None = None, after_send_hook=None) -> Reconciler:
     """Everything one run needs, from parsed options (also used by tests and the bench)."""
-    from reconciler.paper import PaperExchange
-    from reconciler.prices import PriceSource
-    from reconciler.venue_ccxt import CcxtVenue
+    from reconciler.venues.paper import PaperExchange
+    from reconciler.venues.prices import PriceSource
+    from reconciler.venues.ccxt_venue import CcxtVenue
 
     config_path = Path(args.config)
     settings = EngineSettings(

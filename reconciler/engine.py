@@ -96,7 +96,7 @@ Key = tuple[str, str]
 
 
 class Venue(Protocol):
-    """What the engine needs from an exchange (paper or ccxt); see reconciler.venue_ccxt for the contract."""
+    """What the engine needs from an exchange (paper or ccxt); see reconciler.venues.ccxt_venue for the contract."""
 
     name: str
     order_settle_s: float
@@ -571,18 +571,24 @@ class Reconciler:
         problems.extend(self.states.problems)
 
         resolved: dict[Key, str | None] = {}
+        symbol_map = _symbol_map(raw, self.settings.config_path)
 
         def resolve(venue_name: str, symbol: str) -> str | None:
             if venue_name not in venue_names:
                 return None
             if (venue_name, symbol) not in resolved:
-                resolved[(venue_name, symbol)] = self.venues[venue_name].resolve_symbol(symbol)
+                mapped = symbol_map.get(venue_name, {}).get(symbol, symbol)
+                resolved[(venue_name, symbol)] = self.venues[venue_name].resolve_symbol(mapped)
             return resolved[(venue_name, symbol)]
 
         targets = compute_targets(trading, states, default_exchange=s.default_exchange, resolve=resolve)
         for venue_name, raw_symbol, strategy, notional in targets.unresolved:
             if notional != 0.0:
-                problems.append(f"{raw_symbol} (strategy {strategy}) names no market on {venue_name}; not traded")
+                venue_obj = self.venues.get(venue_name)
+                explain = getattr(venue_obj, "explain_symbol", None)
+                why = explain(symbol_map.get(venue_name, {}).get(raw_symbol, raw_symbol)) if explain else \
+                    f"names no market on {venue_name}"
+                problems.append(f"{raw_symbol} (strategy {strategy}) {why}; not traded")
         gross_limit = trading.account_value * s.max_leverage
         capped, factor = cap_gross(targets.notional, gross_limit=gross_limit)
         if factor < 1.0:
@@ -714,7 +720,7 @@ class Reconciler:
         for name in venue_names:
             venue = self.venues[name]
             try:
-                mine = venue.open_orders(CLIENT_ID_PREFIX)
+                mine = venue.open_orders(getattr(venue, "client_id_prefix", CLIENT_ID_PREFIX))
             except FastoptError as err:
                 return f"journal history unknown and open orders on {name} cannot be listed ({scrub(str(err))})"
             if mine:
@@ -740,10 +746,11 @@ class Reconciler:
         """
         ids: list[str] = []
         for i, order in enumerate(orders):
-            cid, salt = client_order_id(cycle_id=cycle_id, order=order, index=i), 0
+            venue_format = getattr(self.venues[order.venue], "format_client_id", None) or (lambda c: c)
+            cid, salt = venue_format(client_order_id(cycle_id=cycle_id, order=order, index=i)), 0
             while self.journal.known(cid) or cid in ids:  # never reuse an id (clock stepped back, same pid)
                 salt += 1
-                cid = client_order_id(cycle_id=f"{cycle_id}#{salt}", order=order, index=i)
+                cid = venue_format(client_order_id(cycle_id=f"{cycle_id}#{salt}", order=order, index=i))
             ids.append(cid)
         try:
             self.journal.record_intents([(cid, o, contract_sizes.get((o.venue, o.symbol), 1.0), cycle_id)
@@ -925,6 +932,19 @@ def _errno(err: OSError) -> str:
 
     name = errno_names.errorcode.get(err.errno or 0, "")
     return f"{name} {err.strerror}".strip() if err.strerror else str(err)
+
+
+def _symbol_map(raw: Mapping[str, Any], path: Path) -> dict[str, dict[str, str]]:
+    """The config's ``symbol_map``: ``{venue: {strategy symbol: venue symbol}}``; InputError when malformed."""
+    value = raw.get("symbol_map") or {}
+    ok = isinstance(value, dict) and all(
+        isinstance(v, str) and isinstance(m, dict) and all(isinstance(a, str) and isinstance(b, str) and b.strip()
+                                                            for a, b in m.items())
+        for v, m in value.items())
+    if not ok:
+        raise InputError("refusing to trade: 'symbol_map' must be an object of venue -> {strategy symbol: venue "
+                         "symbol}", path=path)
+    return value
 
 
 def _age_s(ts: Any, now: datetime) -> float:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from fastopt.errors import FastoptError
 
@@ -70,7 +70,7 @@ class VenueConfigError(VenueError):
 
 
 # -- scrubbing ------------------------------------------------------------------
-#: env var suffixes whose values are secrets (``<ID>_API_KEY`` etc., see venue_ccxt.credentials_from_env)
+#: env var suffixes whose values are secrets (``<ID>_API_KEY`` etc., see reconciler.venues.ccxt_venue.credentials_from_env)
 SECRET_ENV_SUFFIXES = ("_API_KEY", "_SECRET", "_PASSWORD")
 #: shorter secret values are not replaced literally (they would mangle ordinary words)
 _MIN_LITERAL = 4
@@ -116,51 +116,8 @@ def scrub(text: str, *, secrets: Iterable[str | None] = (), env: Mapping[str, st
 
 
 # -- ccxt -> taxonomy -------------------------------------------------------------
-_BINANCE_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
-
-#: Binance USD-M futures codes that are definitive refusals, whatever ccxt's tables say (checked against
-#: ccxt 4.5.90; ccxt picks the table by URL, and its generic table maps some of these to classes that are
-#: not refusals, which would turn a refused order into an "outcome unknown" and block trading):
-#:
-#: - -4061 position side does not match (hedge mode): ccxt generic table -> OperationRejected (not a refusal)
-#: - -2027 max position at current leverage, -4131 PERCENT_PRICE counterparty price: OperationRejected
-#: - -2028 leverage too small / insufficient margin balance: OperationRejected -> InsufficientFunds
-#: - -2019 margin is insufficient: portfolio-margin table -> OperationFailed (a *temporary* error class)
-#: - -4005 quantity greater than max quantity: spot table -> RateLimitExceeded (the code means something
-#:   else on spot); generic table -> BadRequest
-#: - -2022 reduce-only rejected, -4164 notional under the minimum: correct in the linear table, pinned here
-#:   so they stay refusals whichever table a rebased URL selects.
-BINANCE_FUTURES_REFUSALS: dict[str, tuple[type[InvalidOrder], str]] = {
-    "-4061": (InvalidOrder, "the order's position side does not match the account: the account is in hedge "
-                            "mode; switch to one-way mode in the Binance futures settings"),
-    "-2019": (InsufficientFunds, "margin is insufficient"),
-    "-2028": (InsufficientFunds, "leverage too small for the margin balance"),
-    "-2027": (InvalidOrder, "position would exceed the maximum allowed at the current leverage"),
-    "-4005": (InvalidOrder, "quantity greater than the market's max quantity"),
-    "-2022": (InvalidOrder, "reduce-only order rejected (it would not reduce the position)"),
-    "-4164": (InvalidOrder, "order notional under the market minimum"),
-    "-4131": (InvalidOrder, "counterparty's best price outside the PERCENT_PRICE filter"),
-}
-#: ccxt ids whose error codes are Binance futures codes
-BINANCE_FUTURES_IDS = frozenset({"binanceusdm", "binancecoinm"})
-
-
-def _binance_futures_refusal(exc: BaseException, message: str) -> VenueError | None:
-    """A refusal for a Binance futures error code in ``exc``'s message (``{"code":-4061,...}``), else None."""
-    import ccxt
-
-    if not isinstance(exc, ccxt.BaseError):
-        return None
-    # ccxt raises these with the answer's body ("binanceusdm {"code":-4061,...}"); a timeout or a
-    # connection failure carries no body, so no code, and is never turned into a refusal
-    match = _BINANCE_CODE.search(str(exc))
-    if match is None or match.group(1) not in BINANCE_FUTURES_REFUSALS:
-        return None
-    cls, meaning = BINANCE_FUTURES_REFUSALS[match.group(1)]
-    return cls(f"{message} ({meaning})")
-
-
-def translate_ccxt_error(exc: BaseException, *, during_order: bool = False, exchange_id: str | None = None,
+def translate_ccxt_error(exc: BaseException, *, during_order: bool = False,
+                         refusal: Callable[[BaseException, str], VenueError | None] | None = None,
                          secrets: Iterable[str | None] = (), env: Mapping[str, str] | None = None) -> VenueError:
     """Map a ccxt exception to this taxonomy; the message is :func:`scrub`-bed (``secrets``, ``env``).
 
@@ -169,16 +126,17 @@ def translate_ccxt_error(exc: BaseException, *, during_order: bool = False, exch
     timeout, a 5xx, a rate-limit answer or an unexpected reply may all hide an
     applied order, so the caller must look it up before sending anything else.
 
-    ``exchange_id`` enables the per-venue code table (:data:`BINANCE_FUTURES_REFUSALS`
-    for Binance futures) that overrides ccxt where its class is not a refusal.
+    ``refusal`` (a venue profile's, see :mod:`reconciler.venues.profile`) returns the
+    venue's definitive refusal for an error code or message, overriding ccxt where its
+    class is not a refusal; None leaves the exception to ccxt's classes.
     """
     import ccxt  # local: keeps `import reconciler` light for the paper path
 
     message = scrub(f"{type(exc).__name__}: {exc}", secrets=secrets, env=env)
-    if exchange_id in BINANCE_FUTURES_IDS:
-        refusal = _binance_futures_refusal(exc, message)
-        if refusal is not None:
-            return refusal
+    if refusal is not None:
+        refused = refusal(exc, message)
+        if refused is not None:
+            return refused
     if isinstance(exc, ccxt.OrderNotFound):  # subclass of InvalidOrder in ccxt: test first
         return OrderNotFound(message)
     if isinstance(exc, ccxt.InsufficientFunds):

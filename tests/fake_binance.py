@@ -22,7 +22,9 @@ Knobs (all thread-safe through ``lock``):
   ``"500"``, ``"503"``, ``"429"``, ``"418"``, ``"timeout"`` (sleeps ``slow_s``, nothing applied),
   ``"apply_then_timeout"`` and ``"apply_then_500"`` (the order is applied but the answer is lost),
   ``"timeout_then_apply"`` (the client times out first, the order is applied ``late_s`` later),
-  ``"insufficient"`` (code -2019), ``"delay:<s>"`` (waits ``s`` seconds, then answers normally).
+  ``"insufficient"`` (code -2019), ``"delay:<s>"`` (waits ``s`` seconds, then answers normally),
+  ``"reduce_only_refusal"`` (-2022 for the next reduce-only order), ``"apply_then_statusless"`` (applied,
+  answered with an ack that carries no status).
 - ``order_delays``: a deque of seconds; each POST /fapi/v1/order pops one and waits that long first.
 - ``add_canned(method, path, status, payload)``: the next request to (method, path) gets this raw
   answer instead (after the signature check on signed routes), consumed once; e.g. positions ``[]``
@@ -257,6 +259,8 @@ class FakeBinance:
                     return self._error(404, -5000, f"path not found: {method} {path}")
                 if fault == "insufficient":
                     return self._error(400, -2019, "Margin is insufficient.")
+                if fault == "reduce_only_refusal" and params.get("reduceOnly") == "true":
+                    return self._error(400, -2022, "ReduceOnly Order is rejected.")
                 if fault == "timeout_then_apply":
                     time.sleep(fake.late_s)
                 status, payload = handler[0](fake, params)
@@ -265,6 +269,8 @@ class FakeBinance:
                     return self._error(503, -1007, "Timeout waiting for response from backend server.")
                 if fault == "apply_then_500":
                     return self._send(500, {"code": -1001, "msg": "Internal error."})
+                if fault == "apply_then_statusless" and isinstance(payload, dict):  # an ack saying nothing
+                    payload = {k: v for k, v in payload.items() if k in ("orderId", "clientOrderId", "symbol")}
                 return self._send(status, payload)
 
         return Handler

@@ -126,7 +126,7 @@ def test_online_keeps_ccxt_first(offline, monkeypatch):
 
 
 def test_reconciler_paper_price_names_the_embedded_source(offline, capsys):
-    from reconciler.prices import PriceSource
+    from reconciler.venues.prices import PriceSource
 
     btc = "BTC/USDT:USDT"
     prices = PriceSource(price_file=None)([btc])

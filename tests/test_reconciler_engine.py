@@ -257,7 +257,7 @@ def test_journal_ignores_a_torn_last_line(tmp_path):
 
 def test_paper_refuses_duplicates_bad_amounts_and_wrong_reduce_only(tmp_path):
     from reconciler.errors import InvalidOrder
-    from reconciler.paper import PaperExchange
+    from reconciler.venues.paper import PaperExchange
 
     paper = PaperExchange(tmp_path / "p.sqlite", price_source=lambda s: {x: 100.0 for x in s}, initial_cash=1000)
     paper.fetch_prices(["A"])
@@ -295,7 +295,7 @@ def test_cli_once_json_status_and_exit_codes(tmp_path, capsys):
 
 
 def test_offline_without_price_file_uses_the_strategies_prices(tmp_path, monkeypatch, shared_prices):
-    from reconciler.prices import last_closes_from_csv_dir
+    from reconciler.venues.prices import last_closes_from_csv_dir
 
     cfg = make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}})
     os.unlink(tmp_path / "prices.json")
@@ -307,7 +307,7 @@ def test_offline_without_price_file_uses_the_strategies_prices(tmp_path, monkeyp
 
 
 def test_no_price_anywhere_is_a_clear_error():
-    from reconciler.prices import PriceSource
+    from reconciler.venues.prices import PriceSource
 
     source = PriceSource(price_file=None, offline=True, use_strategy_prices=False)
     with pytest.raises(InputError, match="no prices"):
@@ -324,7 +324,7 @@ def test_bad_price_file_is_a_clear_error(tmp_path, capsys):
 
 
 def test_prices_from_a_folder_of_csv_closes(tmp_path, shared_prices):
-    from reconciler.prices import last_closes_from_csv_dir
+    from reconciler.venues.prices import last_closes_from_csv_dir
 
     prices = last_closes_from_csv_dir(shared_prices)
     assert prices[BTC] == prices["BTC/USD"] > 1000 and ETH in prices
@@ -334,7 +334,7 @@ def test_prices_from_a_folder_of_csv_closes(tmp_path, shared_prices):
        symbols=st.lists(st.sampled_from([BTC, ETH, "SOL/USDT:USDT"]), min_size=4, max_size=4),
        again=st.lists(st.sampled_from([-1.0, 0.0, 0.5]), min_size=4, max_size=4))
 def test_end_to_end_paper_positions_land_on_target(tmp_path_factory, positions, symbols, again):
-    from reconciler.paper import default_market
+    from reconciler.venues.paper import default_market
     from fakes.workspace import PRICES
 
     root = tmp_path_factory.mktemp("e2e")

@@ -72,8 +72,12 @@ def test_no_order_is_ever_based_on_a_half_written_state(tmp_path):
         stop.set()
         for t in threads:
             t.join()
-    assert loop.cycles == 40 and len(reports) == 40 and loop.last_report is reports[-1]
-    assert set(loop.status_counts) <= {"ok", "degraded"} and sum(loop.status_counts.values()) == 40
+    # a cycle that meets a half-written file before any good state of it exists is refused (raises): on a
+    # loaded machine the three reads 5 ms apart can all land mid-write; nothing is sent then
+    refused = loop.status_counts.get("refused", 0)
+    assert loop.cycles == 40 and len(reports) == 40 - refused and loop.last_report is reports[-1]
+    assert set(loop.status_counts) <= {"ok", "degraded", "refused"} and sum(loop.status_counts.values()) == 40
+    assert refused <= 3
     sent = 0
     for report in reports:
         # degraded only by a half-written file seen (its last good state used), never by anything else

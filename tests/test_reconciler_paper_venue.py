@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from reconciler.errors import InvalidOrder
-from reconciler.paper import PaperExchange, market_from_spec
-from reconciler.venue_ccxt import CcxtVenue
+from reconciler.venues.paper import PaperExchange, market_from_spec
+from reconciler.venues.ccxt_venue import CcxtVenue
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 
@@ -122,7 +122,7 @@ def test_a_paper_database_that_cannot_be_written_is_a_temporary_venue_error_not_
     from decimal import Decimal
 
     from reconciler.errors import TemporaryError
-    from reconciler.paper import PaperExchange
+    from reconciler.venues.paper import PaperExchange
 
     paper = PaperExchange(tmp_path / "p.sqlite", price_source=lambda s: {x: 100.0 for x in s}, initial_cash=1e4)
 

@@ -6,11 +6,11 @@ import os
 import pytest
 
 import fastopt.prices
-import reconciler.prices
+import reconciler.venues.prices
 from fakes.workspace import journal_lines, make_workspace, reconciler_for
 from fastopt.cli import main
 from fastopt.errors import InputError
-from reconciler.prices import PriceSource
+from reconciler.venues.prices import PriceSource
 
 BTC = "BTC/USDT:USDT"
 
@@ -50,14 +50,14 @@ def test_broken_state_with_no_earlier_good_state_never_closes_the_position(tmp_p
 
 
 def test_reconciler_uses_the_fastopt_dns_helper():
-    assert reconciler.prices.resolves is fastopt.prices.resolves
+    assert reconciler.venues.prices.resolves is fastopt.prices.resolves
 
 
 def test_fallback_price_message_says_what_really_happened(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("FASTOPT_OFFLINE")
     monkeypatch.delenv("FASTOPT_PRICES_DIR", raising=False)
     monkeypatch.setenv("FASTOPT_CACHE_DIR", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr(reconciler.prices, "resolves", lambda host, timeout_s: False)
+    monkeypatch.setattr(reconciler.venues.prices, "resolves", lambda host, timeout_s: False)
     prices = PriceSource(price_file=None)([BTC])
     assert prices[BTC] > 0
     err = capsys.readouterr().err
@@ -120,7 +120,7 @@ def test_dry_run_leaves_unfinished_intents_to_the_real_run(tmp_path):
     ({"options": [1]}, "'options' must be an object"),
 ])
 def test_credentials_verbose_and_order_retries_are_refused_in_exchange_settings(settings, reason):
-    from reconciler.venue_ccxt import build_ccxt_exchange
+    from reconciler.venues.ccxt_venue import build_ccxt_exchange
 
     env = {"BINANCEUSDM_API_KEY": "k", "BINANCEUSDM_SECRET": "s"}
     with pytest.raises(InputError, match=reason):

@@ -19,7 +19,7 @@ from reconciler.errors import (
     scrub,
     translate_ccxt_error,
 )
-from reconciler.venue_ccxt import CcxtVenue, MonotonicThrottle, build_ccxt_exchange, credentials_from_env
+from reconciler.venues.ccxt_venue import CcxtVenue, MonotonicThrottle, build_ccxt_exchange, credentials_from_env
 
 pytestmark = pytest.mark.integration
 
@@ -159,17 +159,19 @@ def test_hedge_refusal_says_how_to_fix_it(fake):
 
 
 def test_ccxt_maps_these_codes_to_non_refusals_hence_the_override():
-    """Documents why BINANCE_FUTURES_REFUSALS exists: without the venue id ccxt's class decides."""
+    """Documents why the binanceusdm profile's refusal table exists: without it ccxt's class decides."""
     import ccxt
+
+    from reconciler.venues.binanceusdm import refusal
 
     exc = ccxt.OperationRejected('binanceusdm {"code":-4061,"msg":"Order\'s position side does not match user\'s '
                                  'setting."}')
     assert isinstance(translate_ccxt_error(exc, during_order=True), OrderOutcomeUnknown)
-    assert type(translate_ccxt_error(exc, during_order=True, exchange_id="binanceusdm")) is InvalidOrder
+    assert type(translate_ccxt_error(exc, during_order=True, refusal=refusal)) is InvalidOrder
     failed = ccxt.OperationFailed('binanceusdm {"code":-2019,"msg":"Margin is insufficient."}')
-    assert type(translate_ccxt_error(failed, during_order=True, exchange_id="binanceusdm")) is InsufficientFunds
+    assert type(translate_ccxt_error(failed, during_order=True, refusal=refusal)) is InsufficientFunds
     timeout = ccxt.RequestTimeout("binanceusdm POST https://fapi.binance.com/fapi/v1/order")
-    assert isinstance(translate_ccxt_error(timeout, during_order=True, exchange_id="binanceusdm"),
+    assert isinstance(translate_ccxt_error(timeout, during_order=True, refusal=refusal),
                       OrderOutcomeUnknown)
 
 
@@ -304,7 +306,7 @@ def test_equity_is_wallet_plus_unrealized_pnl_read_signed_with_retries(fake):
 @pytest.mark.parametrize("raw, expected", [
     ("BTCUSDT", BTC), ("btcusdt", BTC), ("btc/usdt:usdt", BTC), ("BTC/USDT:USDT", BTC), (" ETH/USDT:USDT ", ETH),
     ("BTC/USDT", BTC), ("sol-usdt", SOL), ("garbage", None), ("", None), ("DOGEUSDT", None),
-    ("BTC/USDC:USDC", None),
+    ("BTC/USDC:USDC", BTC),  # by base asset: the venue's own settle currency (a warning once)
 ])
 def test_resolve_symbol(fake, raw, expected):
     assert venue_for(fake).resolve_symbol(raw) == expected

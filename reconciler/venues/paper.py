@@ -20,7 +20,7 @@ Client order ids are unique (a second order with a known id is refused, like
 on a real exchange), and :meth:`PaperExchange.fetch_order_by_client_id` finds
 every order ever placed.
 
-Venue interface (same as :class:`reconciler.venue_ccxt.CcxtVenue`): orders are
+Venue interface (same as :class:`reconciler.venues.ccxt_venue.CcxtVenue`): orders are
 synchronous (filled or refused at once), so ``order_settle_s`` is 0,
 :meth:`~PaperExchange.open_orders` is always empty and
 :meth:`~PaperExchange.cancel_order_by_client_id` only looks the order up;
@@ -124,7 +124,7 @@ def canonical_symbol(raw: Any) -> str | None:
 
 
 class PaperExchange:
-    """Paper venue with the same interface as :class:`reconciler.venue_ccxt.CcxtVenue`."""
+    """Paper venue with the same interface as :class:`reconciler.venues.ccxt_venue.CcxtVenue`."""
 
     name = "paper"
     #: orders are synchronous: "no such order" is final at once
@@ -196,9 +196,21 @@ class PaperExchange:
         """No independent price source: ``{}``."""
         return {}
 
+    #: this reconciler's client ids on the paper book: fastopt's own (``fo`` + 30 hex)
+    client_id_prefix = "fo"
+
+    def format_client_id(self, client_order_id: str) -> str:
+        """Paper takes fastopt's client order ids as they are."""
+        return client_order_id
+
     def resolve_symbol(self, raw: str) -> str | None:
         """The canonical symbol a strategy's symbol names (see :func:`canonical_symbol`), or None."""
         return canonical_symbol(raw)
+
+    def explain_symbol(self, raw: str) -> str:
+        """Why :meth:`resolve_symbol` gives nothing for ``raw``."""
+        return ("names no market on paper (expected BASE/QUOTE:QUOTE, BASE/QUOTE, BASE-QUOTE or BASEQUOTE with "
+                "QUOTE one of USDT, USDC, BUSD, USD)")
 
     def fetch_equity(self) -> float | None:
         """Equity in the account currency: cash + sum(position x last known price).

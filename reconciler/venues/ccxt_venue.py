@@ -33,8 +33,13 @@ Units: amounts and ``Market`` limits are in contracts (the exchange's order
 unit), positions in base units (contracts x contract size), prices and equity in
 the account currency (USDT on binanceusdm).
 
-Venue-specific behaviour lives in small helpers named after the venue
-(``_binance_*``) and in :data:`reconciler.errors.BINANCE_FUTURES_REFUSALS`.
+Venue-specific behaviour lives in the venue's profile (:mod:`reconciler.venues.profile`,
+one module per venue: :mod:`reconciler.venues.binanceusdm`, ...): credentials, forced
+options, client-id format, order parameters, lookup/cancel/open-order calls, refusals by
+code, which position rows are in scope, hedge rows, account mode and equity.
+Before the first order, :meth:`CcxtVenue.check_account` runs the venue's self-check
+(markets, positions, a lookup of a never-used client id that must answer "not found",
+account mode) and refuses the venue, naming the step and the fix, when one fails.
 """
 from __future__ import annotations
 
@@ -58,6 +63,7 @@ from reconciler.errors import (
     translate_ccxt_error,
 )
 from reconciler.model import Market, OrderResult
+from reconciler.venues.profile import VenueProfile, profile_for, venue_id_prefix
 
 T = TypeVar("T")
 
@@ -72,7 +78,7 @@ FASTOPT_DEFAULT_OPTIONS: dict[str, Any] = {
 #: ccxt constructor parameters that are credentials: only ever taken from the environment
 CREDENTIAL_PARAMS = frozenset({"apiKey", "secret", "password", "uid", "login", "twofa", "privateKey",
                                "walletAddress", "token", "accountId"})
-#: env var suffix -> ccxt credential parameter
+#: env var suffix -> ccxt credential parameter (the default; a venue profile may name others)
 CREDENTIAL_ENV = (("API_KEY", "apiKey"), ("SECRET", "secret"), ("PASSWORD", "password"))
 
 
@@ -89,8 +95,10 @@ def _whitespace_problem(name: str, value: str) -> str | None:
     return None
 
 
-def credentials_from_env(exchange_id: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """ccxt credential parameters from ``<ID>_API_KEY`` / ``_SECRET`` / ``_PASSWORD``.
+def credentials_from_env(exchange_id: str, env: Mapping[str, str] | None = None,
+                         credentials: tuple[tuple[str, str], ...] = CREDENTIAL_ENV) -> dict[str, str]:
+    """ccxt credential parameters from ``<ID>_<SUFFIX>`` variables (``credentials``: (suffix, ccxt
+    parameter) pairs, default ``_API_KEY`` / ``_SECRET`` / ``_PASSWORD``).
 
     Raises :class:`InputError` for a value with whitespace (e.g. a trailing newline): the
     exchange would refuse the signature with a confusing message.
@@ -98,7 +106,7 @@ def credentials_from_env(exchange_id: str, env: Mapping[str, str] | None = None)
     env = os.environ if env is None else env
     prefix = exchange_id.upper()
     out: dict[str, str] = {}
-    for suffix, param in CREDENTIAL_ENV:
+    for suffix, param in credentials:
         name = f"{prefix}_{suffix}"
         value = env.get(name)
         if value:
@@ -201,17 +209,19 @@ def build_ccxt_exchange(exchange_id: str, settings: Mapping[str, Any], env: Mapp
                          "blindly; reads are retried by fastopt (--read-retries)")
     base_url = settings.pop("api_base_url", None)
     settings.pop("paper", None)
-    options = {**FASTOPT_DEFAULT_OPTIONS, **dict(settings.pop("options", None) or {})}
-    credentials = {} if public_only else credentials_from_env(exchange_id, env)
+    profile = profile_for(exchange_id)
+    # the profile's options win: they are the ones that keep orders exactly-once or cost the user money
+    options = {**FASTOPT_DEFAULT_OPTIONS, **dict(settings.pop("options", None) or {}), **profile.options}
+    credentials = {} if public_only else credentials_from_env(exchange_id, env, profile.credentials)
     params: dict[str, Any] = {"enableRateLimit": True, **settings, **credentials}
     params["options"] = options
     exchange = cls(params)
     if not public_only and not exchange.check_required_credentials(False):
         prefix = exchange_id.upper()
-        wanted = [f"{prefix}_{suffix}" for key, suffix in (("apiKey", "API_KEY"), ("secret", "SECRET"),
-                                                            ("password", "PASSWORD"))
-                  if exchange.requiredCredentials.get(key)]
-        raise InputError(f"{exchange_id} needs API keys: set {', '.join(wanted)} in the environment")
+        env_of = {param: f"{prefix}_{suffix}" for suffix, param in profile.credentials}
+        wanted = [env_of.get(key, f"{prefix}_{key.upper()} (not read by fastopt's profile of {exchange_id})")
+                  for key, needed in exchange.requiredCredentials.items() if needed]
+        raise InputError(f"{exchange_id} needs credentials: set {', '.join(wanted)} in the environment")
     if base_url:
         try:
             new_api, mapping = rebase_urls(exchange.urls["api"], str(base_url))
@@ -275,46 +285,10 @@ def _max_amount_of(market: Mapping[str, Any]) -> Decimal | None:
     return min(found) if found else None
 
 
-def _is_binance(exchange: Any) -> bool:
-    return str(getattr(exchange, "id", "")).startswith("binance")
-
-
-def _one_way_fix(exchange: Any) -> str:
-    """How to leave hedge mode on this venue (said in the VenueConfigError)."""
-    if _is_binance(exchange):
-        return "switch to one-way mode in the Binance futures settings (Preferences > Position Mode)"
-    return "switch the account to one-way (net) position mode in the exchange's settings"
-
-
-def _binance_equity(balance: Mapping[str, Any]) -> float | None:
-    """Binance futures account equity from ccxt's fetch_balance answer (GET /fapi/v3/account).
-
-    ``totalMarginBalance`` = wallet balance + unrealized PnL of the whole futures account (USDT in
-    single-asset mode, the USD value of all collateral in multi-assets mode); None when absent.
-    """
-    info = balance.get("info")
-    value = info.get("totalMarginBalance") if isinstance(info, Mapping) else None
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _hedge_row(row: Mapping[str, Any]) -> bool:
-    """A position row of a hedge-mode account (one side of a long/short pair)."""
-    if row.get("hedged") is True:
-        return True
-    info = row.get("info")
-    side = str(info.get("positionSide", "")).upper() if isinstance(info, Mapping) else ""
-    return side in ("LONG", "SHORT")  # binance
-
-
 class CcxtVenue:
-    """One ccxt exchange behind the reconciler's venue interface (see ``reconciler.engine.Venue``).
-
-    ``account_currency``: the currency :meth:`fetch_equity` reports in, when the venue has
-    no account-wide total (binance has: ``totalMarginBalance``).
-    """
+    """One ccxt exchange behind the reconciler's venue interface (see ``reconciler.engine.Venue``),
+    with the venue's :class:`~reconciler.venues.profile.VenueProfile` (``profile``, default: the one
+    registered for ``exchange_id``)."""
 
     def __init__(
         self,
@@ -328,9 +302,10 @@ class CcxtVenue:
         sleep: Callable[[float], None] = time.sleep,
         env: Mapping[str, str] | None = None,
         order_settle_s: float = 30.0,
-        account_currency: str = "USDT",
+        profile: VenueProfile | None = None,
     ) -> None:
         self.name = exchange_id
+        self.profile = profile if profile is not None else profile_for(exchange_id)
         #: an order not found this long after it was sent was never applied (recvWindow 10 s + margin)
         self.order_settle_s = order_settle_s
         self.exchange = exchange if exchange is not None else build_ccxt_exchange(exchange_id, settings or {}, env)
@@ -340,18 +315,28 @@ class CcxtVenue:
         self.backoff_s = backoff_s
         self.markets_ttl_s = markets_ttl_s
         self.sleep = sleep
-        self.account_currency = account_currency
+        self.account_currency = self.profile.account_currency
+        #: how this reconciler's client ids start on the venue (its orders are told apart by it)
+        self.client_id_prefix = venue_id_prefix(self.profile)
         self._markets_loaded_at: float | None = None
         #: symbol -> reference price from the last fetch_prices answer (see reference_prices)
         self._reference: dict[str, float] = {}
+        #: symbol -> last mark price (a market order's price bound on venues that need one)
+        self._last_mark: dict[str, float] = {}
         self._symbol_index: tuple[int, dict[str, str]] | None = None
+        self._warned_mapping: set[str] = set()
+
+    def format_client_id(self, client_order_id: str) -> str:
+        """The venue's form of fastopt's client order id (``fo`` + 30 hex): see the profile."""
+        return self.profile.client_id(client_order_id)
 
     # -- plumbing -----------------------------------------------------------
     def _translate(self, exc: BaseException, *, during_order: bool = False) -> VenueError:
         ex = self.exchange
         return translate_ccxt_error(
-            exc, during_order=during_order, exchange_id=str(getattr(ex, "id", self.name)),
-            secrets=[getattr(ex, "apiKey", None), getattr(ex, "secret", None), getattr(ex, "password", None)])
+            exc, during_order=during_order, refusal=self.profile.refusal,
+            secrets=[getattr(ex, "apiKey", None), getattr(ex, "secret", None), getattr(ex, "password", None),
+                     getattr(ex, "privateKey", None)])
 
     def _read(self, what: str, fn: Callable[[], T]) -> T:
         """Run a read with retries on temporary failures; raises the translated (scrubbed) error."""
@@ -374,80 +359,96 @@ class CcxtVenue:
             self._read("markets", lambda: self.exchange.load_markets(reload))
             self._markets_loaded_at = now
 
+    def _in_scope(self, market: Mapping[str, Any] | None) -> bool:
+        return self.profile.position_in_scope({}, market, self.profile.settle_currencies)
+
     # -- account ------------------------------------------------------------
     def check_account(self) -> None:
-        """Start-up check, before any order.
+        """The venue's self-check, before any order; refuses the venue naming the step and the fix.
 
-        Raises :class:`InputError` when the client's keys carry whitespace, and
-        :class:`VenueConfigError` when the account is in hedge mode (binance:
-        ``GET /fapi/v1/positionSide/dual`` says ``dualSidePosition: true``): fastopt
-        holds one net position per symbol and sends orders without a position side.
-        Exchanges without ``fetchPositionMode`` are checked on every positions read
-        instead (:meth:`fetch_positions`).
+        1. keys: a value with whitespace is an :class:`InputError` naming the variable;
+        2. markets load and 3. positions read (a read failure propagates as a venue error);
+        4. a lookup of a random never-used client id must answer "not found": a venue whose
+           lookup by client id raises or returns an order could never resolve an order whose
+           answer was lost (:class:`VenueConfigError`);
+        5. account mode (hedge mode refused, :class:`VenueConfigError`).
         """
         prefix = self.name.upper()
-        for suffix, param in CREDENTIAL_ENV:
+        for suffix, param in self.profile.credentials:
             value = getattr(self.exchange, param, None)
             problem = _whitespace_problem(f"{prefix}_{suffix}", value) if isinstance(value, str) and value else None
             if problem:
                 raise InputError(problem)
-        if not self.exchange.has.get("fetchPositionMode"):
-            return
-        import ccxt
+        self._ensure_markets()
+        self.fetch_positions()
+        probe_symbol = next((sym for sym, m in (self.exchange.markets or {}).items()
+                             if self._in_scope(m) and m.get("active") is not False), None)
+        if probe_symbol is None:
+            raise VenueConfigError(f"{self.name} self-check, markets: no linear perpetual settled in "
+                                   f"{'/'.join(self.profile.settle_currencies)} is listed; fix: check the venue id "
+                                   "and api_base_url")
+        probe = self.format_client_id(self.profile.client_id_prefix + os.urandom(15).hex())
+        try:
+            found = self.fetch_order_by_client_id(symbol=probe_symbol, client_order_id=probe)
+        except VenueError as err:
+            if isinstance(err, TemporaryError):
+                raise
+            raise VenueConfigError(f"{self.name} self-check, order lookup by client id ({probe_symbol}): {err}; "
+                                   "an order whose answer is lost could never be resolved on this venue; fix: "
+                                   "see docs/venues.md for this venue") from None
+        if found is not None:
+            raise VenueConfigError(f"{self.name} self-check, order lookup by client id: a never-used id {probe} "
+                                   f"returned an order ({found.exchange_order_id}); fastopt cannot tell its orders "
+                                   "apart on this venue; fix: see docs/venues.md")
 
-        def read_mode() -> Any:
-            try:
-                return self.exchange.fetch_position_mode()
-            except (ccxt.NotSupported, ccxt.ArgumentsRequired):  # per-symbol modes: left to fetch_positions
-                return None
+        def read_mode() -> str | None:
+            return self.profile.account_problem(self.exchange)
 
-        mode = self._read("position mode", read_mode)
-        if isinstance(mode, Mapping) and mode.get("hedged") is True:
-            raise VenueConfigError(self._hedge_message())
+        problem = self._read("position mode", read_mode)
+        if problem:
+            raise VenueConfigError(f"{self.name}: {problem}; fastopt trades one net position per symbol and "
+                                   f"cannot trade it safely: {self.profile.one_way_fix}")
 
     def _hedge_message(self) -> str:
         return (f"{self.name}: the account is in hedge mode (separate long and short positions per symbol); "
-                f"fastopt trades one net position per symbol and cannot trade it safely: {_one_way_fix(self.exchange)}")
+                f"fastopt trades one net position per symbol and cannot trade it safely: {self.profile.one_way_fix}")
 
     def fetch_positions(self) -> dict[str, float]:
-        """Signed positions in base units (contracts x contract size); flat symbols absent.
+        """Signed positions in base units (contracts x contract size) of the linear perpetuals in scope
+        (see the profile; margin, spot, futures, options and inverse rows are not fastopt's); flat symbols
+        absent.
 
-        Raises :class:`VenueConfigError` when a non-zero row belongs to a hedge-mode
-        account (ccxt ``hedged``, binance ``positionSide`` LONG/SHORT) instead of
+        Raises :class:`VenueConfigError` when a non-zero row belongs to a hedge-mode account instead of
         netting the two sides.
         """
         self._ensure_markets()
         rows = self._read("positions", lambda: self.exchange.fetch_positions())
+        markets = self.exchange.markets or {}
         out: dict[str, float] = {}
         for row in rows or []:
             contracts = float(row.get("contracts") or 0.0)
             if contracts == 0.0:
                 continue
-            if _hedge_row(row):
+            symbol = row.get("symbol")
+            if not self.profile.position_in_scope(row, markets.get(symbol), self.profile.settle_currencies):
+                continue
+            if self.profile.hedge_row(row):
                 raise VenueConfigError(self._hedge_message())
-            size = contracts * float(row.get("contractSize") or 1.0)
+            size = contracts * float(row.get("contractSize") or (markets.get(symbol) or {}).get("contractSize")
+                                     or 1.0)
             side = row.get("side")
             signed = -abs(size) if side == "short" else (abs(size) if side == "long" else size)
-            symbol = row["symbol"]
             out[symbol] = out.get(symbol, 0.0) + signed
         return {s: v for s, v in out.items() if v != 0.0}
 
     def fetch_equity(self) -> float | None:
-        """Account equity in the account currency: wallet balance + unrealized PnL of the account.
-
-        One ``fetch_balance`` (binanceusdm: ``GET /fapi/v3/account``, weight 5), retried
-        like every read. Binance: ``totalMarginBalance``; other venues: the balance's
-        ``total`` of ``account_currency``. None when the answer has neither.
-        """
+        """Account equity in the account currency: wallet balance + unrealized PnL (the profile's rule;
+        default the balance's ``total`` of the account currency). One ``fetch_balance``, retried like
+        every read; None when the answer has no figure."""
         balance = self._read("balance", lambda: self.exchange.fetch_balance())
         if not isinstance(balance, Mapping):
             return None
-        if _is_binance(self.exchange):
-            value = _binance_equity(balance)
-            if value is not None:
-                return value
-        total = (balance.get("total") or {}).get(self.account_currency)
-        return None if total is None else float(total)
+        return self.profile.equity(balance, self.account_currency)
 
     # -- market data ----------------------------------------------------------
     def fetch_prices(self, symbols: Iterable[str]) -> dict[str, float]:
@@ -473,6 +474,7 @@ class CcxtVenue:
             value = mark or _positive(t.get("last")) or _positive(t.get("close"))
             if value:
                 out[symbol] = value
+                self._last_mark[symbol] = value
             # an independent price: the index, else the last trade when the mark was used
             reference = _positive(t.get("indexPrice")) or (_positive(t.get("last")) if mark else None)
             if reference:
@@ -486,21 +488,60 @@ class CcxtVenue:
         return {s: self._reference[s] for s in symbols if s in self._reference}
 
     def resolve_symbol(self, raw: str) -> str | None:
-        """The unified ccxt symbol of the market a strategy's symbol names, or None.
+        """The unified symbol of the linear perpetual in scope that a strategy's symbol names, or None
+        (:meth:`explain_symbol` says why).
 
         Case-insensitive, in this order: a listed unified symbol (``BTC/USDT:USDT``); an exchange
-        market id (``BTCUSDT``, via ``markets_by_id``; the linear swap when the id names several);
-        ``BASE/QUOTE`` or ``BASE-QUOTE`` for the ``BASE/QUOTE:QUOTE`` linear swap when no market
-        has that symbol itself (a futures-only venue such as binanceusdm).
+        market id (``BTCUSDT``; the linear swap when the id names several); ``BASE/QUOTE`` or
+        ``BASE-QUOTE`` for the ``BASE/QUOTE:QUOTE`` swap; then **by base asset**: a strategy's
+        ``BTC/USDT:USDT`` on a venue that settles its perps in another currency (Hyperliquid
+        ``BTC/USDC:USDC``, Kraken ``BTC/USD:USD``) is the base's perp there, with a warning once.
+        Inverse contracts (settled in the coin) and non-contract markets are never a target.
         """
         if not isinstance(raw, str) or not raw.strip():
             return None
         self._ensure_markets()
-        text = raw.strip()
         markets = self.exchange.markets or {}
-        if text in markets:
-            return text
-        return self._symbols_by_key().get(text.upper())
+        text = raw.strip()
+        symbol = text if text in markets else self._symbols_by_key().get(text.upper())
+        if symbol is not None:
+            return symbol if self._in_scope(markets.get(symbol)) else None
+        base = _base_of(text)
+        mapped = self._perps_by_base().get(base) if base else None
+        if mapped is not None and raw not in self._warned_mapping:
+            self._warned_mapping.add(raw)
+            import sys
+
+            print(f"reconciler: {self.name}: {raw} is traded as {mapped} (same base asset, settled in "
+                  f"{(markets.get(mapped) or {}).get('settle')}); set symbol_map in the config to choose "
+                  "explicitly", file=sys.stderr)
+        return mapped
+
+    def explain_symbol(self, raw: str) -> str:
+        """Why :meth:`resolve_symbol` gives nothing for ``raw`` (one phrase)."""
+        markets = self.exchange.markets or {}
+        text = str(raw).strip()
+        symbol = text if text in markets else self._symbols_by_key().get(text.upper())
+        market = markets.get(symbol) if symbol else None
+        if market is None:
+            return f"names no market on {self.name}"
+        if market.get("inverse"):
+            return (f"is an inverse contract on {self.name} (settled in {market.get('settle')}, sized in USD): "
+                    "fastopt trades linear perpetuals only")
+        if not market.get("contract"):
+            return f"is not a contract on {self.name} ({market.get('type')}): fastopt trades linear perpetuals only"
+        return (f"is not a linear perpetual settled in {'/'.join(self.profile.settle_currencies)} on {self.name} "
+                f"({market.get('type')}, settled in {market.get('settle')})")
+
+    def _perps_by_base(self) -> dict[str, str]:
+        """Base asset -> the in-scope linear perpetual of that base (settle currencies in profile order)."""
+        markets = self.exchange.markets or {}
+        out: dict[str, str] = {}
+        order = {c: i for i, c in enumerate(self.profile.settle_currencies)}
+        for m in sorted(markets.values(), key=lambda m: (order.get(m.get("settle"), 99), str(m.get("symbol")))):
+            if self._in_scope(m) and m.get("base") and m.get("active") is not False:
+                out.setdefault(str(m["base"]).upper(), str(m["symbol"]))
+        return out
 
     def _symbols_by_key(self) -> dict[str, str]:
         markets = self.exchange.markets or {}
@@ -511,7 +552,7 @@ class CcxtVenue:
             index.setdefault(symbol.upper(), symbol)
 
         def preference(m: Mapping[str, Any]) -> tuple[bool, bool, str]:
-            return (not (m.get("swap") and m.get("linear")), m.get("active") is False, str(m.get("symbol")))
+            return (not self._in_scope(m), m.get("active") is False, str(m.get("symbol")))
 
         by_id: dict[str, list[Mapping[str, Any]]] = {}
         for m in markets.values():
@@ -520,7 +561,7 @@ class CcxtVenue:
         for key, candidates in by_id.items():
             index.setdefault(key, str(sorted(candidates, key=preference)[0]["symbol"]))
         for m in sorted(markets.values(), key=preference):
-            if m.get("swap") and m.get("linear") and m.get("base") and m.get("quote") and m.get("settle") == m["quote"]:
+            if self._in_scope(m) and m.get("base") and m.get("quote") and m.get("settle") == m["quote"]:
                 for alias in (f"{m['base']}/{m['quote']}", f"{m['base']}-{m['quote']}"):
                     index.setdefault(alias.upper(), str(m["symbol"]))
         self._symbol_index = (id(markets), index)
@@ -558,64 +599,87 @@ class CcxtVenue:
     def create_order(
         self, *, symbol: str, side: str, amount: Decimal, reduce_only: bool, client_order_id: str
     ) -> OrderResult:
-        """Send one market order of ``amount`` contracts, once (never retried).
+        """Send one market order of ``amount`` contracts, once (never retried), with the profile's params
+        (client-id field, reduce-only flag; a price bound on venues that need one).
 
         Raises :class:`InvalidOrder` / :class:`InsufficientFunds` (refused, not applied),
         :class:`AuthenticationError`, or :class:`OrderOutcomeUnknown` (anything else: look it
         up). An answer without a status is ``OrderResult(status="unknown")``.
         """
-        params: dict[str, Any] = {"clientOrderId": client_order_id}
-        if reduce_only:
-            params["reduceOnly"] = True
+        params = self.profile.order_params(self.exchange, symbol=symbol, side=side, reduce_only=reduce_only,
+                                           client_order_id=client_order_id)
+        price = None
+        if self.profile.market_order_price is not None:
+            price = self.profile.market_order_price(self.exchange, symbol=symbol, side=side,
+                                                    mark=self._last_mark.get(symbol))
         try:
-            order = self.exchange.create_order(symbol, "market", side, float(amount), None, params)
+            order = self.exchange.create_order(symbol, "market", side, float(amount), price, params)
         except Exception as exc:
             raise self._translate(exc, during_order=True) from None
         return _result(order, client_order_id)
 
+    def _checked(self, order: Mapping[str, Any] | None, client_order_id: str) -> OrderResult | None:
+        """An order the venue returned for ``client_order_id``: it must carry that id (a venue that
+        returns another order would make fastopt record someone else's fill as its own)."""
+        if order is None:
+            return None
+        carried = order.get("clientOrderId")
+        if carried is None or str(carried) != client_order_id:
+            raise VenueError(f"{self.name}: the lookup of client order id {client_order_id} returned an order "
+                             f"carrying {carried!r}; not trusted")
+        return _result(order, client_order_id)
+
     def fetch_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult | None:
-        """The order with this client order id, or None when the exchange has none."""
+        """The order with this client order id (the profile's lookup, retried like a read), or None when
+        the exchange has none."""
         try:
-            order = self._read(
-                "order", lambda: self.exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id})
-            )
+            order = self._read("order", lambda: self.profile.lookup(self.exchange, symbol=symbol,
+                                                                    client_order_id=client_order_id))
         except OrderNotFound:
             return None
-        return _result(order, client_order_id)
+        return self._checked(order, client_order_id)
 
     def cancel_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderResult | None:
         """Cancel a working order; its final state, or None when the venue has no such order.
 
-        binance: ``DELETE /fapi/v1/order`` with ``origClientOrderId``. The answer is the order
-        as canceled (``status`` "canceled", ``filled`` the part that filled before). When the
-        venue answers "unknown order" (binance -2011: none, or already final) or with no status,
+        The answer is the order as canceled (``status`` "canceled", ``filled`` the part that filled
+        before). When the venue answers "unknown order" (none, or already final) or with no status,
         the order is looked up: "filled" if it filled meanwhile, None if it never existed.
         Retried like a read (cancelling twice is harmless).
         """
         try:
-            order = self._read("cancel", lambda: self.exchange.cancel_order_with_client_order_id(
-                client_order_id, symbol))
+            order = self._read("cancel", lambda: self.profile.cancel(self.exchange, symbol=symbol,
+                                                                     client_order_id=client_order_id))
         except (OrderNotFound, InvalidOrder):
-            return self.fetch_order_by_client_id(symbol=symbol, client_order_id=client_order_id)
-        result = _result(order, client_order_id)
-        if result.status == "unknown":
+            order = None
+        result = None if order is None else _result(order, client_order_id)
+        if result is None or result.status == "unknown" or order.get("clientOrderId") != client_order_id:
             return self.fetch_order_by_client_id(symbol=symbol, client_order_id=client_order_id) or result
         return result
 
     def open_orders(self, prefix: str) -> list[tuple[str, OrderResult]]:
-        """``(symbol, order)`` for every open order on the account whose client id starts with ``prefix``.
-
-        One request for the whole account (binance: ``GET /fapi/v1/openOrders`` without a symbol,
-        weight 40), retried like a read.
-        """
+        """``(symbol, order)`` for every open order on the account whose client id starts with ``prefix``
+        (the profile's listing; one request where the venue allows it), retried like a read."""
         self._ensure_markets()
-        orders = self._read("open orders", lambda: self.exchange.fetch_open_orders())
+        orders = self._read("open orders", lambda: self.profile.open_orders(self.exchange))
         out: list[tuple[str, OrderResult]] = []
         for order in orders or []:
             cid = str(order.get("clientOrderId") or "")
             if cid and cid.startswith(prefix):
                 out.append((str(order.get("symbol")), _result(order, cid)))
         return out
+
+
+def _base_of(text: str) -> str | None:
+    """The base asset of a symbol as strategies write it (``BTC/USDT:USDT``, ``BTC-USD``, ``BTCUSDT``)."""
+    cleaned = text.strip().upper().split(":")[0]
+    for sep in ("/", "-", "_"):
+        if sep in cleaned:
+            return cleaned.split(sep)[0] or None
+    for quote in ("USDT", "USDC", "BUSD", "USD"):
+        if cleaned.endswith(quote) and len(cleaned) > len(quote):
+            return cleaned[: -len(quote)]
+    return None
 
 
 def _positive(value: Any) -> float | None:
