@@ -70,7 +70,8 @@ class VenueConfigError(VenueError):
 
 
 # -- scrubbing ------------------------------------------------------------------
-#: env var suffixes whose values are secrets (``<ID>_API_KEY`` etc., see reconciler.venues.ccxt_venue.credentials_from_env)
+#: env var suffixes whose values are secrets (``<ID>_API_KEY`` etc.;
+#: see reconciler.venues.ccxt_venue.credentials_from_env)
 SECRET_ENV_SUFFIXES = ("_API_KEY", "_SECRET", "_PASSWORD")
 #: shorter secret values are not replaced literally (they would mangle ordinary words)
 _MIN_LITERAL = 4

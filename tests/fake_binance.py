@@ -51,13 +51,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import threading
 import time
 from collections import defaultdict, deque
 from decimal import ROUND_DOWN, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from fakes.http_fake import JsonHandler, LoopbackServer
 from urllib.parse import parse_qsl, urlsplit
 
 API_KEY = "test-key"
@@ -81,7 +81,7 @@ DEFAULT_MARKETS = [
 ]
 
 
-class FakeBinance:
+class FakeBinance(LoopbackServer):
     """State + server. Use as a context manager; ``base_url`` is http://127.0.0.1:<port>."""
 
     def __init__(self, markets: list[dict[str, Any]] | None = None, *, slow_s: float = 3.0,
@@ -106,23 +106,7 @@ class FakeBinance:
         self.late_s = late_s
         self.lock = threading.RLock()
         self._next_id = 1000
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.server.handle_error = lambda request, address: None  # client gave up (timeout tests)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> "FakeBinance":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(self._handler())
 
     # -- knobs --------------------------------------------------------------
     def add_fault(self, method: str, path: str, *kinds: str) -> None:
@@ -193,31 +177,9 @@ class FakeBinance:
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
-            def _send(self, status: int, payload: Any) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(JsonHandler):
             def _error(self, status: int, code: int, msg: str) -> None:
                 self._send(status, {"code": code, "msg": msg})
-
-            def do_GET(self) -> None:
-                self._dispatch("GET")
-
-            def do_POST(self) -> None:
-                self._dispatch("POST")
-
-            def do_DELETE(self) -> None:
-                self._dispatch("DELETE")
 
             def _dispatch(self, method: str) -> None:
                 parts = urlsplit(self.path)

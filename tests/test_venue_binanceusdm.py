@@ -15,24 +15,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def fake(monkeypatch):
-    with FakeBinanceUsdm() as server:
-        for name, value in server.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("FASTOPT_OFFLINE", "1")
+    with vm.serving(FakeBinanceUsdm, monkeypatch) as server:
         yield server
 
 
-@pytest.mark.parametrize("kind", vm.FAULTS)
-def test_fault_matrix(fake, tmp_path, kind):
-    vm.fault_case(fake, tmp_path, kind)
-
-
-def test_crash_between_journal_and_send(fake, tmp_path, monkeypatch):
-    vm.crash_between_journal_and_send(fake, tmp_path, monkeypatch)
-
-
-def test_crash_between_send_and_outcome(fake, tmp_path):
-    vm.crash_between_send_and_outcome(fake, tmp_path)
+class TestFaultMatrix(vm.FaultMatrix):
+    """Timeouts, 5xx, 429, margin and reduce-only refusals, status-less answers, crashes (tests/fakes/venue_matrix.py)."""
 
 
 def test_orders_carry_the_client_id_amount_in_contracts_and_reduce_only(fake, tmp_path):

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.errors import InsufficientFunds, InvalidOrder, VenueError
-from reconciler.venues.profile import VenueProfile
+from reconciler.venues.profile import VenueProfile, coded_refusal, default_equity
 
 #: Binance USD-M futures codes that are definitive refusals, whatever ccxt's tables say:
 #:
@@ -46,20 +46,8 @@ _CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
 
 
 def refusal(exc: BaseException, message: str) -> VenueError | None:
-    """A refusal for a Binance futures error code in ``exc``'s message (``{"code":-4061,...}``), else None.
-
-    ccxt raises these with the answer's body; a timeout or a connection failure carries no body, so no
-    code, and is never turned into a refusal.
-    """
-    import ccxt
-
-    if not isinstance(exc, ccxt.BaseError):
-        return None
-    match = _CODE.search(str(exc))
-    if match is None or match.group(1) not in REFUSALS:
-        return None
-    cls, meaning = REFUSALS[match.group(1)]
-    return cls(f"{message} ({meaning})")
+    """A refusal for a Binance futures error code in ``exc``'s message (``{"code":-4061,...}``), else None."""
+    return coded_refusal(exc, message, _CODE, REFUSALS)
 
 
 def hedge_row(row: Mapping[str, Any]) -> bool:
@@ -81,8 +69,7 @@ def equity(balance: Mapping[str, Any], account_currency: str) -> float | None:
             return float(value)
     except (TypeError, ValueError):
         pass
-    total = (balance.get("total") or {}).get(account_currency)
-    return None if total is None else float(total)
+    return default_equity(balance, account_currency)
 
 
 PROFILE = VenueProfile(

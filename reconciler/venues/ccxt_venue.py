@@ -470,14 +470,12 @@ class CcxtVenue:
         for symbol, t in (tickers or {}).items():
             if symbol not in wanted or not isinstance(t, Mapping):
                 continue
-            mark = _positive(t.get("markPrice"))
-            value = mark or _positive(t.get("last")) or _positive(t.get("close"))
+            raw_mark, raw_reference = self.profile.ticker_prices(t)
+            value, reference = _positive(raw_mark), _positive(raw_reference)
             if value:
                 out[symbol] = value
                 self._last_mark[symbol] = value
-            # an independent price: the index, else the last trade when the mark was used
-            reference = _positive(t.get("indexPrice")) or (_positive(t.get("last")) if mark else None)
-            if reference:
+            if reference:  # an independent price: the index (see the profile), for the plausibility check
                 self._reference[symbol] = reference
         return out
 
@@ -591,7 +589,7 @@ class CcxtVenue:
                 min_amount=Decimal(str(min_amount)) if min_amount else Decimal(0),
                 min_cost=float(min_cost) if min_cost else 0.0,
                 contract_size=float(m.get("contractSize") or 1.0),
-                max_amount=_max_amount_of(m),
+                max_amount=_smallest(_max_amount_of(m), _decimal_or_none(self.profile.market_max_amount(m))),
             )
         return out
 
@@ -616,7 +614,25 @@ class CcxtVenue:
             order = self.exchange.create_order(symbol, "market", side, float(amount), price, params)
         except Exception as exc:
             raise self._translate(exc, during_order=True) from None
-        return _result(order, client_order_id)
+        if not isinstance(order, Mapping):
+            return OrderResult(client_order_id, "unknown")
+        if order.get("status") is None:
+            status = self.profile.reply_status(order, amount)
+            if status is not None:
+                order = {**order, "status": status}
+        result = _result(order, client_order_id)
+        if result.status == "unknown":
+            # an acknowledgement that says nothing of the order's state (Bybit, OKX, Bitget): one lookup
+            # now (a read, never a resend); if it fails or finds nothing yet, the outcome stays unknown
+            # and the engine resolves it by lookup before anything else is sent on the symbol
+            try:  # one attempt, no retry: this is a shortcut, the engine's lookup is the guarantee
+                found = self._checked(self.profile.lookup(self.exchange, symbol=symbol,
+                                                          client_order_id=client_order_id), client_order_id)
+            except Exception:  # noqa: BLE001 - the order was sent; an unconfirmed ack stays unknown
+                found = None
+            if found is not None and found.status != "unknown":
+                return found
+        return result
 
     def _checked(self, order: Mapping[str, Any] | None, client_order_id: str) -> OrderResult | None:
         """An order the venue returned for ``client_order_id``: it must carry that id (a venue that
@@ -668,6 +684,19 @@ class CcxtVenue:
             if cid and cid.startswith(prefix):
                 out.append((str(order.get("symbol")), _result(order, cid)))
         return out
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    try:
+        number = Decimal(str(value)) if value is not None else None
+    except ArithmeticError:
+        return None
+    return number if number is not None and number.is_finite() and number > 0 else None
+
+
+def _smallest(*values: Decimal | None) -> Decimal | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
 
 
 def _base_of(text: str) -> str | None:

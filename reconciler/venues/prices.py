@@ -73,7 +73,8 @@ class PriceSource:
         self._client = None
         self._file_cache: tuple[tuple[int, int], dict[str, float]] | None = None
         self.use_strategy_prices = use_strategy_prices
-        #: ccxt settings of the online source (``api_base_url``, ``timeout``, ``options``; see reconciler.venues.ccxt_venue)
+        #: ccxt settings of the online source (``api_base_url``, ``timeout``, ``options``;
+        #: see reconciler.venues.ccxt_venue)
         self.online_settings = {"timeout": timeout_ms, **(online_settings or {})}
         self._history_cache: dict[str, float] = {}
         #: why live prices are not used (said in the fallback message), None while online works

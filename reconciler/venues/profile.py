@@ -29,6 +29,7 @@ the ccxt client (``exchange``) and never hold state.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -117,6 +118,41 @@ def no_refusal(exc: BaseException, message: str) -> VenueError | None:
     return None
 
 
+def coded_refusal(exc: BaseException, message: str, code_pattern: re.Pattern[str],
+                  table: Mapping[str, tuple[type[VenueError], str]]) -> VenueError | None:
+    """The error class ``table`` gives for the venue code that ``code_pattern`` (one group) finds in a ccxt
+    exception's text (ccxt puts the answer's body there), built with ``message`` and the code's meaning;
+    None for anything else. A timeout or a connection failure carries no body, so no code: never a refusal."""
+    import ccxt
+
+    if not isinstance(exc, ccxt.BaseError):
+        return None
+    match = code_pattern.search(str(exc))
+    if match is None or match.group(1) not in table:
+        return None
+    cls, meaning = table[match.group(1)]
+    return cls(f"{message} ({meaning})")
+
+
+def no_reply_status(order: Mapping[str, Any], amount: Any) -> str | None:
+    return None
+
+
+def default_ticker_prices(ticker: Mapping[str, Any]) -> tuple[Any, Any]:
+    """``(mark, reference)`` of a ccxt ticker: the mark price (else last/close) and an independent price (the
+    index price; else the last trade when the mark was used); raw values, validated by the venue."""
+    mark = ticker.get("markPrice")
+    value = mark if mark is not None else (ticker.get("last") if ticker.get("last") is not None
+                                           else ticker.get("close"))
+    reference = ticker.get("indexPrice") if ticker.get("indexPrice") is not None else (
+        ticker.get("last") if mark is not None else None)
+    return value, reference
+
+
+def no_market_max(market: Mapping[str, Any]) -> Any:
+    return None
+
+
 @dataclass(frozen=True)
 class VenueProfile:
     """How one venue departs from plain ccxt (see the module docstring). Units: amounts in contracts."""
@@ -140,7 +176,17 @@ class VenueProfile:
     lookup: Callable[..., Order | None] = default_lookup
     cancel: Callable[..., Order | None] = default_cancel
     open_orders: Callable[[Any], list[Order]] = default_open_orders
+    #: the venue's own reading of an error: a definitive refusal (InvalidOrder, InsufficientFunds,
+    #: VenueConfigError), or OrderOutcomeUnknown where ccxt calls "an order with that id exists" a refusal;
+    #: None leaves it to ccxt's classes
     refusal: Callable[[BaseException, str], VenueError | None] = no_refusal
+    #: the ccxt status of a create reply that ccxt parsed without one (``(order, amount)``); None: unknown
+    #: (the order is then looked up once at once, then by the engine)
+    reply_status: Callable[[Mapping[str, Any], Any], str | None] = no_reply_status
+    #: ``(mark, reference)`` prices of a ticker (account currency per base unit)
+    ticker_prices: Callable[[Mapping[str, Any]], tuple[Any, Any]] = default_ticker_prices
+    #: the largest market order of a market (contracts) where ccxt does not put it in ``limits``; None: none
+    market_max_amount: Callable[[Mapping[str, Any]], Any] = no_market_max
     position_in_scope: Callable[..., bool] = default_position_in_scope
     hedge_row: Callable[[Mapping[str, Any]], bool] = default_hedge_row
     account_problem: Callable[[Any], str | None] = default_account_problem

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -185,3 +186,30 @@ def crash_between_send_and_outcome(fake: VenueFake, tmp_path: Path) -> None:
 def order_requests(fake: VenueFake, path_fragment: str) -> list[dict[str, Any]]:
     """Params of the requests whose path contains ``path_fragment`` (the venue's create-order path)."""
     return [r["params"] for r in fake.requests_full if path_fragment in r["path"] and r["method"] != "GET"]
+
+
+@contextmanager
+def serving(fake_cls: Callable[[], VenueFake], monkeypatch: pytest.MonkeyPatch) -> Iterator[VenueFake]:
+    """The fake running, with its credentials in the environment and fastopt offline (no public prices)."""
+    with fake_cls() as server:
+        for name, value in server.env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("FASTOPT_OFFLINE", "1")
+        yield server
+
+
+class FaultMatrix:
+    """The matrix every venue passes: ``class TestFaultMatrix(FaultMatrix): pass`` in the venue's test module,
+    which provides the ``fake`` fixture (see :func:`serving`)."""
+
+    @pytest.mark.parametrize("kind", FAULTS)
+    def test_fault(self, fake: VenueFake, tmp_path: Path, kind: str) -> None:
+        fault_case(fake, tmp_path, kind)
+
+    def test_crash_between_journal_and_send(self, fake: VenueFake, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+        crash_between_journal_and_send(fake, tmp_path, monkeypatch)
+
+    def test_crash_between_send_and_outcome(self, fake: VenueFake, tmp_path: Path) -> None:
+        crash_between_send_and_outcome(fake, tmp_path)
+
