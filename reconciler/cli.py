@@ -4,15 +4,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fastopt.atomic import dumps_json
 from fastopt.config_file import read_config, validate_for_trading
-from fastopt.errors import EXIT_FAILURE, EXIT_OK, FastoptError, InputError
+from fastopt.errors import EXIT_FAILURE, EXIT_OK, InputError
 from reconciler.engine import PAPER_DB_NAME, CycleReport, EngineSettings, Reconciler
-from reconciler.loop import PollingLoop
+from reconciler.loop import HEARTBEAT_NAME, PollingLoop
+from reconciler.notify import Notifier, parse_notify
 from reconciler.report import Reporter
 from reconciler.runlock import RunLock
 
@@ -30,12 +36,18 @@ EPILOG = """examples:
   fastopt reconcile --accept-config                             # trade a config held back by --max-config-jump
   fastopt reconcile --repair-journal                            # after "orders.jsonl is damaged at line N"
 
-files (next to the config): last_reconcile.json (snapshot before orders), orders.jsonl
-(order journal), paper_exchange.sqlite (paper positions, cash, fills), reconciler.heartbeat,
+files (next to the config): last_reconcile.json (snapshot before orders), last_cycle.json (outcome of the
+last cycle, for `fastopt status`), orders.jsonl (order journal), paper_exchange.sqlite (paper positions, cash,
+fills), reconciler.heartbeat (touched every poll and by --once),
 reconciler.lock (one reconciler per config folder: a second one refuses to start),
 accepted_config.json (the last config traded), accept_config.json (--accept-config request),
 STOP (create it to stop sending orders), HALTED (with --manual-resume; remove it to resume).
 keys: <EXCHANGE_ID>_API_KEY, <EXCHANGE_ID>_SECRET, <EXCHANGE_ID>_PASSWORD environment variables only.
+
+logs: --log-file PATH (rotated at --log-max-bytes, keeping --log-backups files), --log-json for JSON lines.
+alerts: the config's "notify" section (webhook_url, telegram_chat_id + FASTOPT_TELEGRAM_TOKEN); see
+docs/reconciler.md "Alerts". SIGTERM/SIGINT: the order in flight finishes (journal, send, outcome), the rest
+of the cycle is not sent (journaled not_sent, re-planned by the next run), one line, exit 0.
 
 exit codes with --once: 0 the cycle reached its targets; 1 it could not (a rejection, a capped order, an unresolved,
 blocked, unpriced or implausibly priced symbol, a held-back config, a read failure, halt, kill switch,
@@ -94,6 +106,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--max-cycles", type=int, default=None, help=argparse.SUPPRESS)
     add("--json", action="store_true", help="print the cycle result as JSON on stdout (with --once/--dry-run)")
     add("--quiet", action="store_true", help="no console lines (errors still set the exit code)")
+    add("--log-file", metavar="PATH", help="also write every line to PATH, rotated (see --log-max-bytes)")
+    add("--log-max-bytes", type=int, default=10 << 20, help="rotate the log file at this size in bytes "
+        "(default %(default)s)")
+    add("--log-backups", type=int, default=5, help="rotated log files kept: PATH.1 ... (default %(default)s)")
+    add("--log-json", action="store_true", help="the log file holds one JSON object per line (ts, level, message, "
+        "event fields)")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -114,6 +132,8 @@ def _check(args: argparse.Namespace) -> None:
             raise InputError(f"{name} must be >= 0, got {value}")
     if args.max_order_usd is not None and (not math.isfinite(args.max_order_usd) or args.max_order_usd <= 0):
         raise InputError(f"--max-order-usd must be a positive number, got {args.max_order_usd}")
+    if args.log_max_bytes < 1024 or args.log_backups < 0:
+        raise InputError("--log-max-bytes must be >= 1024 and --log-backups >= 0")
     if args.halt_after < 1 or args.read_retries < 1:
         raise InputError("--halt-after and --read-retries must be >= 1")
     if not Path(args.strategies).is_dir():
@@ -183,8 +203,74 @@ def build_reconciler(args: argparse.Namespace, *, reporter: Reporter | None = No
         return CcxtVenue(name, settings=venue_settings, read_attempts=args.read_retries, backoff_s=args.backoff,
                          order_settle_s=args.order_settle)
 
-    return Reconciler(settings, venue_factory=factory, exchange_settings=exchange_settings,
-                      reporter=reporter or Reporter(quiet=args.quiet), after_send_hook=after_send_hook)
+    own = reporter is None
+    reporter = reporter or make_reporter(args)
+    try:
+        return Reconciler(settings, venue_factory=factory, exchange_settings=exchange_settings,
+                          reporter=reporter, after_send_hook=after_send_hook)
+    except BaseException:
+        if own:
+            reporter.close(timeout_s=0.0)  # the notifier's thread and the log file are not left behind
+        raise
+
+
+def make_reporter(args: argparse.Namespace, *, env: dict[str, str] | None = None) -> Reporter:
+    """The console/log-file reporter of a run, with the config's notifier (InputError: bad ``notify`` section,
+    unwritable log file). A config that cannot be read yet gets no notifier (the cycle reports the config)."""
+    config_path = Path(args.config)
+    try:
+        config = read_config(config_path, missing_ok=True)
+    except InputError:
+        config = {}
+    log_file = getattr(args, "log_file", None)
+    try:
+        reporter = Reporter(quiet=args.quiet, log_file=log_file, log_json=getattr(args, "log_json", False),
+                            log_max_bytes=getattr(args, "log_max_bytes", 10 << 20),
+                            log_backups=getattr(args, "log_backups", 5),
+                            context={"folder": str(config_path.resolve().parent)})
+    except OSError as exc:
+        raise InputError(f"cannot open the log file: {exc.strerror or exc}", path=log_file) from None
+    if not args.dry_run:  # a dry run alerts nobody
+        reporter.notifier = Notifier.from_config(config, env=env, path=config_path, warn=reporter.warn)
+    return reporter
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT (see :func:`stop_on_signals`): ``flag()`` is True and ``reason`` names the signal."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def __call__(self) -> bool:
+        return self.reason is not None
+
+    def handle(self, signum: int, frame: object) -> None:
+        if self.reason is None:  # a second signal changes nothing: the order in flight still finishes
+            self.reason = signal.Signals(signum).name
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``, waking within 0.1 s once the flag is set."""
+        end = time.monotonic() + seconds
+        while self.reason is None:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.1, left))
+
+
+@contextmanager
+def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
+    """SIGTERM and SIGINT set ``flag`` instead of ending the process (never between journal and send);
+    the previous handlers come back afterwards. Outside the main thread nothing is installed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = {sig: signal.signal(sig, flag.handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _latest_per_order(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -262,15 +348,44 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, lock: RunLock | None) -> int:
     reconciler = build_reconciler(args)
+    try:
+        with stop_on_signals(StopFlag()) as flag:
+            reconciler.should_stop = flag
+            return _run_with(args, lock, reconciler, flag)
+    finally:
+        reconciler.report.close(timeout_s=2.0)  # delivers the last alerts (at most 2 s), closes the log file
+
+
+def _run_with(args: argparse.Namespace, lock: RunLock | None, reconciler: Reconciler, flag: StopFlag) -> int:
     if args.once or args.dry_run:
-        report = reconciler.run_cycle()  # InputError propagates: exit 2 with the reason
+        try:
+            report = reconciler.run_cycle()  # InputError propagates: exit 2 with the reason
+        finally:
+            if not args.dry_run:
+                _touch(reconciler.folder / HEARTBEAT_NAME)  # a cron run is alive too (fastopt status)
         results = list(report.results)
-        for _ in range(2):  # an uncertain order: re-read positions and re-plan, at most twice
-            if report.status != "incomplete":
+        # an uncertain order: re-read positions and re-plan, at most twice; a settle window that blocks a
+        # symbol (an earlier order that may still be applied late) is waited out here, bounded by
+        # --order-settle: a new process would start the window again, so cron could never resolve it
+        deadline = time.monotonic() + args.order_settle + 5.0
+        retries = 0
+        while not args.dry_run and not flag():
+            wait = reconciler.settle_wait_s
+            if report.status == "incomplete" and retries < 2:
+                retries += 1
+            elif wait > 0 and time.monotonic() + wait < deadline:
+                flag.sleep(wait + 0.05)
+            else:
                 break
             report = reconciler.run_cycle()
             results.extend(report.results)
         report.results = _latest_per_order(results)  # what this run did, across its cycles
+        if flag():
+            reconciler.report.warn(f"stopping on {flag.reason}: the order in flight finished, the rest of the cycle "
+                                   "was not sent (re-planned by the next run)")
+            if args.json:
+                sys.stdout.write(dumps_json(_report_json(report)))
+            return EXIT_OK
         if args.json:
             sys.stdout.write(dumps_json(_report_json(report)))
         if not report.ok:
@@ -278,6 +393,19 @@ def _run(args: argparse.Namespace, lock: RunLock | None) -> int:
                 print(f"reconcile: {report.status}: {report.message}", file=sys.stderr)
             return EXIT_FAILURE
         return EXIT_OK
+    try:
+        stale_s = parse_notify(read_config(args.config, missing_ok=True).get("notify")).config_stale_after_s
+    except InputError:
+        stale_s = parse_notify(None).config_stale_after_s
     loop = PollingLoop(reconciler, interval_s=args.interval, full_every_s=args.full_every,
-                       max_cycles=args.max_cycles, lock=lock)
+                       max_cycles=args.max_cycles, lock=lock, should_stop=flag, sleep=flag.sleep,
+                       stop_reason=lambda: None if flag.reason is None else f"{flag.reason}: the order in flight "
+                       "finished", config_stale_after_s=stale_s)
     return loop.run()
+
+
+def _touch(path: Path) -> None:
+    try:
+        path.touch()
+    except OSError:
+        pass  # a full disk: `fastopt status` reports the heartbeat as stale, which it then is

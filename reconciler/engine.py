@@ -81,6 +81,8 @@ from reconciler.report import Reporter
 from reconciler.targets import cap_gross, compute_targets
 
 SNAPSHOT_NAME = "last_reconcile.json"
+#: the outcome of the last non-dry-run cycle, written at its end (atomic): read by `fastopt status`
+LAST_CYCLE_NAME = "last_cycle.json"
 JOURNAL_NAME = "orders.jsonl"
 STOP_NAME = "STOP"
 HALTED_NAME = "HALTED"
@@ -204,7 +206,7 @@ class Reconciler:
         # JournalDamaged (exit 2) names the repair command; a dry run never changes the file
         self.journal = OrderJournal(self.folder / JOURNAL_NAME, warn=self.report.warn, read_only=settings.dry_run)
         self.states = StateReader(settings.strategies_dir, stale_after_s=settings.stale_after_s,
-                                  warn=self.report.warn, error=self.report.error,
+                                  warn=self._state_warning, error=self.report.error,
                                   max_abs_position=settings.max_abs_position)
         self.venues: dict[str, Venue] = {}
         self.read_failures = 0
@@ -226,7 +228,13 @@ class Reconciler:
         # rejected orders: key -> (retry not before, backoff s, (side, amount))
         self._rejected: dict[Key, tuple[float, float, tuple[str, str]]] = {}
         self._checked_venues: set[str] = set()
+        #: seconds until the longest settle window that blocked something in the last cycle ends (0: none);
+        #: ``--once`` waits it out in-process (a new process would start every window again)
+        self.settle_wait_s = 0.0
         self._held_back_sha: str | None = None
+        #: checked between orders (like STOP): True once the process was asked to stop (SIGTERM/SIGINT)
+        self.should_stop: Callable[[], bool] = lambda: False
+        self._cycle_equity: dict[str, float | None] = {}  # equity read per venue this cycle (account currency)
         self._restore_from_disk()
         # the journal cannot vouch for the past (missing while the folder shows earlier trading, or
         # repaired): no order until open orders are checked and the settle window has passed
@@ -234,9 +242,9 @@ class Reconciler:
         self.history_unknown = bool(self.journal.repaired or (self.journal.was_missing and evidence))
         if self.history_unknown:
             why = "was repaired" if self.journal.repaired else f"is missing although {', '.join(evidence)} exist(s)"
-            self.report.error(f"ALERT: the order journal {self.journal.path} {why}: before sending anything, "
+            self.report.event("alert", f"the order journal {self.journal.path} {why}: before sending anything, "
                               "open orders of this reconciler are checked on every venue and late fills are "
-                              "waited out")
+                              "waited out", key="history_unknown")
 
     def _restore_from_disk(self) -> None:
         """What an earlier process knew and a new one must not forget (cron runs ``--once`` each time):
@@ -355,13 +363,15 @@ class Reconciler:
                     found = venue.cancel_order_by_client_id(symbol=intent.symbol,
                                                             client_order_id=intent.client_order_id) or found
             except FastoptError as err:
-                self.report.error(f"cannot resolve {label}: {scrub(str(err))}; {intent.symbol} is not traded "
-                                  "until it is resolved")
+                self.report.event("unresolved_intent", f"cannot resolve {label}: {scrub(str(err))}; "
+                                  f"{intent.symbol} is not traded until it is resolved", key=intent.client_order_id,
+                                  venue=intent.venue, symbol=intent.symbol, client_order_id=intent.client_order_id)
                 blocked[key] = f"order {intent.client_order_id} could not be looked up"
                 continue
             if found is None:
                 wait_s = _settle_s(venue) - age
                 if wait_s > 0:
+                    self.settle_wait_s = max(self.settle_wait_s, wait_s)
                     self.report.warn(f"{label} not found yet; it could still be applied late, so {intent.symbol} "
                                      f"is not traded for another {wait_s:.0f} s")
                     blocked[key] = f"an earlier order's outcome settles in {wait_s:.0f} s"
@@ -455,14 +465,17 @@ class Reconciler:
         msg = f"cannot read {venue} ({self.read_failures} consecutive failure(s)): {scrub(str(err))}"
         if isinstance(err, AuthenticationError):
             msg += " -- check the API keys in the environment"
-        self.report.error(msg)
         if self.read_failures >= self.settings.halt_after and not self.halted:
+            self.report.error(msg)
             self.halted = True
-            self.report.error(f"ALERT: halting trading after {self.read_failures} consecutive read failures")
+            self.report.event("halt", f"halting trading after {self.read_failures} consecutive read failures: "
+                              f"{scrub(str(err))}", venue=venue)
             if self.settings.manual_resume and not self.settings.dry_run:
                 atomic_write_json(self.halted_file, {"halted_at": datetime.now(timezone.utc).isoformat(),
                                                      "reason": scrub(str(err))})
                 self.report.error(f"remove {self.halted_file} to resume trading")
+        else:
+            self.report.event("read_failed", msg, key=venue, venue=venue)
         return CycleReport("halted" if self.halted else "read_failed", msg)
 
     def _reads_ok(self) -> None:
@@ -471,7 +484,7 @@ class Reconciler:
             if self.halted_file.exists():
                 return
             self.halted = False
-            self.report.warn("reads succeed again: trading resumed")
+            self.report.event("resume", "reads succeed again: trading resumed")
 
     # -- config gate --------------------------------------------------------
     def _choose_config(self, raw: dict[str, Any], trading: TradingConfig, accepted: AcceptedConfig | None,
@@ -501,7 +514,7 @@ class Reconciler:
             self._held_back_sha = None
             return trading
         if self._held_back_sha != sha:
-            self.report.error(f"ALERT: new config held back: {decision.problem}")
+            self.report.event("config_held_back", f"new config held back: {decision.problem}", key=sha)
             self._held_back_sha = sha
         problems.append(f"config held back: {decision.problem}")
         if decision.use == "accepted" and accepted is not None:
@@ -512,10 +525,24 @@ class Reconciler:
 
     # -- the cycle --------------------------------------------------------
     def run_cycle(self) -> CycleReport:
-        """One full cycle (see the module docstring)."""
+        """One full cycle (see the module docstring); unless dry-run, its outcome goes to ``last_cycle.json``
+        (also when it raises: an invalid input is recorded as ``refused``, any other error as ``failed``)."""
+        first_event = getattr(self.report, "event_count", 0)
+        self._cycle_equity = {}
+        try:
+            report = self._run_cycle()
+        except (FastoptError, OSError) as err:
+            status = "refused" if isinstance(err, InputError) else "failed"
+            self._write_last_cycle(CycleReport(status, scrub(str(err)), problems=[scrub(str(err))]), first_event)
+            raise
+        self._write_last_cycle(report, first_event)
+        return report
+
+    def _run_cycle(self) -> CycleReport:
         started = time.perf_counter()
         s = self.settings
         self.cycle_counter += 1
+        self.settle_wait_s = 0.0
         now = datetime.now(timezone.utc)
         cycle_id = f"{now.strftime('%Y%m%dT%H%M%S.%f')}-{os.getpid()}-{self.cycle_counter}"
         problems: list[str] = []
@@ -523,8 +550,8 @@ class Reconciler:
         try:
             self.journal.check()
         except JournalMissing as err:
-            msg = f"ALERT: {err}; no order is sent: check the venue, restore the journal and restart the reconciler"
-            self.report.error(msg)
+            msg = f"{err}; no order is sent: check the venue, restore the journal and restart the reconciler"
+            self.report.event("alert", msg, key="journal_missing")
             return CycleReport("failed", str(err), problems=[str(err)])
         if not s.dry_run:
             try:
@@ -551,8 +578,10 @@ class Reconciler:
                 venue = self.venue(name, config_settings)
                 positions = self._read_positions(name, venue)
                 equity = venue.fetch_equity()
+                self._cycle_equity[name] = equity
             except VenueConfigError as err:
-                self.report.error(f"ALERT: refusing to trade on {name}: {scrub(str(err))}")
+                self.report.event("alert", f"refusing to trade on {name}: {scrub(str(err))}", key=f"refused|{name}",
+                                  venue=name)
                 return CycleReport("refused", scrub(str(err)), problems=[scrub(str(err))])
             except VenueError as err:
                 return self._read_failed(name, err)
@@ -616,7 +645,8 @@ class Reconciler:
                 if isinstance(price, (int, float)) and math.isfinite(price) and price > 0:
                     self._price_seen[(name, symbol)] = (float(price), self.clock())
             for key, reason in verdict.refused.items():
-                self.report.error(f"ALERT: price of {key[1]} on {name} refused: {reason}")
+                self.report.event("price_refused", f"price of {key[1]} on {name} refused: {reason}",
+                                  key=f"{name}|{key[1]}", venue=name, symbol=key[1])
             prices.update(verdict.accepted)
             cap_prices.update(verdict.cap_prices)
             for symbol, market in venue_markets.items():
@@ -654,7 +684,7 @@ class Reconciler:
             write_snapshot(self.folder / SNAPSHOT_NAME, snapshot)
         except OSError as err:
             msg = f"cannot write the snapshot {self.folder / SNAPSHOT_NAME} ({_errno(err)}): no order is sent"
-            self.report.error(f"ALERT: {msg}")
+            self.report.event("alert", msg, key="snapshot_write")
             report.status, report.message = "failed", msg
             report.problems.append(msg)
             return report
@@ -666,7 +696,7 @@ class Reconciler:
             self.report.error(f"trading halted: {len(plan.orders)} planned order(s) not sent")
         elif plan.orders and self.stop_file.exists():
             report.status, report.message = "stopped", f"kill switch {self.stop_file} present; no orders sent"
-            self.report.warn(f"{report.message} ({len(plan.orders)} planned)")
+            self.report.event("kill_switch", f"{report.message} ({len(plan.orders)} planned)", key="stop_file")
         elif unsafe is not None:
             report.status, report.message = "blocked", unsafe
             report.problems.append(unsafe)
@@ -730,7 +760,10 @@ class Reconciler:
         settle = max((_settle_s(self.venues[n]) for n in venue_names), default=0.0)
         wait_s = settle - (self.clock() - self.started_at)
         if wait_s > 0:
+            self.settle_wait_s = max(self.settle_wait_s, wait_s)
             return f"journal history unknown: waiting {wait_s:.0f} s for late fills before sending"
+        self.journal.record_history_verified("no open orders of this reconciler on "
+                                             f"{', '.join(venue_names)}; settle window of {settle:g} s over")
         self.history_unknown = False
         self.report.warn("journal history check passed (no open orders of ours, settle window over): trading")
         return None
@@ -756,7 +789,8 @@ class Reconciler:
             self.journal.record_intents([(cid, o, contract_sizes.get((o.venue, o.symbol), 1.0), cycle_id)
                                          for cid, o in zip(ids, orders)])
         except (JournalWriteError, JournalMissing) as err:
-            self.report.error(f"ALERT: {err}; no order is sent until the journal can be written")
+            self.report.event("alert", f"{err}; no order is sent until the journal can be written",
+                              key="journal_write")
             report.problems.append(str(err))
             return [{"client_order_id": cid, "venue": o.venue, "symbol": o.symbol, "side": o.side,
                      "amount": str(o.amount), "reduce_only": o.reduce_only, "leg": o.leg, "status": "not_sent",
@@ -772,6 +806,10 @@ class Reconciler:
                     "amount": str(order.amount), "reduce_only": order.reduce_only, "leg": order.leg}
             if stop_reason is None and self.stop_file.exists():
                 stop_reason = f"kill switch {self.stop_file} appeared"
+                self.report.event("kill_switch", f"{stop_reason}: the rest of this cycle's orders are not sent",
+                                  key="stop_file")
+            if stop_reason is None and self.should_stop():
+                stop_reason = "the reconciler is stopping (signal)"
             if stop_reason is not None or key in blocked:
                 why = stop_reason or "its close leg failed"
                 try:
@@ -807,7 +845,8 @@ class Reconciler:
             try:
                 final = self._record_result(result)
             except (JournalWriteError, JournalMissing) as err:
-                self.report.error(f"ALERT: {err}; the outcome of {cid} is looked up again next cycle")
+                self.report.event("alert", f"{err}; the outcome of {cid} is looked up again next cycle",
+                                  key="journal_write")
                 report.problems.append(str(err))
                 stop_reason = "the journal cannot be written"
                 final = False
@@ -832,7 +871,9 @@ class Reconciler:
         backoff = self.settings.reject_backoff_s if previous is None else min(previous[1] * 2, MAX_REJECT_BACKOFF_S)
         self._rejected[key] = (self.clock() + backoff, backoff, (order.side, str(order.amount)))
         msg = f"order {order.side} {order.amount} {order.symbol} on {order.venue} rejected: {error}"
-        self.report.error(f"ALERT: {msg} (not retried unchanged for {backoff:.0f} s)")
+        self.report.event("rejection", f"{msg} (not retried unchanged for {backoff:.0f} s)",
+                          key=f"{order.venue}|{order.symbol}|{order.side}|{order.amount}", venue=order.venue,
+                          symbol=order.symbol, side=order.side, amount=str(order.amount))
         report.problems.append(msg)
 
     def _lookup(self, venue: Venue, order: PlannedOrder, cid: str) -> dict[str, Any]:
@@ -914,6 +955,52 @@ class Reconciler:
         )
         for problem in report.problems:
             self.report.error(f"problem: {problem}")
+
+    def _state_warning(self, message: str) -> None:
+        """StateReader's warnings; a stale state is an event (alerted), the others plain warnings."""
+        if "state is stale" in message:
+            self.report.event("stale_state", message, key=message.partition(": state is stale")[0])
+        else:
+            self.report.warn(message)
+
+    def _write_last_cycle(self, report: CycleReport, first_event: int) -> None:
+        """``last_cycle.json`` (atomic; not on a dry run): what `fastopt status` shows about the last cycle.
+
+        Fields: ``ts`` (ISO 8601 UTC, end of the cycle), ``pid``, ``cycle`` (number in this process),
+        ``status``, ``message``, ``problems``, ``counts`` (orders by outcome), ``planned``, ``sent``,
+        ``skipped`` (orders), ``results`` (per order), ``equity`` (``by_venue`` and ``total``, account
+        currency, read before the cycle's orders; null when unread) and ``events`` (the events of the
+        cycle). A failed write is one ERROR line, never a failure of the cycle.
+        """
+        if self.settings.dry_run:
+            return
+        equity = dict(self._cycle_equity)
+        values = list(equity.values())
+        total = math.fsum(values) if values and all(v is not None for v in values) else None
+        sent = [r for r in report.results if r.get("status") != "not_sent"]
+        events = self.report.events_since(first_event) if hasattr(self.report, "events_since") else []
+        record = {
+            "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "pid": os.getpid(), "cycle": self.cycle_counter, "status": report.status, "message": report.message,
+            "problems": list(report.problems), "counts": report.counts(), "planned": len(report.plan.orders),
+            "sent": len(sent), "skipped": len(report.plan.skipped),
+            "results": [{k: r.get(k) for k in ("venue", "symbol", "side", "amount", "reduce_only", "status",
+                                                "filled", "average", "error") if k in r} for r in report.results],
+            "equity": {"by_venue": equity, "total": total},
+            "events": [{k: e.get(k) for k in ("ts", "kind", "level", "message")} for e in events][-50:],
+        }
+        # atomic for readers (temp + rename); not fsynced: a status file lost to a power cut costs nothing
+        tmp = self.folder / f".{LAST_CYCLE_NAME}.{os.getpid()}.tmp"
+        try:
+            tmp.write_text(json.dumps(record, default=str, allow_nan=False) + "\n", encoding="utf-8")
+            os.replace(tmp, self.folder / LAST_CYCLE_NAME)
+        except (OSError, ValueError) as err:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            self.report.error(f"cannot write {self.folder / LAST_CYCLE_NAME} ({err}); `fastopt status` shows an "
+                              "older cycle")
 
 
 def _describe(result: OrderResult, amount: Any) -> str:

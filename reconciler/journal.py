@@ -225,6 +225,8 @@ class OrderJournal:
                 self._note_outcome(intent, rec)
         elif event == "meta":
             self._venues.update(rec["venues"])
+        elif rec.get("verified") is True:  # a repair record appended by record_history_verified
+            self.repaired = False
         else:  # repair
             self.repaired = True
             self._unresolved.update(dict.fromkeys(rec.get("unresolved_ids", ())))
@@ -400,6 +402,15 @@ class OrderJournal:
                      then="none is recorded: do not send them")
         for rec in records:
             self._absorb(rec)
+
+    def record_history_verified(self, note: str) -> None:
+        """Append a ``{"event": "repair", "verified": true}`` record (fsynced): the history a repair or a
+        missing journal left unknown was checked on the venues (no open orders of this reconciler, late
+        fills waited out), so later processes need not wait again. Creates the journal when missing.
+        Compaction keeps it, like every repair record, after the repair it closes."""
+        rec = {"event": "repair", "ts": _now(), "verified": True, "note": note}
+        self._append([rec], sync=True, what="the history check", then="the check runs again next start")
+        self._absorb(rec)
 
     def record_outcome(
         self,

@@ -581,3 +581,36 @@ def test_once_json_counts_include_the_order_resolved_before_the_retry_cycle(tmp_
     assert_on_target(fake)
     assert out["status"] == "ok"
     assert out["counts"] == {"filled": 3}, out
+
+
+def test_once_resolves_an_order_lost_by_an_earlier_run_within_one_run(tmp_path, fake):
+    """cron `--once`: an order whose answer was lost (500) and which the exchange does not have blocks its
+    symbol for the settle window *from when this process first saw it*. A new process starts that window
+    again, so `--once` must wait it out itself (bounded by --order-settle), or the symbol never trades."""
+    ws(tmp_path, fake)
+    fake.add_fault(*ORDER, "500")  # BTC not applied, answer lost; ETH and SOL not sent in that cycle
+    settle = ("--order-settle", "1.5")
+    assert cli(tmp_path, *settle) == 0  # one run: waits the window out, declares BTC never applied, trades
+    assert_on_target(fake)
+    assert len(fake.fills) == 3
+    outcomes = [r["status"] for r in journal_lines(tmp_path) if r["event"] == "outcome"]
+    assert outcomes.count("not_found") == 1
+
+
+def test_a_repaired_journal_is_checked_once_not_by_every_run(tmp_path, fake):
+    ws(tmp_path, fake)
+    assert cli(tmp_path) == 0
+    journal = tmp_path / "orders.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join([lines[0], "{garbage", *lines[1:]]) + "\n")
+    assert cli(tmp_path) == 2  # damaged: nothing sent
+    assert main(["reconcile", "--repair-journal", "--config", str(tmp_path / "portfolio_config.json"),
+                 "--strategies", str(tmp_path / "strategies")]) == 0
+    write_json(tmp_path / "strategies" / "a" / "state.json", {"symbol": "BTC/USDT:USDT", "position": 0.5})
+    started = time.monotonic()
+    assert cli(tmp_path, "--order-settle", "1") == 0  # waits the settle window once, checks open orders
+    assert time.monotonic() - started >= 1.0
+    write_json(tmp_path / "strategies" / "a" / "state.json", {"symbol": "BTC/USDT:USDT", "position": 0.25})
+    started = time.monotonic()
+    assert cli(tmp_path, "--order-settle", "30") == 0  # the check is recorded: no second wait
+    assert time.monotonic() - started < 20

@@ -90,8 +90,6 @@ def test_an_account_value_typo_is_never_traded(tmp_path):
 def test_a_typo_on_the_first_run_refuses_to_trade(tmp_path):
     make_workspace(tmp_path, weights={"a": 1.0}, states={"a": {"symbol": BTC, "position": 1.0}},
                    account_value=10_000.0)
-    from reconciler.venues.paper import PaperExchange  # noqa: F401  (the book starts with 10k cash)
-
     rec = reconciler_for(tmp_path / "portfolio_config.json")
     rec.venue("paper")  # the paper book is created with the 10k account
     config = json.loads((tmp_path / "portfolio_config.json").read_text())

@@ -1,30 +1,45 @@
-"""`fastopt status`: target vs live per symbol from the reconciler's last snapshot."""
+"""`fastopt status`: is it running, is it trading, am I on target, what is my PnL.
+
+The data comes from :func:`reconciler.health.collect_status` (one dict; a dashboard calls the same
+function); this module only parses options and renders it. Exit 0 healthy, 4 unhealthy (each reason
+listed first, in red), 3 nothing has run here yet.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from fastopt.atomic import dumps_json
+from fastopt.commands.options import positive_number
 from fastopt.errors import InputError, NothingToDo
 
-SUMMARY = "Show target vs live positions per symbol from the last reconcile snapshot."
-
-# live = the snapshot's live positions (read before that cycle's orders) + that cycle's
-# fills from orders.jsonl, i.e. live after the orders.
-
+SUMMARY = "Is the reconciler running and on target: health, last cycle, target vs live, equity and PnL."
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = """examples:
-  fastopt status                              # table from last_reconcile.json next to the config
+  fastopt status                              # one screen: problems first, then the details
   fastopt status --config live/portfolio_config.json --json
+  fastopt status --stale-after 900            # cron runs every 10 min: a 15 min old heartbeat is fine
+
+exit codes: 0 healthy; 4 unhealthy: heartbeat, last cycle or snapshot older than --stale-after (or missing),
+HALTED, STOP, unresolved order intents, a damaged journal, a last cycle that did not end ok (rejections,
+blocked or unpriced symbols, a config held back, ...); 3 nothing has run next to this config yet;
+2 bad option.
+--json: every field of the screen plus "healthy" (bool), "problems" and "warnings" (one line each).
 """
     parser.add_argument("--config", default="portfolio_config.json",
-                        help="portfolio config; the snapshot is read next to it (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
+                        help="portfolio config; the reconciler's files are read next to it (default %(default)s)")
+    parser.add_argument("--strategies", default=None,
+                        help="folder of strategies/<name>/state.json (default: strategies next to the config)")
+    parser.add_argument("--stale-after", type=positive_number, default=120.0, metavar="SECONDS",
+                        help="heartbeat, last cycle and snapshot older than this are a problem (default %(default)s; "
+                        "with cron --once, more than the cron interval)")
+    parser.add_argument("--state-stale-after", type=positive_number, default=6.0, metavar="HOURS",
+                        help="warn about state.json files older than this (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the status as JSON on stdout")
 
 
 def read_snapshot(path: Path) -> dict[str, Any]:
@@ -39,92 +54,96 @@ def read_snapshot(path: Path) -> dict[str, Any]:
     return data
 
 
-def fills_of_cycle(journal: Path, snapshot: dict[str, Any], *, tail_bytes: int = 4 << 20) -> dict[str, float]:
-    """Signed base amounts filled by the snapshot's cycle, per snapshot key, from the journal's tail.
-
-    The snapshot's ``live`` is read before the orders; adding these fills gives live after them.
-    """
-    cycle = snapshot.get("cycle")
-    if not cycle or not journal.is_file():
-        return {}
-    with open(journal, "rb") as handle:
-        handle.seek(0, 2)
-        handle.seek(max(0, handle.tell() - tail_bytes))
-        lines = handle.read().splitlines()
-    default = snapshot.get("default_exchange")
-    intents: dict[str, dict[str, Any]] = {}
-    filled: dict[str, float] = {}
-    for raw in lines:
-        try:
-            rec = json.loads(raw)
-        except ValueError:
-            continue  # a torn line (or the first, cut by the tail window)
-        if not isinstance(rec, dict):
-            continue
-        if rec.get("event") == "intent" and rec.get("cycle") == cycle:
-            intents[str(rec.get("client_order_id"))] = rec
-        elif rec.get("event") == "outcome" and str(rec.get("client_order_id")) in intents:
-            intent = intents[str(rec["client_order_id"])]
-            amount = float(rec.get("filled") or 0.0) * float(intent.get("contract_size") or 1.0)
-            symbol, venue = str(intent.get("symbol")), intent.get("venue")
-            key = symbol if venue == default else f"{symbol}@{venue}"
-            filled[key] = filled.get(key, 0.0) + (amount if intent.get("side") == "buy" else -amount)
-    return filled
-
-
-def status_rows(snapshot: dict[str, Any], fills: dict[str, float] | None = None) -> list[dict[str, Any]]:
-    """One row per symbol: target and live amounts/notionals and the gap (account currency).
-
-    ``live`` is the snapshot's live position plus the cycle's ``fills`` (live after the orders).
-    """
-    rows = []
-    fills = fills or {}
-    target, live = snapshot["target"], snapshot["live"]
-    for key in sorted(set(target) | set(live) | set(fills)):
-        t = target.get(key) or {}
-        lv = live.get(key) or {}
-        price = t.get("price") or lv.get("price")
-        t_amount = float(t.get("amount") or 0.0)
-        l_amount = float(lv.get("amount") or 0.0) + fills.get(key, 0.0)
-        t_notional = float(t.get("notional") or 0.0)
-        l_notional = l_amount * price if price else float(lv.get("notional") or 0.0)
-        rows.append({
-            "symbol": key, "exchange": t.get("exchange") or lv.get("exchange") or key.partition("@")[2] or None,
-            "price": price,
-            "target_amount": t_amount, "live_amount": l_amount, "target_notional": round(t_notional, 2),
-            "live_notional": round(l_notional, 2), "gap_notional": round(t_notional - l_notional, 2),
-        })
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.config).resolve().parent / "last_reconcile.json"
-    snapshot = read_snapshot(path)
-    rows = status_rows(snapshot, fills_of_cycle(path.parent / "orders.jsonl", snapshot))
+    from reconciler.health import EXIT_UNHEALTHY, collect_status
+
+    status = collect_status(args.config, stale_after_s=args.stale_after, strategies_dir=args.strategies,
+                            state_stale_after_s=args.state_stale_after * 3600.0)
+    if status["snapshot"] is None and status["last_cycle"] is None and status["heartbeat"]["age_s"] is None:
+        if status["config"]["error"] and "not found" in status["config"]["error"]:
+            raise InputError(status["config"]["error"], path=args.config)
+        raise NothingToDo("no snapshot yet (run `fastopt reconcile` first)",
+                          path=Path(status["folder"]) / "last_reconcile.json")
     if args.json:
-        sys.stdout.write(dumps_json({"ts": snapshot.get("ts"), "snapshot": str(path), "rows": rows,
-                                     "orders": snapshot.get("orders", []), "skipped": snapshot.get("skipped", []),
-                                     "results": snapshot.get("results", [])}))
-        return 0
+        sys.stdout.write(dumps_json(status))
+    else:
+        render(status)
+    return 0 if status["healthy"] else EXIT_UNHEALTHY
+
+
+def _money(value: Any) -> str:
+    return "-" if not isinstance(value, (int, float)) else f"{value:,.2f}"
+
+
+def render(status: dict[str, Any], *, console: Any = None) -> None:
+    """One screen: problems first (red), warnings (yellow), the daemon, the last cycle, equity, ages, the table."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    age = ""
-    try:
-        ts = datetime.fromisoformat(str(snapshot.get("ts")).replace("Z", "+00:00"))
-        age = f" ({(datetime.now(timezone.utc) - ts).total_seconds() / 60:.1f} min ago)"
-    except ValueError:
-        pass
-    table = Table(title=f"last reconcile {snapshot.get('ts')}{age}")
+    from reconciler.health import human_age
+
+    out = console or Console(width=None if sys.stdout.isatty() else 140, highlight=False)
+    if status["healthy"]:
+        out.print("[bold green]✓ healthy[/bold green]")
+    else:
+        out.print(f"[bold red]✗ UNHEALTHY: {len(status['problems'])} problem(s)[/bold red]")
+    for problem in status["problems"]:
+        out.print(f"[red]  ✗ {escape(problem)}[/red]")
+    for warning in status["warnings"]:
+        out.print(f"[yellow]  ! {escape(warning)}[/yellow]")
+
+    lock = status["lock"]
+    if lock["held"]:
+        daemon = f"running (pid {lock['pid']}, holds the run lock)" if lock["pid"] else "running (holds the run lock)"
+    elif lock["held"] is False:
+        daemon = "not running (no process holds the run lock)"
+    else:
+        daemon = "unknown (no lock information)"
+    lines = [("reconciler", f"{daemon}; heartbeat {human_age(status['heartbeat']['age_s'])}")]
+    cycle = status["last_cycle"]
+    if cycle:
+        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted((cycle.get("counts") or {}).items()))
+        text = (f"{cycle.get('status')} {human_age(cycle.get('age_s'))} ({cycle.get('ts')}): "
+                f"{cycle.get('planned', 0)} planned, {cycle.get('sent', 0)} sent{f' ({counts})' if counts else ''}")
+        if cycle.get("message"):
+            text += f"; {cycle['message']}"
+        lines.append(("last cycle", text))
+    else:
+        lines.append(("last cycle", "none recorded"))
+    intents = status["unresolved_intents"]
+    lines.append(("safety", f"STOP {'PRESENT' if status['stop'] else 'absent'}; HALTED "
+                            f"{'PRESENT' if status['halted']['present'] else 'no'}; unresolved intents {len(intents)}"))
+    equity = status["equity"]
+    for venue, e in equity["by_venue"].items():
+        pnl = ""
+        if e.get("pnl") is not None:
+            pnl = f", PnL {e['pnl']:+,.2f} ({e['pnl_pct']:+.2f} %) since start {_money(e.get('start'))}"
+        elif e.get("unpriced"):
+            pnl = f" (unpriced: {', '.join(e['unpriced'])})"
+        lines.append((f"equity {venue}", f"{_money(e.get('equity'))}{pnl} [{e.get('source')}]"))
+    if equity["total"] is not None and equity["account_value"] is not None:
+        lines.append(("equity total", f"{_money(equity['total'])} vs account_value {_money(equity['account_value'])}"
+                                      f" ({equity['pnl_vs_account_value']:+,.2f})"))
+    config = status["config"]
+    ages = [st["age_s"] for st in status["states"] if st["age_s"] is not None]
+    lines.append(("inputs", f"config written {human_age(config['age_s'])}; {len(status['states'])} weighted "
+                            f"state(s), newest {human_age(min(ages) if ages else None)}, oldest "
+                            f"{human_age(max(ages) if ages else None)}"))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        out.print(f"[bold]{key:<{width}}[/bold]  {escape(value)}")
+
+    snapshot = status["snapshot"]
+    if snapshot is None:
+        out.print("no snapshot yet: no target vs live table")
+        return
+    table = Table(title=f"target vs live, snapshot {snapshot['ts']} ({human_age(snapshot['age_s'])})")
     for col in ("symbol", "exchange", "price", "target", "live", "target $", "live $", "gap $"):
         table.add_column(col, justify="left" if col in ("symbol", "exchange") else "right")
-    for r in rows:
+    for r in status["rows"]:
         table.add_row(r["symbol"], str(r["exchange"]), f"{r['price']:,.6g}" if r["price"] else "-",
                       f"{r['target_amount']:.6g}", f"{r['live_amount']:.6g}", f"{r['target_notional']:,.2f}",
                       f"{r['live_notional']:,.2f}", f"{r['gap_notional']:+,.2f}")
-    Console(width=None if sys.stdout.isatty() else 140).print(table)  # pipes/logs: no truncated columns
-    orders = snapshot.get("orders", [])
-    results = snapshot.get("results")
-    print(f"{len(orders)} order(s) planned, {len(snapshot.get('skipped', []))} skipped"
-          + (f", results: {', '.join(r.get('status', '?') for r in results)}" if results else ""))
-    return 0
+    out.print(table)
+    out.print(f"{len(status['orders'])} order(s) planned by that cycle, {len(status['skipped'])} skipped")
