@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "sweep": "sweep",
     "reconcile": "reconcile",
     "status": "status",
+    "dashboard": "dashboard",
+    "check": "check",
     "warmup": "warmup",
 }
 
