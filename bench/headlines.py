@@ -101,6 +101,12 @@ def _reconcile(case: dict) -> Iterator[str]:
     for r in case["records"]:
         yield (f"reconcile {r['n_strategies']} strategies × {r['n_symbols']} symbols: {fmt_time(r['cycle_median_s'])} "
                f"per cycle (target < 50 ms: {_verdict(r['cycle_median_s'] < 0.05)}).")
+        if "journal_load_median_s" in r:
+            yield (f"order journal load, {r['journal_records']:,} records: {fmt_time(r['journal_load_median_s'])} "
+                   f"(target < 0.3 s: {_verdict(r['journal_load_median_s'] < 0.3)}).")
+        if "loop_rss_ratio" in r and r["loop_rss_ratio"] is not None:
+            yield (f"reconcile loop RSS over {r['loop_cycles']:,} cycles: x{r['loop_rss_ratio']:.3f} from the first "
+                   f"sample to the last (target flat within 10 %: {_verdict(r['loop_rss_ratio'] <= 1.10)}).")
 
 
 def _load(case: dict) -> Iterator[str]:
