@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from fastopt.allocation import STATUSES, Allocation, normalize_weights
-from fastopt.errors import InputError
+from fastopt.errors import InputError, NothingToDo
 from fastopt.objective import (
     DEFAULT_PERIODS_PER_YEAR,
     OBJECTIVES,
@@ -60,6 +60,7 @@ from fastopt.objective import (
     window_slopes_centered,
     window_stats,
 )
+from fastopt.panel import DEFAULT_LOOKBACK_DAYS, NamedReturns, as_named_returns, last_days_mask
 from fastopt.ratio.cardinality import apply_min_weight, cardinality
 from fastopt.ratio.common import (
     CERTIFIED_GAP,
@@ -325,10 +326,78 @@ def _solve_large(
     return alloc
 
 
+def _lookback_days(lookback: Any) -> int | None:
+    """``lookback`` of ``optimize``: None (the default), "all", or a positive whole number of days."""
+    if lookback is None:
+        return DEFAULT_LOOKBACK_DAYS
+    if isinstance(lookback, str) and lookback == "all":
+        return None
+    if isinstance(lookback, bool) or not isinstance(lookback, (int, np.integer)) or lookback < 1:
+        raise InputError(f"lookback must be a positive whole number of days or 'all', got {lookback!r}")
+    return int(lookback)
+
+
+def _window_of(read: NamedReturns, lookback: Any) -> tuple[np.ndarray, list[str] | None, np.ndarray, dict[str, Any]]:
+    """The rows and columns ``optimize`` solves on: (T x N window, names, kept columns, diagnostics).
+
+    Dated input: the last ``lookback`` calendar days (default 365, the CLI's ``--lookback``), the
+    rule of ``fastopt optimize``. A Panel also drops, like ``load_panel(lookback=...)`` does, the
+    strategies with fewer than ``min(30, lookback)`` days of their own history inside that window
+    and the days only they had, so that ``optimize(load_panel(folder))`` finds the CLI's weights.
+    Undated input (an array, a frame without dates): the whole matrix, or its last ``lookback``
+    rows when ``lookback`` is given.
+    """
+    names = read.names
+    arr = np.asarray(read.values, dtype=np.float64) if read.dates is not None else read.values
+    info: dict[str, Any] = {}
+    if read.dates is None:
+        if lookback is None or (isinstance(lookback, str) and lookback == "all"):
+            arr = as_returns_matrix(arr)
+            return arr, names, np.arange(arr.shape[1]), info
+        days = _lookback_days(lookback)
+        arr = as_returns_matrix(arr)
+        return np.ascontiguousarray(arr[-days:]), names, np.arange(arr.shape[1]), info
+    if arr.ndim != 2:
+        raise InputError(f"returns must be a T x N matrix, got {arr.ndim} dimensions")
+    days = _lookback_days(lookback)
+    dates = read.dates
+    rows = last_days_mask(dates, days) if days is not None else np.ones(dates.size, dtype=bool)
+    keep = np.arange(arr.shape[1])
+    panel = read.panel
+    if panel is not None and days is not None and arr.shape[1]:
+        from fastopt.loader import DEFAULT_MIN_HISTORY_DAYS
+
+        active = panel.active_mask()[rows]
+        required = min(DEFAULT_MIN_HISTORY_DAYS, days)
+        counts = active.sum(axis=0)
+        keep = np.flatnonzero(counts >= required)
+        if keep.size < arr.shape[1]:
+            info["dropped"] = {names[k]: (f"only {int(counts[k])} day(s) of history in the window "
+                                          f"(minimum {required})" if counts[k] else
+                                          "no daily return inside the window")
+                               for k in np.flatnonzero(counts < required)}
+            if keep.size == 0:
+                raise NothingToDo(f"no strategy has {required} days of history in the last {days} days "
+                                  "(pass lookback='all' or a longer lookback)")
+            rows = rows.copy()
+            rows[rows] = active[:, keep].any(axis=1)
+    window = arr[rows][:, keep]
+    if rows.any():
+        info["window_start"] = str(dates[rows][0])
+        info["window_end"] = str(dates[rows][-1])
+    info["lookback_days"] = days
+    names = [names[k] for k in keep] if names is not None else None
+    if window.shape[0] < 2:
+        raise NothingToDo(f"the {days}-day window holds {window.shape[0]} day(s) of data: need at least 2")
+    return as_returns_matrix(window), names, keep, info
+
+
 def optimize(
-    returns: np.ndarray,
+    returns: Any,
     objective: str = "slope_std",
     *,
+    lookback: int | str | None = None,
+    dates: Any = None,
     solver: str = "search",
     shrinkage: float | str = 0.0,
     max_weight: float | Mapping[Any, float] | Sequence[float] = 1.0,
@@ -340,8 +409,17 @@ def optimize(
     names: Sequence[str] | None = None,
     n_samples: int | None = None,
 ) -> Allocation:
-    """Optimal long-only weights for a T x N window of daily returns.
+    """Optimal long-only weights for a window of daily returns; an :class:`Allocation` with the names.
 
+    ``returns``: a T x N array of simple daily returns (fractions), a pandas or polars
+    DataFrame (one numeric column per strategy, named after it; dates from a ``Date``/``date``
+    column or a pandas DatetimeIndex; any other non-numeric column is refused) or a
+    :class:`~fastopt.panel.Panel` (``fastopt.load_panel``). ``names`` / ``dates`` override the
+    input's. ``lookback``: with dates, the window is the last ``lookback`` calendar days (default
+    365, like ``fastopt optimize --lookback``; ``"all"``: every day); a Panel also drops the
+    strategies with under 30 days of their own history in it, as the CLI's loader does, so
+    ``optimize(load_panel(folder))`` gives the CLI's weights (its other defaults match too).
+    Without dates (a plain array) the whole matrix is the window unless ``lookback`` (rows) is given.
     ``objective``: "slope_std" (cumulative-sum curve, convex reformulation,
     certified optimum) or "slope_std_compound" (compounded curve: search +
     local refinement from the slope_std optimum, status "local").
@@ -353,8 +431,17 @@ def optimize(
         raise InputError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     if solver not in ("search", "exact"):
         raise InputError(f"unknown solver {solver!r}; choose search or exact")
-    arr = as_returns_matrix(returns)
+    read = as_named_returns(returns, names=names, dates=dates)
+    arr, names, keep, window_info = _window_of(read, lookback)
     n_days, n_assets = arr.shape
+    if names is not None and len(names) != n_assets:
+        raise InputError(f"{len(names)} names for {n_assets} strategies")
+    if keep.size < read.values.shape[1]:
+        # columns dropped from a Panel: positional options follow the kept columns
+        if previous_weights is not None and not isinstance(previous_weights, Mapping):
+            previous_weights = np.asarray(previous_weights, dtype=np.float64)[keep]
+        if not isinstance(max_weight, (Mapping, int, float, np.number)):
+            max_weight = [np.asarray(max_weight, dtype=np.float64)[k] for k in keep]
     options = dict(max_weight=max_weight, min_weight=min_weight, max_strategies=max_strategies,
                    previous_weights=previous_weights, seed=seed, periods_per_year=periods_per_year,
                    names=names)
@@ -407,8 +494,13 @@ def optimize(
         status = "ill_conditioned"
         message = (f"N = {n_assets} strategies >= T = {n_days} days: the covariance is singular, the "
                    "optimum is not unique and fits noise; use shrinkage='auto' or a longer lookback")
-    diagnostics = {**alloc.diagnostics, "shrinkage": intensity, "objective": objective}
+    diagnostics = {**alloc.diagnostics, **window_info, "shrinkage": intensity, "objective": objective,
+                   "n_days": int(n_days)}
     if intensity > 0:
         diagnostics["shrunk_score"] = alloc.score
+    portfolio = arr @ np.asarray(w)
+    sd = float(np.std(portfolio, ddof=1))
+    sharpe = float(portfolio.mean() / sd * ann) if sd > 0 else 0.0
     return Allocation(weights=w, score=float(raw_score), status=status, solver=alloc.solver,
-                      iterations=alloc.iterations, message=message, diagnostics=diagnostics)
+                      iterations=alloc.iterations, message=message, diagnostics=diagnostics,
+                      names=tuple(names) if names is not None else None, sharpe=sharpe, vol=sd * ann)

@@ -127,3 +127,156 @@ class Panel:
                 pl.DataFrame(self.returns, schema=self.names, orient="row").get_columns()
             )
         return frame
+
+
+# --------------------------------------------------------------------------- inputs of the Python API
+
+#: Window of ``fastopt.optimize`` on dated input, in calendar days: the default of ``fastopt optimize --lookback``.
+DEFAULT_LOOKBACK_DAYS = 365
+#: Column names read as the dates of a returns frame (never optimized as a strategy).
+DATE_COLUMNS = ("Date", "date")
+
+
+@dataclass(frozen=True)
+class NamedReturns:
+    """A T x N float64 return matrix with its strategy names (None: unnamed) and days (None: undated)."""
+
+    values: NDArray[np.float64]
+    names: list[str] | None
+    dates: NDArray[np.datetime64] | None
+    panel: Panel | None = None
+
+
+def _frame_error(message: str) -> Exception:
+    from fastopt.errors import InputError
+
+    return InputError(message)
+
+
+def _as_days(values: Any, what: str) -> NDArray[np.datetime64]:
+    try:
+        days = np.asarray(values, dtype="datetime64[D]").reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise _frame_error(f"{what} cannot be read as dates ({exc})") from None
+    if np.isnat(days).any():
+        raise _frame_error(f"{what} has a missing date at row {int(np.flatnonzero(np.isnat(days))[0])}")
+    return days
+
+
+def _refuse_non_numeric(bad: list[tuple[str, str]]) -> None:
+    if bad:
+        listed = ", ".join(f"{name!r} ({dtype})" for name, dtype in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise _frame_error(
+            f"non-numeric column {listed}{more}: a returns frame holds one numeric column of daily "
+            f"returns per strategy, plus an optional 'Date' or 'date' column"
+        )
+
+
+def _date_column(columns: list[str]) -> str | None:
+    found = [c for c in columns if c in DATE_COLUMNS]
+    if len(found) > 1:
+        raise _frame_error(f"both {found[0]!r} and {found[1]!r} columns: keep one column of dates")
+    return found[0] if found else None
+
+
+def _from_polars(frame: Any) -> NamedReturns:
+    import polars as pl
+
+    columns = [str(c) for c in frame.columns]
+    date_col = _date_column(columns)
+    dates = None
+    if date_col is not None:
+        col = frame.get_column(date_col)
+        if col.dtype == pl.Datetime and getattr(col.dtype, "time_zone", None):
+            col = col.dt.replace_time_zone(None)  # the wall-clock day of each timestamp
+        dates = _as_days(col.to_numpy(), f"column {date_col!r}")
+    names = [c for c in columns if c != date_col]
+    _refuse_non_numeric([(c, str(frame.schema[c])) for c in names
+                         if not (frame.schema[c].is_numeric() and frame.schema[c] != pl.Boolean)])
+    if names:
+        values = frame.select(names).cast(pl.Float64).to_numpy()
+    else:
+        values = np.zeros((frame.height, 0))
+    return NamedReturns(np.asarray(values, dtype=np.float64), names, dates)
+
+
+def _from_pandas(frame: Any) -> NamedReturns:
+    import pandas as pd
+
+    columns = [str(c) for c in frame.columns]
+    if len(set(columns)) != len(columns):
+        raise _frame_error("duplicate column names: each strategy needs its own column")
+    date_col = _date_column(columns)
+    dates = None
+    if date_col is not None:
+        col = frame.iloc[:, columns.index(date_col)]
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            col = col.dt.tz_localize(None)  # the wall-clock day of each timestamp
+        dates = _as_days(col.to_numpy(), f"column {date_col!r}")
+    elif isinstance(frame.index, pd.DatetimeIndex):
+        index = frame.index
+        if index.tz is not None:
+            index = index.tz_localize(None)
+        dates = _as_days(index.to_numpy(), "the index")
+    keep = [k for k, c in enumerate(columns) if c != date_col]
+    bad = []
+    for k in keep:
+        dtype = frame.dtypes.iloc[k]
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            bad.append((columns[k], str(dtype)))
+    _refuse_non_numeric(bad)
+    values = frame.iloc[:, keep].to_numpy(dtype=np.float64, na_value=np.nan)
+    return NamedReturns(np.asarray(values, dtype=np.float64).reshape(len(frame), len(keep)),
+                        [columns[k] for k in keep], dates)
+
+
+def as_named_returns(data: Any, *, names: Sequence[str] | None = None, dates: Any = None) -> NamedReturns:
+    """Read what the Python API accepts as returns: a T x N array, a pandas or polars DataFrame, or a Panel.
+
+    Frames: one numeric column of daily returns per strategy (its name is the strategy's name);
+    the dates come from a ``Date`` or ``date`` column, else (pandas) from a DatetimeIndex; any other
+    non-numeric column is refused (InputError naming it). A Panel gives its names and dates.
+    ``names`` / ``dates`` given explicitly replace those of the input. Dates, when known, must be
+    sorted and unique. The values are not yet checked for finiteness (the callers do that).
+    """
+    module = type(data).__module__ or ""
+    if isinstance(data, Panel) or (hasattr(data, "returns") and hasattr(data, "names")):
+        panel = data if isinstance(data, Panel) else None  # or a Panel-like object (dates optional)
+        own_dates = getattr(data, "dates", None)
+        read = NamedReturns(np.asarray(data.returns, dtype=np.float64), list(data.names),
+                            None if own_dates is None else _as_days(own_dates, "dates"), panel)
+    elif module.startswith("polars") and type(data).__name__ == "DataFrame":
+        read = _from_polars(data)
+    elif module.startswith("pandas") and type(data).__name__ == "DataFrame":
+        read = _from_pandas(data)
+    elif module.startswith(("pandas", "polars")) and type(data).__name__ in ("Series", "LazyFrame"):
+        kind = type(data).__name__
+        hint = "call .collect() first" if kind == "LazyFrame" else "pass a DataFrame (one column per strategy)"
+        raise _frame_error(f"returns is a {module.split('.')[0]} {kind}: {hint}")
+    else:
+        read = NamedReturns(data, None, None)  # arrays: validated (and converted) by the callers
+    out_names = read.names if names is None else [str(n) for n in names]
+    out_dates = read.dates if dates is None else _as_days(dates, "dates")
+    if out_dates is not None:
+        n_rows = np.shape(read.values)[0] if np.ndim(read.values) else 0
+        if out_dates.size != n_rows:
+            raise _frame_error(f"{out_dates.size} dates for {n_rows} days of returns")
+        if out_dates.size > 1 and not (out_dates[1:] > out_dates[:-1]).all():
+            k = int(np.flatnonzero(out_dates[1:] <= out_dates[:-1])[0]) + 1
+            raise _frame_error(f"dates must be sorted and unique: {out_dates[k]} at row {k} "
+                               f"follows {out_dates[k - 1]}")
+    if out_names is not None and len(set(out_names)) != len(out_names):
+        raise _frame_error("strategy names must be unique")
+    return NamedReturns(read.values, out_names, out_dates, read.panel)
+
+
+def last_days_mask(dates: NDArray[np.datetime64], days: int) -> NDArray[np.bool_]:
+    """Rows of ``dates`` (sorted datetime64[D]) within the last ``days`` calendar days up to the last one.
+
+    The rule of ``fastopt optimize --lookback``; ``days`` beyond the span selects every row.
+    """
+    if dates.size == 0:
+        return np.zeros(0, dtype=bool)
+    span = int((dates[-1] - dates[0]).astype(np.int64)) + 1
+    return dates > dates[-1] - np.timedelta64(min(int(days), span), "D")

@@ -46,9 +46,12 @@ statistics but always calls the solver.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import math
+import sys
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,12 +182,13 @@ class WalkForwardResult:
 
 
 def _as_panel_parts(returns: Any, names: list[str] | None, dates: Any) -> tuple[NDArray[np.float64], list[str], Any]:
-    """Accept a Panel (duck-typed) or a T x N array; validate and return (returns, names, dates)."""
-    if hasattr(returns, "returns") and hasattr(returns, "names"):
-        names = list(returns.names) if names is None else names
-        dates = getattr(returns, "dates", None) if dates is None else dates
-        returns = returns.returns
-    arr = np.asarray(returns, dtype=np.float64)
+    """Accept a Panel, a pandas or polars DataFrame or a T x N array (``fastopt.panel.as_named_returns``);
+    validate and return (returns, names, dates)."""
+    from fastopt.panel import as_named_returns
+
+    read = as_named_returns(returns, names=names, dates=dates)
+    names, dates = read.names, read.dates
+    arr = np.asarray(read.values, dtype=np.float64)
     if arr.ndim != 2:
         raise InputError(f"returns must be a days x strategies matrix, got {arr.ndim} dimension(s)")
     if arr.shape[1] < 1:
@@ -500,7 +504,9 @@ def walkforward(
     warm_face: bool = True,
     progress: ProgressCallback | None = None,
 ) -> WalkForwardResult:
-    """Walk-forward the allocator over ``returns`` (T x N daily fractions, or a Panel).
+    """Walk-forward the allocator over ``returns`` (T x N daily fractions, a pandas or polars
+    DataFrame read like ``fastopt.optimize`` reads it, or a Panel: every day of it, ``lookback`` rows
+    per fit, the defaults of ``fastopt walkforward``).
 
     Out-of-sample days are ``lookback .. T-1``; see the module docstring for the
     conventions. ``allocator``: ``"slope_std"`` (the fast incremental path), any
@@ -761,3 +767,19 @@ def _leverage(
     if ann_vol <= 0:
         return float(max_leverage)
     return float(min(target_vol / ann_vol, max_leverage))
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as its :func:`walkforward` function.
+
+    ``fastopt.walkforward`` names both this module and the function: whichever the package
+    attribute ends up holding (the import system binds the module to it when it is first
+    imported), ``fastopt.walkforward(...)`` runs the function.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> WalkForwardResult:
+        return self.walkforward(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+__signature__ = inspect.signature(walkforward)
