@@ -39,7 +39,7 @@ SUM_TOLERANCE = 1e-9
 
 
 class AllocatorError(FastoptError):
-    """An allocator could not be loaded, raised, or returned invalid weights (exit 1)."""
+    """An allocator could not be imported, raised, or returned invalid weights (exit 1; no allocate: InputError, 2)."""
 
 
 @dataclass
@@ -198,14 +198,14 @@ def _load_file(path: Path, module_name: str):
 def _native_plugin(module, name: str, where: str) -> Allocator:
     func = getattr(module, "allocate", None)
     if not callable(func):
-        raise AllocatorError(f"{where}: defines no allocate(returns_window, names)")
+        raise InputError(f"{where}: defines no allocate(returns_window, names)")
     return Allocator(name, func, kind="plugin")
 
 
 def _blaveclaw_plugin(module, name: str, where: str, lookback: int | None) -> Allocator:
     func = getattr(module, "allocate", None)
     if not callable(func):
-        raise AllocatorError(f"{where}: defines no allocate(returns, lookback)")
+        raise InputError(f"{where}: defines no allocate(returns, lookback)")
 
     def call(window: np.ndarray, names: list[str]):
         import pandas as pd

@@ -7,8 +7,9 @@ Each command lives in ``fastopt/commands/<name>.py`` and exposes:
 - ``run(args) -> int``: does the work and returns the exit code.
 
 Only the selected command's module is imported, so ``fastopt optimize`` does not
-pay for importing ccxt or dask. Conventions: exit 0 ok, 2 bad input/usage,
-3 nothing to do; logs go to stderr, results to stdout.
+pay for importing ccxt or dask. Exit codes: the table ``fastopt.errors.EXIT_CODES``
+(0 ok, 1 the operation failed, 2 bad input/usage, 3 nothing to do, 4 status unhealthy),
+printed by every ``--help``; logs go to stderr, results to stdout.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fastopt.errors import EXIT_FAILURE, EXIT_USAGE, FastoptError
+from fastopt.errors import EXIT_CODES, EXIT_FAILURE, EXIT_USAGE, FastoptError
 
 #: command name -> module under fastopt.commands. Order is the --help order.
 COMMANDS: dict[str, str] = {
@@ -31,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "dashboard": "dashboard",
     "check": "check",
     "warmup": "warmup",
+    "init": "init",
 }
 
 _TOP_EPILOG = """examples:
@@ -38,8 +40,10 @@ _TOP_EPILOG = """examples:
   fastopt optimize --target-vol 0.30
   fastopt walkforward --lookback 365 --random-n 1000
   fastopt reconcile --once --exchange paper
+  fastopt init my_portfolio                  # a workspace with an example strategy (pip installs)
   fastopt <command> --help
-"""
+
+""" + EXIT_CODES
 
 
 def _load(name: str):

@@ -36,3 +36,14 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NOTHING = 3
+EXIT_UNHEALTHY = 4
+
+#: The exit-code table every command follows, shown at the end of each ``--help`` (README "Commands"
+#: holds the same table; tests/test_exit_codes.py checks both).
+EXIT_CODES = """exit codes (every fastopt command):
+  0  ok
+  1  the operation failed (a strategy or check failed, a reconcile cycle not on target, an allocator failed)
+  2  bad input or usage (bad option, missing or malformed file, an allocator module without allocate)
+  3  nothing to do (no strategy, too little history, no rising curve)
+  4  status unhealthy (fastopt status only)
+"""

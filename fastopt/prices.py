@@ -7,8 +7,9 @@ Resolution order of :func:`load_prices`:
    one row per UTC day). When a folder is given explicitly, the file must be
    there: a missing or malformed CSV is an InputError (no silent fallback);
 2. ccxt public daily candles (no API key; default ``binanceusdm``), with a
-   short timeout and a local cache (``.cache/prices/`` under the repository, or
-   env ``FASTOPT_CACHE_DIR``) written atomically. Skipped when env
+   short timeout and a local cache (env ``FASTOPT_CACHE_DIR``, else the user
+   cache directory ``$XDG_CACHE_HOME/fastopt/prices`` or ``~/.cache/fastopt/prices``;
+   never inside the installed package) written atomically. Skipped when env
    ``FASTOPT_OFFLINE=1``. A fresh cache (last candle no older than yesterday)
    is used without touching the network; a stale cache is used when the
    network fails (or offline);
@@ -373,11 +374,14 @@ def fetch_ccxt_daily(
 
 
 def default_cache_dir() -> Path:
-    """``$FASTOPT_CACHE_DIR`` or ``<repository>/.cache/prices``."""
+    """``$FASTOPT_CACHE_DIR``, else ``$XDG_CACHE_HOME/fastopt/prices`` (an absolute XDG_CACHE_HOME only, as
+    the XDG spec says), else ``~/.cache/fastopt/prices``: the user's cache, never the installed package."""
     env = os.environ.get("FASTOPT_CACHE_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / ".cache" / "prices"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "fastopt" / "prices"
 
 
 def is_offline() -> bool:

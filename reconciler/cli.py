@@ -15,7 +15,7 @@ from typing import Any
 
 from fastopt.atomic import dumps_json
 from fastopt.config_file import read_config, validate_for_trading
-from fastopt.errors import EXIT_FAILURE, EXIT_OK, InputError
+from fastopt.errors import EXIT_CODES, EXIT_FAILURE, EXIT_OK, InputError
 from reconciler.engine import PAPER_DB_NAME, CycleReport, EngineSettings, Reconciler
 from reconciler.loop import HEARTBEAT_NAME, PollingLoop
 from reconciler.notify import Notifier, parse_notify
@@ -49,10 +49,11 @@ alerts: the config's "notify" section (webhook_url, telegram_chat_id + FASTOPT_T
 docs/reconciler.md "Alerts". SIGTERM/SIGINT: the order in flight finishes (journal, send, outcome), the rest
 of the cycle is not sent (journaled not_sent, re-planned by the next run), one line, exit 0.
 
-exit codes with --once: 0 the cycle reached its targets; 1 it could not (a rejection, a capped order, an unresolved,
+here, with --once: 0 the cycle reached its targets; 1 it could not (a rejection, a capped order, an unresolved,
 blocked, unpriced or implausibly priced symbol, a held-back config, a read failure, halt, kill switch,
 another reconciler running); 2 bad input (config, state, journal damaged, option): nothing was sent.
-"""
+
+""" + EXIT_CODES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -167,3 +167,69 @@ def test_no_plot_is_forwarded(tmp_path, shared_prices):
     assert main(["backtest", "--strategies", str(tmp_path), "--prices-dir", str(shared_prices), "--no-plot"]) == 0
     assert (tmp_path / "sol_trend" / "stats.json").is_file()
     assert not (tmp_path / "sol_trend" / "pnl.png").exists()
+
+
+WARN_SCRIPT = (
+    "import sys, warnings\n"
+    "print('warner: WARNING: SYNTHETIC PRICES for XRP/USDT:USDT', file=sys.stderr)\n"
+    "print('progress 50%', file=sys.stderr)\n"
+    "warnings.warn('window shorter than the lookback')\n"
+    "print('warner: WARNING: SYNTHETIC PRICES for XRP/USDT:USDT', file=sys.stderr)\n"
+    "print('warner: done')\n"
+)
+SYNTHETIC_STRATEGY = (
+    "from fastopt.strategy import run_strategy\n"
+    "import numpy as np, sys\n"
+    "sys.exit(run_strategy(name='xrp_flat', symbol='XRP/USDT:USDT', signal=lambda p: np.ones(len(p)),\n"
+    "                      here=__file__, description='xrp'))\n"
+)
+
+
+@pytest.mark.integration
+def test_warnings_of_successful_strategies_reach_the_human_output(tmp_path, capsys):
+    _make(tmp_path, "warner", WARN_SCRIPT)
+    _make(tmp_path, "quiet", OK_SCRIPT)
+    assert main(["backtest", "--strategies", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    row = next(k for k, line in enumerate(lines) if line.startswith("ok") and "warner" in line)
+    shown = lines[row + 1:row + 3]
+    assert "WARNING: SYNTHETIC PRICES for XRP/USDT:USDT" in shown[0]
+    assert "UserWarning: window shorter than the lookback" in shown[1]
+    assert captured.out.count("SYNTHETIC PRICES") == 1  # de-duplicated
+    assert "progress 50%" not in captured.out
+    quiet_row = next(line for line in lines if "quiet" in line)
+    assert lines[lines.index(quiet_row) + 1:] == [] or "!" not in lines[lines.index(quiet_row) + 1]
+    assert "1 with warnings" in captured.err
+    assert main(["backtest", "--strategies", str(tmp_path), "--json"]) == 0
+    by_name = {r["name"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert by_name["quiet"]["warnings"] == []
+    assert len(by_name["warner"]["warnings"]) == 2
+
+
+@pytest.mark.integration
+def test_synthetic_prices_and_stale_candle_warnings_are_shown(tmp_path, monkeypatch, capsys):
+    """Real strategies: one on the synthetic market (asked for), one --live on history ending 2024-12-31."""
+    monkeypatch.setenv("FASTOPT_OFFLINE", "1")
+    monkeypatch.setenv("FASTOPT_SYNTHETIC", "1")
+    monkeypatch.setenv("FASTOPT_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("FASTOPT_PRICES_DIR", raising=False)
+    root = tmp_path / "s"
+    _make(root, "xrp_flat", SYNTHETIC_STRATEGY)
+    (root / "sol_trend").mkdir()
+    shutil.copy(REPO / "strategies" / "sol_trend" / "strategy.py", root / "sol_trend" / "strategy.py")
+    assert main(["backtest", "--strategies", str(root), "--no-plot", "--only", "xrp_flat"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: SYNTHETIC PRICES for XRP/USDT:USDT" in out
+    assert main(["backtest", "--strategies", str(root), "--only", "sol_trend", "--live"]) == 0
+    out = capsys.readouterr().out
+    assert "sol_trend: warning: latest SOL/USDT:USDT candle is 2024-12-31" in out
+
+
+def test_warning_lines_are_capped_and_deduplicated():
+    from fastopt.commands.backtest import MAX_WARNINGS, warning_lines
+
+    text = "\n".join([f"WARNING {k}" for k in range(MAX_WARNINGS + 5)] + ["WARNING 0", "plain line", ""])
+    found = warning_lines(text)
+    assert len(found) == MAX_WARNINGS + 1 and found[0] == "WARNING 0" and found[-1] == "... and 5 more warning lines"
+    assert warning_lines("all good\nfine\n") == ()

@@ -4,14 +4,18 @@ Each strategy runs as ``python strategy.py [--live] [--prices-dir DIR]`` in its
 own folder (so it writes its stats.json / pnl.png, or state.json with
 ``--live``, next to itself). A strategy that fails or exceeds ``--timeout`` (its
 whole process group is killed) is reported with the tail of its stderr; the
-others keep running. Exit 0 if all succeeded, 1 if any failed, 2 for a bad
-folder, 3 when no strategy.py was found.
+others keep running. Every stderr line of a strategy that mentions a warning
+(synthetic prices, a stale candle, a Python ``warnings`` line) is shown under
+its result, whether it succeeded or not (``warnings`` in ``--json``). Exit 0 if
+all succeeded, 1 if any failed, 2 for a bad folder, 3 when no strategy.py was
+found.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,13 +25,18 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from fastopt.errors import EXIT_FAILURE, EXIT_OK, InputError, NothingToDo
+from fastopt.errors import EXIT_CODES, EXIT_FAILURE, EXIT_OK, InputError, NothingToDo
 
 SUMMARY = "run every strategy's backtest (or --live position) in parallel"
 
 STRATEGY_FILENAME = "strategy.py"
 DEFAULT_TIMEOUT_S = 600.0
 STDERR_TAIL_LINES = 8
+#: At most this many warning lines are kept per strategy (the rest are counted).
+MAX_WARNINGS = 20
+_WARNING_LINE = re.compile(r"warn|stale", re.IGNORECASE)
+#: Python's ``warnings`` header ("file.py:12: UserWarning: ..."); the indented line after it echoes the source.
+_PY_WARNING_HEADER = re.compile(r":\d+: \w*Warning: ")
 
 EPILOG = """examples:
   fastopt backtest                                   # every strategies/*/strategy.py -> stats.json + pnl.png
@@ -38,8 +47,9 @@ EPILOG = """examples:
   FASTOPT_SYNTHETIC=1 fastopt backtest --live --allow-synthetic   # synthetic market, paper demo only
   fastopt backtest --json | jq '.results[] | select(.status != "ok")'
 
-exit codes: 0 all succeeded, 1 some failed or timed out, 2 bad folder/option, 3 no strategy found
-"""
+here: 1 some strategy failed or timed out, 2 bad folder/option, 3 no strategy found.
+
+""" + EXIT_CODES
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class StrategyRun:
     seconds: float
     stdout_tail: str
     stderr_tail: str
+    warnings: tuple[str, ...] = ()  # stderr lines that mention a warning, in order, de-duplicated
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +106,25 @@ def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def warning_lines(stderr: str) -> tuple[str, ...]:
+    """The stderr lines that mention a warning or stale data ("WARNING: SYNTHETIC PRICES", "warning: latest
+    ... candle", "UserWarning: ..."), stripped, de-duplicated in order; beyond MAX_WARNINGS one line counts the rest."""
+    seen: dict[str, None] = {}
+    after_header = False
+    for line in stderr.splitlines():
+        text = line.strip()
+        if after_header and line[:1].isspace():  # the source line Python prints under a warning
+            after_header = False
+            continue
+        after_header = bool(_PY_WARNING_HEADER.search(line))
+        if text and _WARNING_LINE.search(text):
+            seen.setdefault(text, None)
+    found = list(seen)
+    if len(found) > MAX_WARNINGS:
+        found = found[:MAX_WARNINGS] + [f"... and {len(found) - MAX_WARNINGS} more warning lines"]
+    return tuple(found)
+
+
 _LIVE: set[subprocess.Popen] = set()
 _LIVE_LOCK = threading.Lock()
 _ABORTED = threading.Event()
@@ -126,13 +156,15 @@ def run_one(name: str, script: Path, *, extra_args: list[str], timeout_s: float)
         stdout, stderr = process.communicate()
         elapsed = time.perf_counter() - started
         note = f"killed after {timeout_s:g} s timeout"
-        return StrategyRun(name, "timeout", None, elapsed, _tail(stdout), _tail(f"{stderr}\n{note}"))
+        return StrategyRun(name, "timeout", None, elapsed, _tail(stdout), _tail(f"{stderr}\n{note}"),
+                           warning_lines(stderr))
     finally:
         with _LIVE_LOCK:
             _LIVE.discard(process)
     elapsed = time.perf_counter() - started
     status = "ok" if process.returncode == 0 else "failed"
-    return StrategyRun(name, status, process.returncode, elapsed, _tail(stdout, 2), _tail(stderr))
+    return StrategyRun(name, status, process.returncode, elapsed, _tail(stdout, 2), _tail(stderr),
+                       warning_lines(stderr))
 
 
 def kill_all_running() -> None:
@@ -262,9 +294,13 @@ def _print_report(results: list[StrategyRun]) -> None:
     for r in results:
         last = r.stdout_tail.splitlines()[-1] if r.stdout_tail else ""
         print(f"{r.status:<7} {r.name:<{width}} {r.seconds:6.1f}s  {last if r.status == 'ok' else ''}".rstrip())
+        for line in r.warnings:  # under its row, as the strategy wrote it (each line names the warning)
+            print(f"{'':<7} ! {line}")
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         code = "timeout" if r.returncode is None else f"exit {r.returncode}"
         print(f"\n--- {r.name} ({code}) stderr tail:", file=sys.stderr)
         print(r.stderr_tail or "(no stderr)", file=sys.stderr)
-    print(f"{len(results) - len(failed)} ok, {len(failed)} failed", file=sys.stderr)
+    warned = sum(1 for r in results if r.warnings)
+    tail = f", {warned} with warnings (shown above)" if warned else ""
+    print(f"{len(results) - len(failed)} ok, {len(failed)} failed{tail}", file=sys.stderr)

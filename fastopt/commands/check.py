@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fastopt.atomic import dumps_json
-from fastopt.errors import EXIT_FAILURE, EXIT_OK, FastoptError
+from fastopt.errors import EXIT_CODES, EXIT_FAILURE, EXIT_OK, FastoptError
 
 SUMMARY = "Validate the trading setup without trading: config, states, stats, keys, venues, prices, disk."
 
@@ -29,8 +29,9 @@ EPILOG = """examples:
   fastopt check --json
 
 Takes every option of `fastopt reconcile` (give it the same ones as the service); nothing is sent.
-exit codes: 0 every check passed; 1 at least one failed (each ✗ line says why); 2 bad option.
-"""
+here: 0 every check passed; 1 at least one failed (each ✗ line says why); 2 bad option.
+
+""" + EXIT_CODES
 
 Check = dict[str, Any]
 

@@ -7,7 +7,7 @@ import socket
 import sys
 
 from fastopt.commands.options import positive_number
-from fastopt.errors import FastoptError, InputError
+from fastopt.errors import EXIT_CODES, FastoptError, InputError
 
 SUMMARY = "Serve a read-only local web page of the reconciler: health, target vs live, equity, orders, alerts."
 
@@ -22,8 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 Read-only: it reads the files next to the config (as `fastopt status` does) and never changes them.
 Served on 127.0.0.1 only, unless a token is set (--token or FASTOPT_DASHBOARD_TOKEN, at least 16
 characters); then every request needs it (?token=... or Authorization: Bearer ...).
-Needs the extra: pip install 'fastopt[dashboard]'.
-"""
+Needs the extra: pip install 'fastopt[dashboard]' (without it: exit 1).
+
+""" + EXIT_CODES
     parser.add_argument("--config", default="portfolio_config.json",
                         help="portfolio config; the reconciler's files are read next to it (default %(default)s)")
     parser.add_argument("--port", type=int, default=8050, help="TCP port (default %(default)s; 0: any free port)")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from fastopt.commands.options import finite_number, non_negative_int, positive_int, shrinkage
-from fastopt.errors import InputError, NothingToDo
+from fastopt.errors import EXIT_CODES, InputError, NothingToDo
 
 SUMMARY = "find the weights maximizing slope/std and write portfolio_config.json"
 
@@ -36,11 +36,13 @@ EPILOG = """examples:
   fastopt optimize --target-vol 0.30 --json | jq .weights
 
 score = OLS slope (per day) of the cumulative-sum curve / daily std (ddof=1) * sqrt(periods per year);
-see docs/objective.md. exit codes: 0 ok, 2 bad input, 3 nothing to do (no valid strategy; no
+see docs/objective.md.
+here: 2 bad input (also an allocator module without allocate); 3 nothing to do (no valid strategy; no
 allocation has a rising curve: --allow-negative writes the least-bad one anyway; slope/std unbounded
 on the window (status unbounded, N >= T or near-duplicates): --allow-unbounded writes the
 best-effort weights anyway, --shrinkage auto usually makes the problem well-posed).
-"""
+
+""" + EXIT_CODES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastopt.atomic import dumps_json
 from fastopt.commands.options import positive_number
-from fastopt.errors import InputError, NothingToDo
+from fastopt.errors import EXIT_CODES, InputError, NothingToDo
 
 SUMMARY = "Is the reconciler running and on target: health, last cycle, target vs live, equity and PnL."
 
@@ -24,12 +24,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
   fastopt status --config live/portfolio_config.json --json
   fastopt status --stale-after 900            # cron runs every 10 min: a 15 min old heartbeat is fine
 
-exit codes: 0 healthy; 4 unhealthy: heartbeat, last cycle or snapshot older than --stale-after (or missing),
+here: 0 healthy; 4 unhealthy: heartbeat, last cycle or snapshot older than --stale-after (or missing),
 HALTED, STOP, unresolved order intents, a damaged journal, a last cycle that did not end ok (rejections,
 blocked or unpriced symbols, a config held back, ...); 3 nothing has run next to this config yet;
 2 bad option.
 --json: every field of the screen plus "healthy" (bool), "problems" and "warnings" (one line each).
-"""
+
+""" + EXIT_CODES
     parser.add_argument("--config", default="portfolio_config.json",
                         help="portfolio config; the reconciler's files are read next to it (default %(default)s)")
     parser.add_argument("--strategies", default=None,

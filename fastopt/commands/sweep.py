@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastopt.commands.walkforward import add_walkforward_options
-from fastopt.errors import InputError, NothingToDo
+from fastopt.errors import EXIT_CODES, InputError, NothingToDo
 
 SUMMARY = "run a grid of walk-forwards (lookbacks x allocators x target vols x rebalance x universes) on Dask"
 
@@ -20,8 +20,9 @@ EPILOG = """examples:
 
 grid values are comma-separated; "none" in --target-vols means unlevered.
 outputs (in --output): sweep.csv and sweep.json, rows sorted by out-of-sample Sharpe.
-exit codes: 0 ok, 2 bad input, 3 nothing to do (no strategies / every run failed).
-"""
+here: 3 nothing to do means no strategies, or every run failed.
+
+""" + EXIT_CODES
 
 
 def _int_list(text: str) -> list[int]:

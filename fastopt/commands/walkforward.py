@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastopt.commands.options import non_negative_int, non_negative_number, positive_int, positive_number, shrinkage
-from fastopt.errors import InputError, NothingToDo
+from fastopt.errors import EXIT_CODES, InputError, NothingToDo
 
 SUMMARY = "walk-forward the allocator out of sample (daily re-fit) vs random Dirichlet portfolios"
 
@@ -20,8 +20,9 @@ EPILOG = """examples:
   fastopt walkforward --allocator allocators/my_method/allocator.py --output allocators/my_method
 
 outputs (in --output): stats.json (BlaveClaw management_backtest keys + more) and pnl.png.
-exit codes: 0 ok, 2 bad input (unknown allocator, bad option), 3 nothing to do (too little history).
-"""
+here: 2 bad input (unknown allocator, bad option), 3 nothing to do (too little history).
+
+""" + EXIT_CODES
 
 
 def add_walkforward_options(parser: argparse.ArgumentParser) -> None:

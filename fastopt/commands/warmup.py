@@ -14,6 +14,8 @@ import pkgutil
 import sys
 import time
 
+from fastopt.errors import EXIT_CODES
+
 SUMMARY = "compile every numba kernel (fills the cache) and report the compile time"
 
 EPILOG = """examples:
@@ -21,8 +23,9 @@ EPILOG = """examples:
   fastopt warmup --json
   NUMBA_CACHE_DIR=/var/cache/fastopt fastopt warmup
 
-exit codes: 0 ok, 1 a kernel failed to compile
-"""
+here: 1 a kernel failed to compile.
+
+""" + EXIT_CODES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
