@@ -19,7 +19,7 @@ from fakes import venue_matrix as vm
 from fakes.fake_okx import FakeOkx
 from fakes.workspace import journal_lines, reconciler_for
 from fastopt.errors import InputError
-from reconciler.errors import AuthenticationError, InvalidOrder, OrderOutcomeUnknown, VenueConfigError
+from reconciler.errors import AuthenticationError, InvalidOrder, OrderOutcomeUnknown, VenueConfigError, VenueError
 from reconciler.venues import ccxt_venue
 from reconciler.venues.ccxt_venue import CcxtVenue
 from reconciler.venues.okx import PROFILE
@@ -267,3 +267,14 @@ def test_equity_is_usdt_equity_or_adjusted_equity(fake, monkeypatch):
     fake.adj_eq = "30500.5"
     assert venue(fake).fetch_equity() == 30500.5
     assert venue(fake, default=True, monkeypatch=monkeypatch).fetch_equity() == 11500.0
+
+
+def test_a_lookup_answer_without_an_order_is_not_proof_of_absence(fake):
+    """Only 51603 means "no such order". An answer with empty ``data`` (a glitch) must leave the order
+    unresolved: read as "not found" after the settle window, it would make the engine send it again."""
+    v = venue(fake)
+    v.check_account()
+    fake.add_canned("GET", ORDER_PATH, 200, {"code": "0", "msg": "", "data": []})
+    with pytest.raises(VenueError):
+        v.profile.lookup(v.exchange, symbol=BTC, client_order_id="fo" + "9" * 30)
+    assert v.fetch_order_by_client_id(symbol=BTC, client_order_id="fo" + "9" * 30) is None  # 51603: none

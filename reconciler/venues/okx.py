@@ -104,7 +104,9 @@ def _carries_nothing(order: Mapping[str, Any] | None) -> bool:
 def lookup(exchange: Any, *, symbol: str, client_order_id: str) -> Order | None:
     """``GET /api/v5/trade/order?instId&clOrdId`` (ccxt ``fetch_order(None, symbol, {"clOrdId": id})``).
 
-    None when OKX has no such order (``51603``, ccxt OrderNotFound, or an answer with empty ``data``). The order
+    None only when OKX says it has no such order (``51603``, ccxt OrderNotFound). An answer without an order
+    (empty ``data``) is not proof of absence: a VenueError, so the order stays unresolved and is looked up
+    again (a glitch read as "not found" after the settle window would send the order twice). The order
     returned is OKX's (the venue checks it carries ``client_order_id``). Without a symbol: a VenueError (OKX
     needs ``instId``; the order stays unresolved rather than "not found").
     """
@@ -116,7 +118,9 @@ def lookup(exchange: Any, *, symbol: str, client_order_id: str) -> Order | None:
         order = exchange.fetch_order(None, symbol, {"clOrdId": client_order_id})
     except ccxt.OrderNotFound:
         return None
-    return None if _carries_nothing(order) else order
+    if _carries_nothing(order):
+        raise VenueError(f"okx: the lookup of {client_order_id} answered without an order (and without 51603)")
+    return order
 
 
 def cancel(exchange: Any, *, symbol: str, client_order_id: str) -> Order | None:
@@ -128,7 +132,9 @@ def cancel(exchange: Any, *, symbol: str, client_order_id: str) -> Order | None:
         order = exchange.cancel_order(None, symbol, {"clOrdId": client_order_id})
     except ccxt.OrderNotFound:
         return None
-    return None if _carries_nothing(order) else order
+    if _carries_nothing(order):
+        raise VenueError(f"okx: the lookup of {client_order_id} answered without an order (and without 51603)")
+    return order
 
 
 def open_orders(exchange: Any) -> list[Order]:
