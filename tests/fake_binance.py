@@ -168,11 +168,6 @@ class FakeBinance(LoopbackServer):
                     done += 1
             return done
 
-    def requests_to(self, method: str, path: str) -> list[dict[str, Any]]:
-        """Parameters of every request to (method, path), oldest first."""
-        with self.lock:
-            return [r["params"] for r in self.requests_full if (r["method"], r["path"]) == (method, path)]
-
     # ------------------------------------------------------------------
     def _handler(self):
         fake = self

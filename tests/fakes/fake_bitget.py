@@ -163,10 +163,6 @@ class FakeBitget(LoopbackServer):
         with self.lock:
             self.positions[market_id] = Decimal(str(qty))
 
-    def requests_to(self, method: str, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r["params"] for r in self.requests_full if (r["method"], r["path"]) == (method, path)]
-
     # -- HTTP -------------------------------------------------------------------
     def _handler(self):
         fake = self

@@ -147,10 +147,6 @@ class FakeBybit(LoopbackServer):
         with self.lock:
             self.markets[f"{base}USDT"]["max_mkt_qty"] = Decimal(qty)
 
-    def requests_to(self, method: str, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r["params"] for r in self.requests_full if (r["method"], r["path"]) == (method, path)]
-
     # -- server ---------------------------------------------------------------
     def _handler(self):
         fake = self

@@ -135,10 +135,6 @@ class FakeKrakenFutures(LoopbackServer):
             self._fill(order)
             return order["uid"]
 
-    def requests_to(self, method: str, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r["params"] for r in self.requests_full if (r["method"], r["path"]) == (method, path)]
-
     # -- order book-keeping (caller holds the lock) -------------------------------
     def _new_record(self, mid: str, side: str, qty: Decimal, reduce_only: bool, cid: str | None) -> dict[str, Any]:
         now = time.time()

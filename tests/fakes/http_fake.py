@@ -14,10 +14,19 @@ from typing import Any
 
 
 class LoopbackServer:
-    """Lifecycle of a fake's server: ``serve(handler)`` in ``__init__``, ``with fake:`` to run it."""
+    """Lifecycle of a fake's server: ``serve(handler)`` in ``__init__``, ``with fake:`` to run it.
+
+    A fake records every request in ``requests_full`` (``{"method", "path", "params"}``) under ``lock``."""
 
     server: ThreadingHTTPServer
     thread: threading.Thread
+    lock: Any
+    requests_full: list[dict[str, Any]]
+
+    def requests_to(self, method: str, path: str) -> list[dict[str, Any]]:
+        """Parameters of every request to (method, path), oldest first."""
+        with self.lock:
+            return [r["params"] for r in self.requests_full if (r["method"], r["path"]) == (method, path)]
 
     def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
         """Bind ``handler`` to 127.0.0.1 on a free port (started by ``__enter__``)."""
