@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.errors import InsufficientFunds, InvalidOrder, VenueError
-from reconciler.venues.profile import VenueProfile, coded_refusal, default_equity
+from reconciler.venues.profile import VenueProfile, coded_refusal, equity_or_total, info_value
 
 #: Binance USD-M futures codes that are definitive refusals, whatever ccxt's tables say:
 #:
@@ -62,14 +62,7 @@ def hedge_row(row: Mapping[str, Any]) -> bool:
 def equity(balance: Mapping[str, Any], account_currency: str) -> float | None:
     """``totalMarginBalance`` (wallet + unrealized PnL; USDT in single-asset mode, the USD value of all
     collateral in multi-assets mode), else the balance's ``total`` of ``account_currency``."""
-    info = balance.get("info")
-    value = info.get("totalMarginBalance") if isinstance(info, Mapping) else None
-    try:
-        if value is not None:
-            return float(value)
-    except (TypeError, ValueError):
-        pass
-    return default_equity(balance, account_currency)
+    return equity_or_total(info_value(balance, "totalMarginBalance"), balance, account_currency)
 
 
 PROFILE = VenueProfile(

@@ -49,11 +49,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from reconciler.errors import InsufficientFunds, InvalidOrder, OrderOutcomeUnknown, VenueError
-from reconciler.venues.profile import Order, VenueProfile, coded_refusal, default_equity, default_position_in_scope
+from reconciler.venues.profile import (
+    Order,
+    VenueProfile,
+    coded_refusal,
+    default_equity,
+    default_position_in_scope,
+    info_value,
+)
 
 ONE_WAY_FIX = ("switch USDT perpetuals to one-way mode (Bybit: Derivatives > Settings > Position Mode, or "
                "POST /v5/position/switch-mode with coin=USDT, mode=0)")
@@ -175,15 +181,10 @@ def refusal(exc: BaseException, message: str) -> VenueError | None:
     return coded_refusal(exc, message, _CODE, REFUSALS)
 
 
-def market_max_amount(market: Mapping[str, Any]) -> Decimal | None:
+def market_max_amount(market: Mapping[str, Any]) -> Any:
     """``lotSizeFilter.maxMktOrderQty`` (contracts): the largest *market* order, which ccxt drops (it keeps
     the limit-order ``maxOrderQty`` in ``limits.amount.max``, usually 10x larger); None when absent."""
-    info = market.get("info")
-    raw = (info.get("lotSizeFilter") or {}).get("maxMktOrderQty") if isinstance(info, Mapping) else None
-    try:
-        return None if raw in (None, "") else Decimal(str(raw))
-    except ArithmeticError:
-        return None
+    return info_value(market, "lotSizeFilter", "maxMktOrderQty")
 
 
 def position_in_scope(row: Mapping[str, Any], market: Mapping[str, Any] | None,

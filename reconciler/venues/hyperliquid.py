@@ -64,7 +64,13 @@ from decimal import Decimal
 from typing import Any
 
 from reconciler.errors import AuthenticationError, InsufficientFunds, InvalidOrder, VenueError
-from reconciler.venues.profile import VenueProfile, default_equity, default_lookup, default_position_in_scope
+from reconciler.venues.profile import (
+    VenueProfile,
+    default_lookup,
+    default_position_in_scope,
+    equity_or_total,
+    info_value,
+)
 
 #: slippage bound of a market order (fraction of the mark price): ccxt sends an IOC limit order there
 SLIPPAGE = "0.05"
@@ -250,15 +256,7 @@ def account_problem(exchange: Any) -> str | None:
 def equity(balance: Mapping[str, Any], account_currency: str) -> float | None:
     """Account value in USDC: ``marginSummary.accountValue`` of ``clearinghouseState`` (wallet + unrealized
     PnL of cross and isolated positions), else the balance's ``total`` USDC (unified accounts)."""
-    info = balance.get("info")
-    summary = info.get("marginSummary") if isinstance(info, Mapping) else None
-    value = summary.get("accountValue") if isinstance(summary, Mapping) else None
-    try:
-        if value is not None:
-            return float(value)
-    except (TypeError, ValueError):
-        pass
-    return default_equity(balance, account_currency)
+    return equity_or_total(info_value(balance, "marginSummary", "accountValue"), balance, account_currency)
 
 
 PROFILE = VenueProfile(

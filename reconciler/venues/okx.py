@@ -59,11 +59,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from reconciler.errors import InsufficientFunds, InvalidOrder, OrderOutcomeUnknown, VenueError
-from reconciler.venues.profile import Order, VenueProfile
+from reconciler.venues.profile import Order, VenueProfile, info_value
 
 #: ccxt options fastopt forces on okx (see the module docstring)
 OPTIONS: dict[str, Any] = {
@@ -259,14 +258,9 @@ def equity(balance: Mapping[str, Any], account_currency: str) -> float | None:
     return None
 
 
-def market_max_amount(market: Mapping[str, Any]) -> Decimal | None:
+def market_max_amount(market: Mapping[str, Any]) -> Any:
     """``maxMktSz`` (contracts): the largest market order; ccxt keeps only ``maxLmtSz`` in its limits."""
-    info = market.get("info")
-    raw = info.get("maxMktSz") if isinstance(info, Mapping) else None
-    try:
-        return None if raw in (None, "") else Decimal(str(raw))
-    except ArithmeticError:
-        return None
+    return info_value(market, "maxMktSz")
 
 
 PROFILE = VenueProfile(

@@ -153,6 +153,27 @@ def no_market_max(market: Mapping[str, Any]) -> Any:
     return None
 
 
+def info_value(answer: Mapping[str, Any], *path: str) -> Any:
+    """``answer["info"][path[0]][path[1]]...``: a field of the venue's raw answer that ccxt keeps in ``info``;
+    None when any level is missing or not an object."""
+    node: Any = answer.get("info")
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def equity_or_total(value: Any, balance: Mapping[str, Any], account_currency: str) -> float | None:
+    """``value`` (the venue's own equity figure) as a float, else :func:`default_equity` of ``balance``."""
+    try:
+        if value is not None:
+            return float(value)
+    except (TypeError, ValueError):
+        pass
+    return default_equity(balance, account_currency)
+
+
 @dataclass(frozen=True)
 class VenueProfile:
     """How one venue departs from plain ccxt (see the module docstring). Units: amounts in contracts."""
@@ -185,7 +206,8 @@ class VenueProfile:
     reply_status: Callable[[Mapping[str, Any], Any], str | None] = no_reply_status
     #: ``(mark, reference)`` prices of a ticker (account currency per base unit)
     ticker_prices: Callable[[Mapping[str, Any]], tuple[Any, Any]] = default_ticker_prices
-    #: the largest market order of a market (contracts) where ccxt does not put it in ``limits``; None: none
+    #: the largest market order of a market (contracts; a raw number or numeric string, converted and
+    #: checked by the venue) where ccxt does not put it in ``limits``; None: none
     market_max_amount: Callable[[Mapping[str, Any]], Any] = no_market_max
     position_in_scope: Callable[..., bool] = default_position_in_scope
     hedge_row: Callable[[Mapping[str, Any]], bool] = default_hedge_row
