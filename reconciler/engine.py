@@ -232,6 +232,9 @@ class Reconciler:
         #: ``--once`` waits it out in-process (a new process would start every window again)
         self.settle_wait_s = 0.0
         self._held_back_sha: str | None = None
+        #: venues named by the last snapshot (read from disk once at start, then from each snapshot written):
+        #: they are read every cycle, so a venue that held positions is never forgotten
+        self._snapshot_venue_names: set[str] = set()
         #: checked between orders (like STOP): True once the process was asked to stop (SIGTERM/SIGINT)
         self.should_stop: Callable[[], bool] = lambda: False
         self._cycle_equity: dict[str, float | None] = {}  # equity read per venue this cycle (account currency)
@@ -258,9 +261,13 @@ class Reconciler:
                 self._rejected[key] = (self.clock() + min(remaining, backoff), backoff, (side, amount))
         try:
             snap = json.loads((self.folder / SNAPSHOT_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        self._snapshot_venue_names = _snapshot_venues(snap)
+        try:
             age = _age_s(snap.get("ts"), wall_now)
             observed = list(snap.get("observed_prices") or [])
-        except (OSError, ValueError, TypeError, AttributeError):
+        except (TypeError, AttributeError):
             return
         for item in observed:
             if not (isinstance(item, list) and len(item) == 3):
@@ -315,20 +322,6 @@ class Reconciler:
                 path=self.settings.config_path,
             )
         return raw, trading
-
-    def _snapshot_venues(self) -> set[str]:
-        """Venues named by the last snapshot's targets and live positions (empty when unreadable)."""
-        try:
-            snap = json.loads((self.folder / SNAPSHOT_NAME).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return set()
-        venues: set[str] = set()
-        for section in ("target", "live"):
-            entries = snap.get(section) if isinstance(snap, dict) else None
-            for entry in (entries.values() if isinstance(entries, dict) else []):
-                if isinstance(entry, dict) and isinstance(entry.get("exchange"), str):
-                    venues.add(entry["exchange"])
-        return venues
 
     # -- recovery ---------------------------------------------------------
     def _since_sent(self, cid: str) -> float:
@@ -568,7 +561,7 @@ class Reconciler:
         accepted = read_accepted(self.folder)
         accepted_venues = (accepted.config.get("exchanges") or {}) if accepted is not None else {}
         named = ({s.default_exchange} | set(trading.exchanges.values()) | set(self.journal.venues())
-                 | self._snapshot_venues()
+                 | self._snapshot_venue_names
                  | (set(accepted_venues.values()) if isinstance(accepted_venues, dict) else set()))
         venue_names = sorted(v for v in named if isinstance(v, str) and v)
         live: dict[Key, float] = {}
@@ -682,6 +675,7 @@ class Reconciler:
             return report
         try:
             write_snapshot(self.folder / SNAPSHOT_NAME, snapshot)
+            self._snapshot_venue_names = {venue for venue, _ in (*capped, *live)}
         except OSError as err:
             msg = f"cannot write the snapshot {self.folder / SNAPSHOT_NAME} ({_errno(err)}): no order is sent"
             self.report.event("alert", msg, key="snapshot_write")
@@ -1019,6 +1013,17 @@ def _errno(err: OSError) -> str:
 
     name = errno_names.errorcode.get(err.errno or 0, "")
     return f"{name} {err.strerror}".strip() if err.strerror else str(err)
+
+
+def _snapshot_venues(snap: Any) -> set[str]:
+    """Venues named by a snapshot's targets and live positions (empty when it has none)."""
+    venues: set[str] = set()
+    for section in ("target", "live"):
+        entries = snap.get(section) if isinstance(snap, dict) else None
+        for entry in (entries.values() if isinstance(entries, dict) else []):
+            if isinstance(entry, dict) and isinstance(entry.get("exchange"), str):
+                venues.add(entry["exchange"])
+    return venues
 
 
 def _symbol_map(raw: Mapping[str, Any], path: Path) -> dict[str, dict[str, str]]:
