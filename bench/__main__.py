@@ -100,7 +100,7 @@ def write_reports(payload: dict, md_path: Path, png_path: Path) -> bool:
         markdown = markdown.replace("![time vs N](bench_scaling.png)", "_(no optimize timings in this run: no plot)_")
     md_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        from fastopt.atomic import atomic_write_text
+        from fastopt.files.atomic import atomic_write_text
 
         atomic_write_text(md_path, markdown)
     except ImportError:  # pragma: no cover

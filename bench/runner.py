@@ -264,10 +264,10 @@ def fmt_gap(value: float | None) -> str:
 # ----------------------------------------------------------------------------- reports
 
 def write_json(path: Path, payload: dict) -> None:
-    """Write ``payload`` atomically (fastopt.atomic when importable, else temp + replace)."""
+    """Write ``payload`` atomically (fastopt.files.atomic when importable, else temp + replace)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        from fastopt.atomic import atomic_write_json
+        from fastopt.files.atomic import atomic_write_json
 
         atomic_write_json(path, payload)
     except ImportError:  # pragma: no cover - fastopt is part of this repo

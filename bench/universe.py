@@ -33,7 +33,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from fastopt.atomic import atomic_write_bytes
+from fastopt.files.atomic import atomic_write_bytes
 
 #: Last day of every generated universe (fixed so outputs are reproducible).
 UNIVERSE_END = np.datetime64("2024-12-31", "D")

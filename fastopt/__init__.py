@@ -11,8 +11,13 @@ Public API (imported lazily so that `import fastopt` stays cheap; ``dir(fastopt)
   ``.summary()``
 - ``score(returns, weights, objective="slope_std", periods_per_year=365) -> float``
 - ``walkforward(returns, lookback=365, rebalance=1, allocator="slope_std", **options)``: same
-  inputs as ``optimize``. ``fastopt.walkforward`` is the module ``fastopt.walkforward``, made
-  callable as its ``walkforward`` function, so it is the same object whatever was imported first.
+  inputs as ``optimize``. ``fastopt.optimize`` and ``fastopt.walkforward`` are the packages of
+  those names made callable as their functions (``fastopt.callable_module``), so each is the same
+  object whatever was imported first.
+
+Layout (a lower layer never imports a higher one): base modules (``errors``, ``metrics``,
+``options``) < ``files/`` < ``optimize/`` and ``backtest/`` < ``walkforward/`` < ``commands/`` and
+``cli``. See docs/architecture.md.
 """
 from __future__ import annotations
 
@@ -22,13 +27,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_panel": "fastopt.loader",
-    "Panel": "fastopt.panel",
-    "optimize": "fastopt.optimizer",
-    "score": "fastopt.objective",
-    "Allocation": "fastopt.allocation",
+    "load_panel": "fastopt.files.loader",
+    "Panel": "fastopt.files.panel",
+    "optimize": "fastopt.optimize",
+    "score": "fastopt.optimize.objective",
+    "Allocation": "fastopt.optimize.allocation",
     "walkforward": "fastopt.walkforward",
-    "WalkForwardResult": "fastopt.walkforward",
+    "WalkForwardResult": "fastopt.walkforward.core",
     "FastoptError": "fastopt.errors",
     "InputError": "fastopt.errors",
     "NothingToDo": "fastopt.errors",
@@ -39,7 +44,7 @@ __all__ = ["__version__", *_LAZY]
 
 #: Public names that are also the names of submodules: importing the submodule binds it to the
 #: package attribute, so the attribute is the (callable) module itself, never the function.
-_CALLABLE_MODULES = {"walkforward"}
+_CALLABLE_MODULES = {"optimize", "walkforward"}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,3 @@ exchange), :mod:`reconciler.venues.ccxt_venue` (ccxt), :mod:`reconciler.journal`
 ``fastopt reconcile`` or ``python -m reconciler``.
 """
 from __future__ import annotations
-
-from reconciler.bench import bench_cycle, build_bench_workspace
-
-__all__ = ["bench_cycle", "build_bench_workspace"]

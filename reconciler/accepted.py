@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from fastopt.atomic import atomic_write_json
+from fastopt.files.atomic import atomic_write_json
 from fastopt.errors import InputError
 
 ACCEPTED_NAME = "accepted_config.json"

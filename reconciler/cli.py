@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fastopt.atomic import dumps_json
-from fastopt.config_file import read_config, validate_for_trading
+from fastopt.files.atomic import dumps_json
+from fastopt.files.config import read_config, validate_for_trading
 from fastopt.errors import EXIT_CODES, EXIT_FAILURE, EXIT_OK, InputError
 from reconciler.engine import PAPER_DB_NAME, CycleReport, EngineSettings, Reconciler
 from reconciler.loop import HEARTBEAT_NAME, PollingLoop

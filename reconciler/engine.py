@@ -46,8 +46,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from fastopt.atomic import atomic_write_json, atomic_write_text
-from fastopt.config_file import TradingConfig, read_config, validate_for_trading
+from fastopt.files.atomic import atomic_write_json, atomic_write_text
+from fastopt.files.config import TradingConfig, read_config, validate_for_trading
 from fastopt.errors import FastoptError, InputError
 from reconciler.accepted import (
     AcceptedConfig,

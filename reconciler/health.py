@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fastopt.config_file import read_config
+from fastopt.files.config import read_config
 from fastopt.errors import FastoptError
 from reconciler.engine import HALTED_NAME, JOURNAL_NAME, LAST_CYCLE_NAME, PAPER_DB_NAME, SNAPSHOT_NAME, STOP_NAME
 from reconciler.loop import HEARTBEAT_NAME

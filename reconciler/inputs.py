@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fastopt.errors import InputError
-from fastopt.state_file import StrategyState, parse_state, read_state
+from fastopt.files.state import StrategyState, parse_state, read_state
 
 Warn = Callable[[str], None]
 #: default bound on |position| in a state file (signed fraction of allocated capital)

@@ -72,7 +72,7 @@ from typing import Any
 
 import orjson
 
-from fastopt.atomic import atomic_write_bytes, fsync_dir
+from fastopt.files.atomic import atomic_write_bytes, fsync_dir
 from fastopt.errors import FastoptError, InputError
 from reconciler.model import PlannedOrder
 

@@ -18,8 +18,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from fastopt.config_file import TradingConfig
-from fastopt.state_file import StrategyState
+from fastopt.files.config import TradingConfig
+from fastopt.files.state import StrategyState
 
 VenueSymbol = tuple[str, str]
 

@@ -36,7 +36,7 @@ def shared_prices(tmp_path_factory: pytest.TempPathFactory) -> Path:
     The series embedded in the package (fastopt/data/prices), written out once per session as plain
     CSVs, so every test runs from a plain clone; the suite fails loudly (not skips) if they are missing.
     """
-    from fastopt.prices import embedded_files, export_embedded_prices
+    from fastopt.backtest.prices import embedded_files, export_embedded_prices
 
     if "BTC-USD.csv" not in embedded_files():
         pytest.fail("embedded real price data not found in fastopt/data/prices (see fastopt/data/README.md)")

@@ -1,4 +1,4 @@
-"""The primal active-set kernel (``fastopt.active_set_kernels``) against its numpy twin and the KKT rules."""
+"""The primal active-set kernel (``fastopt.optimize.active_set_kernels``) against its numpy twin and the KKT rules."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from fastopt import kernels_np as ref
-from fastopt.active_set_kernels import (
+from fastopt.optimize import kernels_np as ref
+from fastopt.optimize.active_set_kernels import (
     CODE_DEPENDENT,
     CODE_KKT,
     face_optimum_nb,
@@ -122,7 +122,7 @@ def test_start_face_skips_dependent_strategies_and_the_disallowed_stay_out():
 
 @given(seed=st.integers(0, 10_000), n_assets=st.integers(1, 40), tol=st.sampled_from([0.0, 1e-12, 1e-3]))
 def test_kkt_violators_kernel_matches_twin(seed, n_assets, tol):
-    from fastopt.kernels import kkt_violators_nb
+    from fastopt.optimize.kernels import kkt_violators_nb
 
     g, cov = _problem(seed, 60, n_assets)
     rng = np.random.default_rng(seed)
@@ -163,8 +163,8 @@ def test_exchange_certifies_a_window_the_pdas_called_unbounded():
     from fakes.universes import universe
 
     from fastopt import optimize
-    from fastopt.objective import window_stats
-    from fastopt.optimizer import solve_ratio
+    from fastopt.optimize.objective import window_stats
+    from fastopt.optimize.solver import solve_ratio
 
     returns = universe(1072, 28, 54)
     stats = window_stats(returns)

@@ -17,8 +17,8 @@ import fastopt
 from fastopt import metrics
 from fastopt.cli import main
 from fastopt.errors import InputError
-from fastopt.objective import window_stats
-from fastopt.optimizer import solve_ratio
+from fastopt.optimize.objective import window_stats
+from fastopt.optimize.solver import solve_ratio
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = np.datetime64("2024-01-01")
@@ -102,7 +102,7 @@ def test_the_api_lookback_default_is_the_cli_default():
     import argparse
 
     from fastopt.commands.optimize import configure
-    from fastopt.panel import DEFAULT_LOOKBACK_DAYS
+    from fastopt.files.panel import DEFAULT_LOOKBACK_DAYS
 
     parser = argparse.ArgumentParser()
     configure(parser)
@@ -261,9 +261,9 @@ def test_walkforward_takes_panels_and_frames(mixed_folder):
 
 IMPORT_ORDERS = {
     "result_type_first": "import fastopt\nfastopt.WalkForwardResult\n",
-    "submodule_first": "import fastopt.walkforward as wf\nassert wf.walkforward\nimport fastopt\n",
-    "from_submodule_first": "from fastopt.walkforward import WalkForwardResult\nimport fastopt\n",
-    "function_first": "import fastopt\nfastopt.walkforward\nimport fastopt.walkforward as wf\nassert wf.WalkForwardResult\n",
+    "submodule_first": "import fastopt.walkforward.core as wf\nassert wf.walkforward\nimport fastopt\n",
+    "from_submodule_first": "from fastopt.walkforward.core import WalkForwardResult\nimport fastopt\n",
+    "function_first": "import fastopt\nfastopt.walkforward\nimport fastopt.walkforward.core as wf\nassert wf.WalkForwardResult\n",
     "from_package": "from fastopt import walkforward\nimport fastopt\nassert fastopt.walkforward is walkforward\n",
     "optimize_first": "import fastopt\nfastopt.optimize\nfastopt.Panel\n",
 }
@@ -276,7 +276,7 @@ def test_walkforward_is_callable_whatever_was_imported_first(order):
         "r = np.random.default_rng(0).normal(0.001, 0.02, (40, 3))\n"
         "result = fastopt.walkforward(r, lookback=20, random_n=0)\n"
         "assert isinstance(result, fastopt.WalkForwardResult), type(result)\n"
-        "import fastopt.walkforward as wf\n"
+        "import fastopt.walkforward.core as wf\n"
         "assert wf.walkforward(r, lookback=20, random_n=0).names == result.names\n"
         "print('ok', result.n_days)\n"
     )

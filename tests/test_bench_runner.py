@@ -130,13 +130,13 @@ def test_reports_render_every_case_and_say_not_measured(tmp_path):
         records=[{"method": "m", "n_strategies": 10, "n_days": 365, "median_s": 0.01},
                  {"method": "m", "n_strategies": 100, "n_days": 365, "median_s": 0.1},
                  {"method": "m", "n_strategies": 1000, "n_days": 365, "median_s": None, "extrapolated_s": 10.0}])
-    missing = runner.not_measured("reconcile", "5. reconcile", "reconciler.bench is not in the tree")
+    missing = runner.not_measured("reconcile", "5. reconcile", "bench.reconcile_workspace is not in the tree")
     payload = {"started_at": "2026-01-01 00:00:00", "quick": True, "seed": 0, "elapsed_s": 1.0,
                "machine": runner.machine_info(), "load_average_end": [0.1, 0.1, 0.1],
                "cases": [ok.to_json(), missing.to_json()]}
     markdown = runner.render_markdown(payload, command="python -m bench --quick")
     assert "| a | 1 ms |" in markdown
-    assert "**Not measured**: reconciler.bench is not in the tree" in markdown
+    assert "**Not measured**: bench.reconcile_workspace is not in the tree" in markdown
     assert payload["machine"]["cpu_model"] in markdown
     runner.write_json(tmp_path / "r.json", payload)
     assert json.loads((tmp_path / "r.json").read_text())["cases"][1]["status"] == "not measured"

@@ -15,7 +15,7 @@ import pytest
 from fake_binance import API_KEY, SECRET, FakeBinance
 from fakes.workspace import make_workspace, write_json
 from fastopt.cli import main
-from fastopt.stats_file import write_stats
+from fastopt.files.stats import write_stats
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 

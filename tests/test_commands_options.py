@@ -1,4 +1,4 @@
-"""The shared argparse parsers of fastopt.commands.options: what each accepts, and a one-line message otherwise."""
+"""The shared argparse parsers of fastopt.options: what each accepts, and a one-line message otherwise."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from fastopt.commands import options
+from fastopt import options
 
 TEXTS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),

@@ -1,4 +1,4 @@
-"""fastopt/config_file.py: read, merge (keys preserved), write, and every trading rejection."""
+"""fastopt/files/config.py: read, merge (keys preserved), write, and every trading rejection."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastopt.config_file import (
+from fastopt.files.config import (
     DEFAULT_ACCOUNT_VALUE,
     OPTIMIZER_KEYS,
     merge_config,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastopt import prices as prices_mod
+from fastopt.backtest import prices as prices_mod
 from fastopt.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from fastopt.cli import main
-from fastopt.loader import load_panel
-from fastopt.state_file import read_state
-from fastopt.stats_file import read_stats
+from fastopt.files.loader import load_panel
+from fastopt.files.state import read_state
+from fastopt.files.stats import read_stats
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = ["btc_ti_24h", "btc_ti_24h_short", "eth_trend", "sol_trend", "bnb_meanrev", "btc_breakout"]
@@ -178,7 +178,7 @@ WARN_SCRIPT = (
     "print('warner: done')\n"
 )
 SYNTHETIC_STRATEGY = (
-    "from fastopt.strategy import run_strategy\n"
+    "from fastopt.backtest.strategy import run_strategy\n"
     "import numpy as np, sys\n"
     "sys.exit(run_strategy(name='xrp_flat', symbol='XRP/USDT:USDT', signal=lambda p: np.ones(len(p)),\n"
     "                      here=__file__, description='xrp'))\n"

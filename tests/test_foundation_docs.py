@@ -5,9 +5,9 @@ import json
 import re
 from pathlib import Path
 
-from fastopt.config_file import OPTIMIZER_KEYS, validate_for_trading
-from fastopt.state_file import parse_state
-from fastopt.stats_file import parse_stats
+from fastopt.files.config import OPTIMIZER_KEYS, validate_for_trading
+from fastopt.files.state import parse_state
+from fastopt.files.stats import parse_stats
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "formats.md"
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from bench.universe import build_universe, generate_universe, write_universe
 from fastopt.errors import InputError
-from fastopt.loader import load_panel
-from fastopt.panel import Panel
-from fastopt.stats_file import write_stats
+from fastopt.files.loader import load_panel
+from fastopt.files.panel import Panel
+from fastopt.files.stats import write_stats
 
 DAY0 = np.datetime64("2023-01-01", "D")
 
@@ -127,7 +127,7 @@ def test_malformed_files_are_skipped_with_reason(tmp_path, caplog):
         (tmp_path / name / "stats.json").write_bytes(content)
     (tmp_path / "no_stats_here").mkdir()
     (tmp_path / "stray_file.txt").write_text("x")
-    with caplog.at_level(logging.WARNING, logger="fastopt.loader"):
+    with caplog.at_level(logging.WARNING, logger="fastopt.files.loader"):
         panel = load_panel(tmp_path)
     assert panel.names == ["good"]
     assert set(panel.skipped) == set(bad)

@@ -5,9 +5,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastopt import loader
-from fastopt.loader import load_panel
-from fastopt.stats_file import write_stats
+from fastopt.files import loader
+from fastopt.files.loader import load_panel
+from fastopt.files.stats import write_stats
 
 DAY0 = np.datetime64("2022-03-01", "D")
 

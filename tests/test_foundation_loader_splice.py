@@ -15,8 +15,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastopt import stats_file
-from fastopt.stats_file import loads_many, loads_stats
+from fastopt.files import stats as stats_file
+from fastopt.files.stats import loads_many, loads_stats
 
 DAY0 = np.datetime64("2019-12-25", "D")
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastopt import stats_file
+from fastopt.files import stats as stats_file
 from fastopt.errors import InputError
-from fastopt.stats_file import SHAPES, build_stats, loads_stats, parse_stats, read_stats, write_stats
+from fastopt.files.stats import SHAPES, build_stats, loads_stats, parse_stats, read_stats, write_stats
 
 DAY0 = np.datetime64("2020-01-01", "D")
 

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fastopt import prices as prices_mod
-from fastopt import strategy as strat
+from fastopt.backtest import prices as prices_mod
+from fastopt.backtest import strategy as strat
 from fastopt.errors import InputError
-from fastopt.state_file import read_state
-from fastopt.stats_file import read_stats
+from fastopt.files.state import read_state
+from fastopt.files.stats import read_stats
 
 closes = arrays(np.float64, st.integers(3, 60), elements=st.floats(1.0, 1000.0, allow_nan=False))
 

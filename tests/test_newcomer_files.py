@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastopt
-from fastopt import atomic
-from fastopt import prices as prices_mod
+from fastopt.files import atomic
+from fastopt.backtest import prices as prices_mod
 from fastopt.cli import main
 from fastopt.commands import init as init_cmd
-from fastopt.stats_file import read_stats
+from fastopt.files.stats import read_stats
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = Path(fastopt.__file__).resolve().parent
@@ -81,7 +81,7 @@ def test_umask_read_without_proc_is_restored(umask):
     def no_proc(*args, **kwargs):
         raise OSError("no /proc here")
 
-    atomic.open = no_proc  # shadows the builtin inside fastopt.atomic only
+    atomic.open = no_proc  # shadows the builtin inside fastopt.files.atomic only
     try:
         with _Umask(umask):
             assert atomic.current_umask() == umask

@@ -11,10 +11,10 @@ from fakes.allocators import write_blaveclaw_allocator
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastopt.allocators import AllocatorError, get_allocator
+from fastopt.optimize.allocators import AllocatorError, get_allocator
 from fastopt.cli import main
 from fastopt.errors import InputError
-from fastopt.leverage import portfolio_ann_vol, target_leverage
+from fastopt.optimize.leverage import portfolio_ann_vol, target_leverage
 
 START = np.datetime64("2024-01-01")
 
@@ -237,9 +237,9 @@ def test_leverage_hits_target_when_uncapped(target, seed, cap):
 def test_warmup_reports_every_kernel(capsys):
     assert main(["warmup", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    import fastopt.active_set_kernels as active_set_kernels
-    import fastopt.kernels as kernels
-    import fastopt.rolling_kernels as rolling_kernels
+    import fastopt.optimize.active_set_kernels as active_set_kernels
+    import fastopt.optimize.kernels as kernels
+    import fastopt.walkforward.rolling_kernels as rolling_kernels
 
     assert report["modules_without_warmup"] == []
     for module in (kernels, rolling_kernels, active_set_kernels):
@@ -285,7 +285,7 @@ def test_exact_solver_agrees_with_search_through_the_cli(workspace, capsys):
 @given(raw=st.lists(st.floats(0, 10, allow_nan=False), min_size=2, max_size=12), flip=st.integers(0, 11),
        bad=st.sampled_from(["none", "negative", "nan", "unknown", "unnormalized"]))
 def test_validate_weights_accepts_only_valid_output(raw, flip, bad):
-    from fastopt.allocators import validate_weights
+    from fastopt.optimize.allocators import validate_weights
 
     names = [f"s{k}" for k in range(len(raw))]
     w = np.array(raw)
@@ -344,12 +344,12 @@ def test_allocator_on_falling_curves_is_no_rising_curve(tmp_path, monkeypatch, c
 
 
 def test_unwritable_config_is_a_one_line_error(workspace, monkeypatch, capsys):
-    import fastopt.config_file
+    import fastopt.files.config
 
     def refuse(path, config):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(fastopt.config_file, "write_config", refuse)
+    monkeypatch.setattr(fastopt.files.config, "write_config", refuse)
     assert run_cli("--target-vol", "0.3") == 2
     err = capsys.readouterr().err
     assert err == "fastopt optimize: error: portfolio_config.json: cannot write the config: Permission denied\n"

@@ -11,14 +11,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fastopt.errors import InputError, NothingToDo
-from fastopt.objective import (
+from fastopt.optimize.objective import (
     blaveclaw_score,
     ledoit_wolf_intensity,
     score,
     shrink_covariance,
     window_stats,
 )
-from fastopt.optimizer import kkt_gap, optimize, solve_ratio
+from fastopt.optimize.solver import kkt_gap, optimize, solve_ratio
 
 
 def ratio(g, cov, w):
@@ -69,7 +69,7 @@ def test_invariant_to_scaling_and_permutation(problem, scale, perm_seed):
 
 
 def _exact(g, cov, **kw):
-    from fastopt.exact import solve_exact
+    from fastopt.optimize.exact import solve_exact
 
     return solve_exact(g, cov, **kw)
 
@@ -324,7 +324,7 @@ def test_window_stats_match_definitions(problem):
 
 @given(raw=st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=50).filter(lambda v: sum(v) > 0))
 def test_normalize_weights_sums_to_one(raw):
-    from fastopt.allocation import Allocation, normalize_weights
+    from fastopt.optimize.allocation import Allocation, normalize_weights
 
     w = normalize_weights(np.array(raw))
     assert (w >= 0).all()

@@ -1,4 +1,4 @@
-"""Every numba kernel of fastopt.kernels against its numpy twin (1e-12) and the definitions."""
+"""Every numba kernel of fastopt.optimize.kernels against its numpy twin (1e-12) and the definitions."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastopt import kernels as nb
-from fastopt import kernels_np as ref
-from fastopt.objective import window_stats
+from fastopt.optimize import kernels as nb
+from fastopt.optimize import kernels_np as ref
+from fastopt.optimize.objective import window_stats
 
 TOL = 1e-12
 

@@ -1,4 +1,4 @@
-"""The large-N path of ``optimize``: a lazily computed covariance (``fastopt.ratio.working_set``).
+"""The large-N path of ``optimize``: a lazily computed covariance (``fastopt.optimize.ratio.working_set``).
 
 It must give the dense solver's (and cvxpy's) optimum, certify it on the whole
 problem, and hand every case it does not handle to the dense solver.
@@ -14,13 +14,13 @@ from fakes.universes import universe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fastopt.optimizer as optimizer_module
-import fastopt.ratio.working_set as working_set_module
+import fastopt.optimize.solver as optimizer_module
+import fastopt.optimize.ratio.working_set as working_set_module
 from fastopt.errors import FastoptError
-from fastopt.objective import shrink_covariance, window_slopes_centered, window_stats
-from fastopt.optimizer import optimize, solve_ratio
-from fastopt.ratio.common import kkt_gap
-from fastopt.ratio.working_set import CenteredWindow, LazyCovariance
+from fastopt.optimize.objective import shrink_covariance, window_slopes_centered, window_stats
+from fastopt.optimize.solver import optimize, solve_ratio
+from fastopt.optimize.ratio.common import kkt_gap
+from fastopt.optimize.ratio.working_set import CenteredWindow, LazyCovariance
 
 
 def lazy_everywhere(pool_size: int):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fakes.workspace import make_workspace, reconciler_for
-from fastopt.atomic import atomic_write_json
+from fastopt.files.atomic import atomic_write_json
 from reconciler.loop import PollingLoop, input_signature
 
 SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from fastopt.config_file import TradingConfig
-from fastopt.state_file import StrategyState
+from fastopt.files.config import TradingConfig
+from fastopt.files.state import StrategyState
 from reconciler.model import Market
 from reconciler.plan import plan_orders, plan_symbol, truncate_to_step
 from reconciler.targets import cap_gross, compute_targets

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-import fastopt.prices
+import fastopt.backtest.prices
 import reconciler.venues.prices
 from fakes.workspace import journal_lines, make_workspace, reconciler_for
 from fastopt.cli import main
@@ -50,7 +50,7 @@ def test_broken_state_with_no_earlier_good_state_never_closes_the_position(tmp_p
 
 
 def test_reconciler_uses_the_fastopt_dns_helper():
-    assert reconciler.venues.prices.resolves is fastopt.prices.resolves
+    assert reconciler.venues.prices.resolves is fastopt.backtest.prices.resolves
 
 
 def test_fallback_price_message_says_what_really_happened(monkeypatch, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""fastopt/state_file.py: round-trips and every rejection reason."""
+"""fastopt/files/state.py: round-trips and every rejection reason."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fastopt.errors import InputError
-from fastopt.state_file import parse_state, parse_timestamp, read_state, write_state
+from fastopt.files.state import parse_state, parse_timestamp, read_state, write_state
 
 symbols = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20)
 positions = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9)

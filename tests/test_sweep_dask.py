@@ -11,9 +11,9 @@ import pytest
 
 from fastopt.cli import main
 from fastopt.errors import InputError
-from fastopt.stats_file import write_stats
-from fastopt.sweep import SweepSpec, grid_points, rows_to_csv, rows_to_jsonable, run_point, run_sweep, sort_rows
-from fastopt.walkforward import walkforward
+from fastopt.files.stats import write_stats
+from fastopt.walkforward.sweep import SweepSpec, grid_points, rows_to_csv, rows_to_jsonable, run_point, run_sweep, sort_rows
+from fastopt.walkforward.core import walkforward
 
 
 def _universe(n: int, days: int, seed: int) -> dict:

@@ -9,9 +9,9 @@ import pytest
 from fakes.allocators import write_blaveclaw_allocator
 
 from fastopt.cli import main
-from fastopt.stats_file import write_stats
-from fastopt.walkforward import walkforward
-from fastopt.walkforward_report import build_stats, dumps_stats, write_outputs
+from fastopt.files.stats import write_stats
+from fastopt.walkforward.core import walkforward
+from fastopt.walkforward.report import build_stats, dumps_stats, write_outputs
 
 BLAVECLAW_TOP = {"lookback", "allocator", "start", "end", "managed", "random_benchmark", "daily_dates",
                  "managed_returns", "weights_history"}
@@ -118,7 +118,7 @@ def test_failed_run_leaves_existing_outputs_untouched(tmp_path, monkeypatch, cap
     def broken_render(*args, **kwargs):
         raise RuntimeError("disk full while plotting")
 
-    monkeypatch.setattr("fastopt.walkforward_report.render_pnl_png", broken_render)
+    monkeypatch.setattr("fastopt.walkforward.report.render_pnl_png", broken_render)
     code = main(["walkforward", "--strategies", str(strategies), "--lookback", "40", "--random-n", "5",
                  "--output", str(out)])
     assert code == 1
@@ -130,7 +130,7 @@ def test_failed_run_leaves_existing_outputs_untouched(tmp_path, monkeypatch, cap
 def test_ctrl_c_stops_cleanly_and_writes_nothing(tmp_path, monkeypatch, capsys):
     strategies = _write_strategies(tmp_path / "strategies", n=8, days=90)
     out = tmp_path / "wf"
-    import fastopt.walkforward as wf
+    import fastopt.walkforward.core as wf
 
     real = wf.walkforward
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from bench.universe import generate_universe
 from fastopt import metrics
 from fastopt.errors import InputError, NothingToDo
-from fastopt.objective import window_stats
-from fastopt.random_portfolios import dirichlet_weights, random_benchmark, random_portfolio_returns
-from fastopt.walkforward import walkforward
+from fastopt.optimize.objective import window_stats
+from fastopt.walkforward.random_portfolios import dirichlet_weights, random_benchmark, random_portfolio_returns
+from fastopt.walkforward.core import walkforward
 
 
 def _universe(n: int, days: int, seed: int) -> np.ndarray:
@@ -250,7 +250,7 @@ def test_input_errors_and_nothing_to_do():
 
 
 def test_panel_input_keeps_names_and_dates():
-    from fastopt.panel import Panel
+    from fastopt.files.panel import Panel
 
     returns = _universe(8, 60, 2)
     dates = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-01-01") + 60)
@@ -266,8 +266,8 @@ def test_panel_input_keeps_names_and_dates():
 @given(st.integers(0, 2**31), st.integers(6, 30), st.integers(30, 90), st.sampled_from([1.0, 0.5, 0.3]))
 def test_face_warm_start_is_certified_equal_to_a_cold_solve(seed, n, lookback, max_weight):
     """Whenever the same-face warm start answers, it is the solver's optimum (score within 1e-9)."""
-    from fastopt.optimizer import solve_ratio
-    from fastopt.walkforward import face_warm_start
+    from fastopt.optimize.solver import solve_ratio
+    from fastopt.walkforward.core import face_warm_start
 
     returns = _universe(n, lookback + 1, seed)
     yesterday = window_stats(returns[:lookback])
@@ -287,7 +287,7 @@ def test_face_warm_start_is_certified_equal_to_a_cold_solve(seed, n, lookback, m
 
 
 def test_face_warm_start_hands_hard_cases_to_the_solver():
-    from fastopt.walkforward import face_warm_start
+    from fastopt.walkforward.core import face_warm_start
 
     returns = _universe(8, 60, 1)
     stats = window_stats(returns)
@@ -309,8 +309,8 @@ def test_face_warm_start_is_used_and_changes_nothing():
 
 @pytest.mark.parametrize("shrinkage", [0.2, "auto"])
 def test_shrinkage_fits_the_shrunk_covariance_warm_and_cold(shrinkage):
-    from fastopt.objective import ledoit_wolf_intensity, shrink_covariance
-    from fastopt.optimizer import solve_ratio
+    from fastopt.optimize.objective import ledoit_wolf_intensity, shrink_covariance
+    from fastopt.optimize.solver import solve_ratio
 
     returns = _universe(30, 25 + 40, 12)  # N > lookback: the unshrunk problem is degenerate
     warm = walkforward(returns, lookback=25, random_n=0, shrinkage=shrinkage)
@@ -381,9 +381,9 @@ def test_a_single_falling_strategy_is_not_held_under_the_cash_policy():
 def test_face_moves_kernel_matches_its_numpy_twin(seed, n, max_weight, kind):
     """face_moves_nb (numba) and face_moves_np give the same code, face and weights (1e-12), on a
     ready covariance (cross = cov, s0 = 0, L = 2) and on a sliding window's running sums."""
-    from fastopt.objective import shrink_covariance
-    from fastopt.rolling import CovarianceSums, RollingWindow, face_moves_np
-    from fastopt.rolling_kernels import face_moves_nb
+    from fastopt.optimize.objective import shrink_covariance
+    from fastopt.walkforward.rolling import CovarianceSums, RollingWindow, face_moves_np
+    from fastopt.walkforward.rolling_kernels import face_moves_nb
 
     if kind == "matrix":
         returns = _universe(n, 60, seed)
@@ -421,7 +421,7 @@ def test_face_moves_kernel_matches_its_numpy_twin(seed, n, max_weight, kind):
     np.testing.assert_array_equal(order_a, order_b)
     np.testing.assert_allclose(w_a, w_b, rtol=1e-12, atol=1e-14)
     if code_a == 1:  # certified: it is the solver's optimum
-        from fastopt.optimizer import solve_ratio
+        from fastopt.optimize.solver import solve_ratio
 
         expected = solve_ratio(g, cov, max_weight=max_weight)
         score = float(g @ w_a) / math.sqrt(float(w_a @ cov @ w_a)) * math.sqrt(365)
@@ -429,11 +429,11 @@ def test_face_moves_kernel_matches_its_numpy_twin(seed, n, max_weight, kind):
 
 
 def test_face_warm_start_numba_and_numpy_paths_agree():
-    from fastopt.walkforward import face_warm_start
+    from fastopt.walkforward.core import face_warm_start
 
     returns = _universe(30, 61, 5)
     yesterday, today = window_stats(returns[:60]), window_stats(returns[1:])
-    from fastopt.optimizer import solve_ratio
+    from fastopt.optimize.solver import solve_ratio
 
     previous = np.asarray(solve_ratio(yesterday.g, yesterday.cov).weights)
     fast = face_warm_start(today.g, today.cov, previous, max_weight=1.0, periods_per_year=365)
@@ -467,8 +467,8 @@ def test_ill_posed_windows_warm_equals_cold_in_status_and_validity(seed):
 
 
 def test_ill_posed_hold_never_lowers_yesterdays_score_and_certifies_honestly():
-    from fastopt.optimizer import solve_ratio
-    from fastopt.walkforward import ill_posed_hold
+    from fastopt.optimize.solver import solve_ratio
+    from fastopt.walkforward.core import ill_posed_hold
 
     returns = _universe(120, 41, 3)
     today = window_stats(returns[1:])
@@ -491,8 +491,8 @@ def test_ill_posed_hold_never_lowers_yesterdays_score_and_certifies_honestly():
 def test_face_warm_start_handles_a_singular_face_with_the_certificate():
     """Yesterday's support holds two exact duplicates: the face is singular; a ridge factor is used
     and the answer is accepted only with the KKT certificate, at the solver's score."""
-    from fastopt.optimizer import solve_ratio
-    from fastopt.walkforward import face_warm_start
+    from fastopt.optimize.solver import solve_ratio
+    from fastopt.walkforward.core import face_warm_start
 
     base = _universe(8, 121, 11)
     returns = np.column_stack([base, base[:, [int(np.argmax(window_stats(base).g))]]])

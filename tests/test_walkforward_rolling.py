@@ -6,15 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastopt.objective import window_stats
-from fastopt.rolling import (
+from fastopt.optimize.objective import window_stats
+from fastopt.walkforward.rolling import (
     RollingWindow,
     cov_from_cross_np,
     exact_window_stats,
     slide_window_np,
     slope_weights,
 )
-from fastopt.rolling_kernels import cov_from_cross_nb, slide_window_nb
+from fastopt.walkforward.rolling_kernels import cov_from_cross_nb, slide_window_nb
 
 
 def _close(actual, expected, rel=1e-10):
@@ -171,8 +171,8 @@ def _spd(n: int, seed: int) -> np.ndarray:
 
 @given(st.integers(1, 12), st.integers(0, 2**31))
 def test_cholesky_append_kernel_matches_twin_and_refactorization(n, seed):
-    from fastopt.rolling import cholesky_append_np
-    from fastopt.rolling_kernels import cholesky_append_nb
+    from fastopt.optimize.kernels_np import cholesky_append_np
+    from fastopt.optimize.cholesky_kernels import cholesky_append_nb
 
     a = _spd(n + 1, seed)
     results = []
@@ -187,8 +187,8 @@ def test_cholesky_append_kernel_matches_twin_and_refactorization(n, seed):
 
 @given(st.integers(2, 12), st.data(), st.integers(0, 2**31))
 def test_cholesky_delete_kernel_matches_twin_and_refactorization(n, data, seed):
-    from fastopt.rolling import cholesky_delete_np
-    from fastopt.rolling_kernels import cholesky_delete_nb
+    from fastopt.optimize.kernels_np import cholesky_delete_np
+    from fastopt.optimize.cholesky_kernels import cholesky_delete_nb
 
     p = data.draw(st.integers(0, n - 1))
     a = _spd(n, seed)
@@ -206,7 +206,7 @@ def test_cholesky_delete_kernel_matches_twin_and_refactorization(n, data, seed):
 
 
 def test_cholesky_append_refuses_a_singular_border():
-    from fastopt.rolling_kernels import cholesky_append_nb
+    from fastopt.optimize.cholesky_kernels import cholesky_append_nb
 
     a = _spd(3, 1)
     chol = np.zeros((4, 4))
@@ -218,8 +218,8 @@ def test_cholesky_append_refuses_a_singular_border():
 def test_face_moves_give_up_when_the_gap_scale_underflows():
     """|G| * V underflows to 0 on a tiny-scale face: both twins give up (code 0) instead of the
     kernel dividing by zero and the numpy twin certifying a NaN gap as optimal."""
-    from fastopt.rolling import face_moves_np
-    from fastopt.rolling_kernels import face_moves_nb
+    from fastopt.walkforward.rolling import face_moves_np
+    from fastopt.walkforward.rolling_kernels import face_moves_nb
 
     g = np.array([1e-200, 1e-200])
     cov = np.eye(2) * 1e-200
@@ -237,8 +237,8 @@ def test_face_moves_give_up_when_the_gap_scale_underflows():
 def test_sums_kernels_match_their_numpy_twins(seed, n, lookback, slid):
     """moments_nb, sums_block_nb and sums_times_nb against the numpy formulas (1e-12), on a
     window slid past its exact recomputation, with strategies flat in the window."""
-    from fastopt.rolling import CovarianceSums, RollingWindow, moments_np
-    from fastopt.rolling_kernels import moments_nb
+    from fastopt.walkforward.rolling import CovarianceSums, RollingWindow, moments_np
+    from fastopt.walkforward.rolling_kernels import moments_nb
 
     rng = np.random.default_rng(seed)
     returns = rng.normal(5e-4, 0.02, (lookback + slid, n))

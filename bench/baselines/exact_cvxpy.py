@@ -1,4 +1,4 @@
-"""The bench's own exact solve (cvxpy + Clarabel), independent of fastopt.exact.
+"""The bench's own exact solve (cvxpy + Clarabel), independent of fastopt.optimize.exact.
 
 max g·w / sqrt(wᵀΣw), w >= 0, Σw = 1 is, when some g_i > 0, the convex problem
 min yᵀΣy s.t. g·y = 1, y >= 0 with w = y / Σy. The quadratic is written as

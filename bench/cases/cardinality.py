@@ -24,7 +24,7 @@ QUICK_SIZES = ((100, 365),)
 
 
 def run(ctx: BenchContext) -> CaseResult:
-    optimize = require("fastopt.optimizer", "optimize")
+    optimize = require("fastopt.optimize.solver", "optimize")
     result = CaseResult(name=NAME, title=TITLE)
     for n, n_days in (QUICK_SIZES if ctx.quick else FULL_SIZES):
         _run_size(ctx, optimize, n, n_days, result)

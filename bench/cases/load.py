@@ -24,7 +24,7 @@ QUICK_SIZES = ((100, 365),)
 
 
 def _fastopt_loader():
-    load_panel = require("fastopt.loader", "load_panel")
+    load_panel = require("fastopt.files.loader", "load_panel")
     kwargs = {}
     if "min_history_days" in inspect.signature(load_panel).parameters:
         kwargs["min_history_days"] = 0  # keep late starters: the generator's matrix includes them

@@ -62,7 +62,7 @@ class Method:
 
 def _fastopt_methods() -> list[Method]:
     try:
-        optimize = require("fastopt.optimizer", "optimize")
+        optimize = require("fastopt.optimize.solver", "optimize")
     except Unavailable as exc:
         reason = str(exc)
         return [Method("fastopt_search", "fastopt search", None, True, unavailable=reason),
@@ -302,7 +302,7 @@ COMPILE_SNIPPET = """
 import json, time
 t0 = time.perf_counter()
 import numpy as np
-from fastopt.optimizer import optimize
+from fastopt.optimize.solver import optimize
 import_s = time.perf_counter() - t0
 from bench.universe import generate_universe
 _, _, returns = generate_universe({n}, {days}, {seed}, market_factor=True)
@@ -319,7 +319,7 @@ def compile_times(ctx: BenchContext, *, n: int = 100, days: int = 365) -> Table:
     cache_dir.mkdir(parents=True, exist_ok=True)
     code = COMPILE_SNIPPET.format(n=n, days=days, seed=ctx.seed)
     table = Table(title=f"numba compile (fresh process, N = {n}, T = {days}, fastopt search)",
-                  columns=["numba cache", "import fastopt.optimizer", "first call", "second call",
+                  columns=["numba cache", "import fastopt.optimize.solver", "first call", "second call",
                            "first − second (≈ compile or cache load)"])
     for label in ("cold (empty NUMBA_CACHE_DIR)", "warm (same dir, second process)"):
         out = run_python(code, env={"NUMBA_CACHE_DIR": str(cache_dir)}, timeout_s=900)

@@ -1,6 +1,6 @@
 """Case 5 — reconcile: one cycle (500 strategies × 50 symbols), journal load, loop memory; paper exchange.
 
-Cycle. Workspace from ``reconciler.bench.build_bench_workspace`` (config, state files, a
+Cycle. Workspace from ``bench.reconcile_workspace.build_bench_workspace`` (config, state files, a
 price file). The first cycle (every state file parsed, every position opened) is
 the warm-up and is reported apart; then, before each timed cycle, every strategy's
 position is rewritten (untimed) so each timed cycle reads changed files and trades.
@@ -11,7 +11,7 @@ within one amount step (or the venue's minimum order cost) of it.
 
 Journal load. ``orders.jsonl`` of 100,000 records (50,000 intents, 50,000 outcomes; 100
 intents left unfinished, the 100 spare outcomes are second outcomes of finished orders)
-written by the journal's own API (``reconciler.bench.write_bench_journal``); then
+written by the journal's own API (``bench.reconcile_workspace.write_bench_journal``); then
 ``OrderJournal(path)`` is timed: one untimed warm-up, median of the timed loads. Parity
 (before timing): the loaded unfinished intents are exactly the ones written without an
 outcome, oldest first; and no load changed the file.
@@ -66,10 +66,10 @@ def _targets_from_files(folder: Path) -> dict[str, float]:
 
 
 def run(ctx: BenchContext) -> CaseResult:
-    build_workspace = require("reconciler.bench", "build_bench_workspace")
+    build_workspace = require("bench.reconcile_workspace", "build_bench_workspace")
     build_reconciler = require("reconciler.cli", "build_reconciler")
     configure = require("reconciler.cli", "configure")
-    write_state = require("fastopt.state_file", "write_state")
+    write_state = require("fastopt.files.state", "write_state")
     os.environ["FASTOPT_OFFLINE"] = "1"
     folder = ctx.scratch / "reconcile"
     config = build_workspace(folder, n_strategies=N_STRATEGIES, n_symbols=N_SYMBOLS, seed=ctx.seed)
@@ -144,8 +144,8 @@ def run(ctx: BenchContext) -> CaseResult:
 
 def _journal_part(ctx: BenchContext, result: CaseResult, record: dict) -> None:
     """Time OrderJournal(path) on a journal written by the journal's own API (see the module docstring)."""
-    write_journal = require("reconciler.bench", "write_bench_journal")
-    load_journal = require("reconciler.bench", "bench_journal_load")
+    write_journal = require("bench.reconcile_workspace", "write_bench_journal")
+    load_journal = require("bench.reconcile_workspace", "bench_journal_load")
     n_intents, n_outcomes, n_unfinished, repeats = JOURNAL["quick" if ctx.quick else "full"]
     path = ctx.scratch / "journal" / "orders.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,12 +181,12 @@ def _journal_part(ctx: BenchContext, result: CaseResult, record: dict) -> None:
 
 def _loop_part(ctx: BenchContext, result: CaseResult, record: dict) -> None:
     """PollingLoop RSS over many cycles, in a fresh interpreter (see the module docstring)."""
-    require("reconciler.bench", "bench_loop_memory")
+    require("bench.reconcile_workspace", "bench_loop_memory")
     n_strategies, n_symbols, cycles, sample_at, rewrite_every = LOOP["quick" if ctx.quick else "full"]
     start = time.perf_counter()
     got = run_python(f"""
         import json
-        from reconciler.bench import bench_loop_memory
+        from bench.reconcile_workspace import bench_loop_memory
         print(json.dumps(bench_loop_memory(n_strategies={n_strategies}, n_symbols={n_symbols}, cycles={cycles},
                                            sample_at={sample_at!r}, rewrite_every={rewrite_every},
                                            seed={ctx.seed})))

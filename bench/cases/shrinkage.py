@@ -31,7 +31,7 @@ def oos_sharpe(daily: np.ndarray) -> float:
 
 
 def run(ctx: BenchContext) -> CaseResult:
-    optimize = require("fastopt.optimizer", "optimize")
+    optimize = require("fastopt.optimize.solver", "optimize")
     p = QUICK if ctx.quick else FULL
     n_days = p["lookback"] + p["oos"]
     _, _, returns = universe(p["n"], n_days, seed=ctx.seed, market_factor=False)

@@ -55,7 +55,7 @@ def check_days(returns: np.ndarray, weights: np.ndarray, days: list[int], lookba
 MEMORY_SNIPPET = """
 import json, resource, time
 import numpy as np
-from fastopt.walkforward import walkforward
+from fastopt.walkforward.core import walkforward
 returns = np.ascontiguousarray(np.load({path!r}), dtype=np.float64)  # written by the parent: no generator peak here
 walkforward(returns[: {lookback} + 5, :50], lookback={lookback}, random_n=0)  # compile / load kernels
 base_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -85,7 +85,7 @@ BIG_BUDGET_S = 150.0
 
 def run(ctx: BenchContext) -> CaseResult:
     walkforward = require("fastopt.walkforward", "walkforward")
-    require("fastopt.optimizer", "solve_ratio")
+    require("fastopt.optimize.solver", "solve_ratio")
     oos = QUICK_OOS_DAYS if ctx.quick else OOS_DAYS
     n_days = LOOKBACK + oos
     result = CaseResult(name=NAME, title=TITLE)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastopt.atomic import dumps_json
+from fastopt.files.atomic import dumps_json
 from fastopt.errors import EXIT_CODES, EXIT_FAILURE, EXIT_OK, FastoptError
 
 SUMMARY = "Validate the trading setup without trading: config, states, stats, keys, venues, prices, disk."
@@ -60,9 +60,9 @@ def _item(checks: list[Check], name: str, fn: Callable[[], str]) -> bool:
 
 def run_checks(args: argparse.Namespace, *, env: dict[str, str] | None = None) -> list[Check]:
     """Every check, in order: ``[{"name", "ok", "detail"}]`` (see the module docstring)."""
-    from fastopt.config_file import read_config, validate_for_trading
-    from fastopt.state_file import read_state
-    from fastopt.stats_file import read_stats
+    from fastopt.files.config import read_config, validate_for_trading
+    from fastopt.files.state import read_state
+    from fastopt.files.stats import read_stats
     from reconciler.engine import JOURNAL_NAME
     from reconciler.inputs import unknown_weighted
     from reconciler.journal import OrderJournal
@@ -152,7 +152,7 @@ def run_checks(args: argparse.Namespace, *, env: dict[str, str] | None = None) -
 def _venue_checks(args: argparse.Namespace, checks: list[Check], raw: dict[str, Any], trading: Any,
                   weighted: list[str], strategies: Path) -> None:
     """Per venue: keys, reachable + self-check + equity, prices plausible for every symbol to trade or held."""
-    from fastopt.state_file import read_state
+    from fastopt.files.state import read_state
     from reconciler.cli import build_reconciler
     from reconciler.guards import judge_prices
     from reconciler.report import Reporter

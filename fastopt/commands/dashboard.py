@@ -6,7 +6,7 @@ import os
 import socket
 import sys
 
-from fastopt.commands.options import positive_number
+from fastopt.options import positive_number
 from fastopt.errors import EXIT_CODES, FastoptError, InputError
 
 SUMMARY = "Serve a read-only local web page of the reconciler: health, target vs live, equity, orders, alerts."

@@ -1,6 +1,6 @@
 """`fastopt optimize`: weights maximizing slope/std, vol-targeted leverage, portfolio_config.json.
 
-Loads every strategies/<name>/stats.json (``fastopt.loader.load_panel``), takes
+Loads every strategies/<name>/stats.json (``fastopt.files.loader.load_panel``), takes
 the last ``--lookback`` days, finds the weights (default: the certified
 slope/std optimum; or ``--allocator``), measures the portfolio's annual vol over
 ``--vol-window`` days, sets leverage = target_vol / ann_vol (capped by
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.commands.options import finite_number, non_negative_int, positive_int, shrinkage
+from fastopt.options import finite_number, non_negative_int, positive_int, shrinkage
 from fastopt.errors import EXIT_CODES, InputError, NothingToDo
 
 SUMMARY = "find the weights maximizing slope/std and write portfolio_config.json"
@@ -151,16 +151,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("strategies folder not found", path=strategies)
     config_path = Path(args.config)
 
-    from fastopt.config_file import merge_config, read_config, write_config
+    from fastopt.files.config import merge_config, read_config, write_config
 
     existing = read_config(config_path, missing_ok=True)  # a broken config fails here, untouched
 
-    from fastopt.loader import load_panel
+    from fastopt.files.loader import load_panel
 
     vol_window = args.vol_window or args.lookback
     with _progress("loading stats.json files"):
         panel = load_panel(strategies, lookback=max(args.lookback, vol_window), end=args.end)
-    # the loader already reports skipped files on stderr (logger fastopt.loader)
+    # the loader already reports skipped files on stderr (logger fastopt.files.loader)
     if panel.n_strategies == 0:
         reasons = "; ".join(f"{k}: {v}" for k, v in list(panel.skipped.items())[:5])
         raise NothingToDo(f"no valid strategy in {strategies}" + (f" ({reasons})" if reasons else
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     if window.shape[0] < 2:
         raise NothingToDo(f"the {args.lookback}-day window holds {window.shape[0]} day(s) of data: need at least 2")
 
-    from fastopt.objective import as_returns_matrix, window_slopes_centered
+    from fastopt.optimize.objective import as_returns_matrix, window_slopes_centered
 
     # slopes and centered returns only: the table needs std and cov @ w, O(N T), never the
     # N x N covariance the large-N optimizer avoids forming
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         _warn("no allocation has a rising curve; writing the least-bad allocation (--allow-negative)")
 
     from fastopt import metrics
-    from fastopt.leverage import portfolio_ann_vol, target_leverage
+    from fastopt.optimize.leverage import portfolio_ann_vol, target_leverage
 
     ann_vol = portfolio_ann_vol(vol_returns, weights, periods_per_year=args.periods_per_year)
     decision = target_leverage(ann_vol, args.target_vol, max_leverage=args.max_leverage)
@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
         "diagnostics": _jsonable(result.get("diagnostics", {})),
     }
     if args.json:
-        from fastopt.atomic import dumps_json
+        from fastopt.files.atomic import dumps_json
 
         sys.stdout.write(dumps_json(summary))
     else:
@@ -318,7 +318,7 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str], *,
                    max_strategies=args.max_strategies, seed=args.seed,
                    periods_per_year=args.periods_per_year, names=names)
     if args.allocator in ("slope_std", "slope_std_compound"):
-        from fastopt.optimizer import optimize
+        from fastopt.optimize.solver import optimize
 
         alloc = optimize(window, args.allocator, solver=args.solver, shrinkage=args.shrinkage, **options)
         return {
@@ -331,8 +331,8 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str], *,
             "excluded": alloc.diagnostics.get("excluded", {}),
             "diagnostics": alloc.diagnostics,
         }
-    from fastopt.allocators import get_allocator
-    from fastopt.objective import score
+    from fastopt.optimize.allocators import get_allocator
+    from fastopt.optimize.objective import score
 
     ignored = [flag for flag, active in (
         ("--max-weight", bool(args.max_weight)), ("--min-weight", args.min_weight != 0.0),

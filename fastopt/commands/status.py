@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fastopt.atomic import dumps_json
-from fastopt.commands.options import positive_number
+from fastopt.files.atomic import dumps_json
+from fastopt.options import positive_number
 from fastopt.errors import EXIT_CODES, InputError, NothingToDo
 
 SUMMARY = "Is the reconciler running and on target: health, last cycle, target vs live, equity and PnL."

@@ -114,9 +114,9 @@ def _print_table(rows: list[dict[str, Any]], limit: int = 30) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fastopt.atomic import atomic_write_text, dumps_json
-    from fastopt.sweep import SweepSpec, load_universes, rows_to_csv, rows_to_jsonable, run_sweep, sort_rows
-    from fastopt.walkforward import resolve_allocator
+    from fastopt.files.atomic import atomic_write_text, dumps_json
+    from fastopt.walkforward.sweep import SweepSpec, load_universes, rows_to_csv, rows_to_jsonable, run_sweep, sort_rows
+    from fastopt.walkforward.core import resolve_allocator
 
     if args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fastopt.commands.options import non_negative_int, non_negative_number, positive_int, positive_number, shrinkage
+from fastopt.options import non_negative_int, non_negative_number, positive_int, positive_number, shrinkage
 from fastopt.errors import EXIT_CODES, InputError, NothingToDo
 
 SUMMARY = "walk-forward the allocator out of sample (daily re-fit) vs random Dirichlet portfolios"
@@ -94,7 +94,7 @@ def _progress_runner(label: str, quiet: bool):
 
 def summary_document(result: Any, paths: dict[str, Path]) -> dict[str, Any]:
     """The small JSON summary printed by --json (no daily arrays)."""
-    from fastopt.walkforward_report import build_stats
+    from fastopt.walkforward.report import build_stats
 
     doc = build_stats(result)
     small = {k: doc[k] for k in ("lookback", "allocator", "start", "end", "managed", "random_benchmark",
@@ -134,9 +134,9 @@ def _print_table(small: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fastopt.loader import load_panel
-    from fastopt.walkforward import resolve_allocator, walkforward
-    from fastopt.walkforward_report import write_outputs
+    from fastopt.files.loader import load_panel
+    from fastopt.walkforward.core import resolve_allocator, walkforward
+    from fastopt.walkforward.report import write_outputs
 
     _, allocator_obj = resolve_allocator(args.allocator)  # bad allocator: usage error (exit 2) whatever the data
     output = args.output

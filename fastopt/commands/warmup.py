@@ -3,7 +3,7 @@
 Kernels are compiled with ``cache=True``: the machine code lands in numba's
 cache (``__pycache__`` beside the modules, or ``NUMBA_CACHE_DIR``), so the
 first real ``fastopt optimize`` / ``walkforward`` does not pay the compile time.
-Every ``fastopt`` module whose name ends in ``kernels`` and that exposes a
+Every ``fastopt`` module (any sub-package) whose name ends in ``kernels`` and that exposes a
 ``warmup() -> [(name, seconds)]`` function is warmed up.
 """
 from __future__ import annotations
@@ -34,13 +34,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _kernel_modules() -> list[str]:
+    """Every ``fastopt`` module, in any sub-package, whose name ends in ``kernels``."""
     import fastopt
 
-    return sorted(
-        f"fastopt.{info.name}"
-        for info in pkgutil.iter_modules(fastopt.__path__)
-        if info.name.endswith("kernels") and not info.name.endswith("_np")
-    )
+    names = []
+    for info in pkgutil.walk_packages(fastopt.__path__, prefix="fastopt."):
+        leaf = info.name.rsplit(".", 1)[-1]
+        if leaf.endswith("kernels") and not info.ispkg:
+            names.append(info.name)
+    return sorted(names)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             results.append({"module": module_name, "kernel": name, "seconds": float(seconds)})
     total = time.perf_counter() - started
     if args.json:
-        from fastopt.atomic import dumps_json
+        from fastopt.files.atomic import dumps_json
 
         sys.stdout.write(dumps_json({"kernels": results, "total_seconds": total,
                                      "modules_without_warmup": skipped}))

@@ -342,7 +342,7 @@ def equity_curve(folder: Path, status: Mapping[str, Any], *, walkforward: Path |
 
 def config_weights(config_path: Path) -> dict[str, Any]:
     """``{"weights": [{"strategy", "weight", "exchange"}], "account_value", "leverage", "error"}``, largest first."""
-    from fastopt.config_file import read_config
+    from fastopt.files.config import read_config
 
     try:
         raw = read_config(config_path)

@@ -6,7 +6,7 @@ source goes offline for ``retry_online_s`` seconds), then a local price file
 (JSON object symbol -> price), or a folder of OHLCV ``*.csv`` files whose
 last ``close`` is used (``BTC-USD.csv`` prices BTC/USDT:USDT, BTC/USDT, BTC/USD).
 Without a price file: the last daily close exactly as the strategies' backtests
-resolve prices (:func:`fastopt.prices.load_prices` offline: env
+resolve prices (:func:`fastopt.backtest.prices.load_prices` offline: env
 ``FASTOPT_PRICES_DIR``, the local price cache, the real history embedded in
 fastopt, the seeded synthetic market only with ``FASTOPT_SYNTHETIC=1``), so the
 offline demo trades at the prices its strategies saw.
@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastopt.errors import InputError
-from fastopt.prices import DNS_TIMEOUT_S, resolves
+from fastopt.backtest.prices import DNS_TIMEOUT_S, resolves
 
 
 def offline_requested() -> bool:
@@ -136,14 +136,14 @@ class PriceSource:
         """Last daily close as the strategies resolve it (FASTOPT_PRICES_DIR, local cache, the embedded real
         history, the synthetic market only with FASTOPT_SYNTHETIC=1); a symbol with none has no price.
 
-        :func:`fastopt.prices.load_prices` is asked offline (the live attempt already failed or was
+        :func:`fastopt.backtest.prices.load_prices` is asked offline (the live attempt already failed or was
         skipped); its own notice would name FASTOPT_OFFLINE even when the user never set it, so it
         is replaced by one line saying why live prices were not used and where the price came from.
         """
         import contextlib
         import io
 
-        from fastopt.prices import load_prices
+        from fastopt.backtest.prices import load_prices
 
         out: dict[str, float] = {}
         why = self.online_unavailable or "no live price"

@@ -18,8 +18,8 @@ try:
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fastopt.prices import PriceHistory
-from fastopt.strategy import rolling_std, rsi, run_strategy, sma
+from fastopt.backtest.prices import PriceHistory
+from fastopt.backtest.strategy import rolling_std, rsi, run_strategy, sma
 
 NAME = "bnb_meanrev"
 SYMBOL = "BNB/USDT:USDT"

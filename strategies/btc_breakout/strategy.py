@@ -18,8 +18,8 @@ try:
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fastopt.prices import PriceHistory
-from fastopt.strategy import rolling_max, rolling_min, run_strategy
+from fastopt.backtest.prices import PriceHistory
+from fastopt.backtest.strategy import rolling_max, rolling_min, run_strategy
 
 NAME = "btc_breakout"
 SYMBOL = "BTC/USDT:USDT"

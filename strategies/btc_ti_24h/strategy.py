@@ -18,8 +18,8 @@ try:
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fastopt.prices import PriceHistory
-from fastopt.strategy import run_strategy, trend_intensity
+from fastopt.backtest.prices import PriceHistory
+from fastopt.backtest.strategy import run_strategy, trend_intensity
 
 NAME = "btc_ti_24h"
 SYMBOL = "BTC/USDT:USDT"

@@ -17,8 +17,8 @@ try:
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fastopt.prices import PriceHistory
-from fastopt.strategy import run_strategy, sma, vol_scale
+from fastopt.backtest.prices import PriceHistory
+from fastopt.backtest.strategy import run_strategy, sma, vol_scale
 
 NAME = "eth_trend"
 SYMBOL = "ETH/USDT:USDT"

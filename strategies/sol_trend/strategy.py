@@ -17,8 +17,8 @@ try:
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fastopt.prices import PriceHistory
-from fastopt.strategy import pct_change, run_strategy
+from fastopt.backtest.prices import PriceHistory
+from fastopt.backtest.strategy import pct_change, run_strategy
 
 NAME = "sol_trend"
 SYMBOL = "SOL/USDT:USDT"

@@ -19,8 +19,8 @@ the point on the cached strategies. Only a KKT certificate computed from the
 full gradient is accepted, which makes the result as exact as a dense solve;
 anything else (binding max_weight, no certificate) is handed back to the
 caller for the dense solver, which then runs exactly as without this path.
-Conventions as in ``fastopt.ratio.common``; shrinkage X in [0, 1] acts as
-(1 - X) cov + X diag(cov), the same as ``fastopt.objective.shrink_covariance``.
+Conventions as in ``fastopt.optimize.ratio.common``; shrinkage X in [0, 1] acts as
+(1 - X) cov + X diag(cov), the same as ``fastopt.optimize.objective.shrink_covariance``.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.active_set_kernels import (
+from fastopt.optimize.active_set_kernels import (
     CODE_BUFFER,
     CODE_DEPENDENT,
     CODE_FAILED,
@@ -38,10 +38,10 @@ from fastopt.active_set_kernels import (
     run_active_set,
     start_face_nb,
 )
-from fastopt.kernels import kkt_violators_nb
-from fastopt.ratio.common import ACTIVE_SET_TOL, CERTIFIED_GAP, kkt_gap
-from fastopt.ratio.refine import refine
-from fastopt.ratio.search import search_and_refine
+from fastopt.optimize.kernels import kkt_violators_nb
+from fastopt.optimize.ratio.common import ACTIVE_SET_TOL, CERTIFIED_GAP, kkt_gap
+from fastopt.optimize.ratio.refine import refine
+from fastopt.optimize.ratio.search import search_and_refine
 
 #: ``optimize`` takes the lazy path from this many strategies on (dense below: the full
 #: covariance is cheap there and the dense solver's numba kernels win).

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, kkt_violators_nb, time_calls
-from fastopt.rolling_kernels import cholesky_append_nb, cholesky_delete_nb, face_solve_nb
+from fastopt.optimize.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, kkt_violators_nb, time_calls
+from fastopt.optimize.cholesky_kernels import cholesky_append_nb, cholesky_delete_nb, face_solve_nb
 
 _FLAGS = {"cache": True, "nogil": True}
 

@@ -27,7 +27,7 @@ window mean at the last exact recomputation), which removes the cancellation of
 positional sums use ``s1 = sum s x`` and ``s2 = sum s^2 x`` so that
 ``g = shift + 6 (L s1 - s2) / (L (L^2 - 1))``.
 
-The numba kernels live in ``fastopt.rolling_kernels``; the ``*_np`` functions
+The numba kernels live in ``fastopt.walkforward.rolling_kernels``; the ``*_np`` functions
 here are their plain-numpy twins (same arithmetic, tested at 1e-12).
 """
 from __future__ import annotations
@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from fastopt.rolling_kernels import cov_from_cross_nb, moments_nb, slide_window_nb, sums_block_nb, sums_times_nb
+from fastopt.optimize.kernels_np import cholesky_append_np, cholesky_delete_np
+from fastopt.walkforward.rolling_kernels import cov_from_cross_nb, moments_nb, slide_window_nb, sums_block_nb, sums_times_nb
 
 __all__ = [
     "CovarianceSums",
@@ -136,7 +137,7 @@ def exact_window_stats(window: NDArray[np.float64], *, full_cov: bool = True) ->
 
 
 def slide_window_np(cross, s0, s1, s2, rows_out, rows_in, shift, lookback, full_cov) -> None:
-    """Plain-numpy twin of :func:`fastopt.rolling_kernels.slide_window_nb` (in place)."""
+    """Plain-numpy twin of :func:`fastopt.walkforward.rolling_kernels.slide_window_nb` (in place)."""
     x_in = rows_in - shift
     x_out = rows_out - shift
     last = float(lookback - 1)
@@ -158,14 +159,14 @@ def slide_window_np(cross, s0, s1, s2, rows_out, rows_in, shift, lookback, full_
 
 
 def cov_from_cross_np(cross, s0, lookback, out) -> None:
-    """Plain-numpy twin of :func:`fastopt.rolling_kernels.cov_from_cross_nb` (fills ``out``)."""
+    """Plain-numpy twin of :func:`fastopt.walkforward.rolling_kernels.cov_from_cross_nb` (fills ``out``)."""
     inv_l = 1.0 / lookback
     inv_dof = 1.0 / (lookback - 1)
     out[:] = (cross - np.outer(s0, s0) * inv_l) * inv_dof
 
 
 def moments_np(shift, s0, s1, s2, cross, active_days, lookback):
-    """Plain-numpy twin of :func:`fastopt.rolling_kernels.moments_nb`: (g, mean, var)."""
+    """Plain-numpy twin of :func:`fastopt.walkforward.rolling_kernels.moments_nb`: (g, mean, var)."""
     denom = lookback * (lookback * lookback - 1.0)
     g = shift + 6.0 * (lookback * s1 - s2) / denom
     mean = shift + s0 / lookback
@@ -306,40 +307,8 @@ class RollingWindow:
         return CovarianceSums(cross=self.cross, s0=self.s0, n_days=self.lookback)
 
 
-# --------------------------------------------------------------------------- Cholesky twins
-
-
-def cholesky_append_np(chol, k, col, diag) -> bool:
-    """Plain-numpy twin of ``cholesky_append_nb``: refactor the bordered matrix from scratch."""
-    lower = chol[:k, :k]
-    gram = np.empty((k + 1, k + 1))
-    gram[:k, :k] = lower @ lower.T
-    gram[:k, k] = col
-    gram[k, :k] = col
-    gram[k, k] = diag
-    try:
-        new = np.linalg.cholesky(gram)
-    except np.linalg.LinAlgError:
-        return False
-    if not new[k, k] ** 2 > 1e-14 * diag:
-        return False
-    chol[: k + 1, : k + 1] = new
-    chol[k, k + 1 :] = 0.0
-    return True
-
-
-def cholesky_delete_np(chol, k, p) -> None:
-    """Plain-numpy twin of ``cholesky_delete_nb``: refactor the matrix without row/column p."""
-    lower = chol[:k, :k]
-    gram = lower @ lower.T
-    keep = np.delete(np.arange(k), p)
-    new = np.linalg.cholesky(gram[np.ix_(keep, keep)])
-    chol[:k, :k] = 0.0
-    chol[: k - 1, : k - 1] = new
-
-
 def face_moves_np(g, cross, s0, lookback, upper, order, size, chol, max_moves, tol, min_relative_variance):
-    """Plain-numpy twin of ``fastopt.rolling_kernels.face_moves_nb`` (same moves, same returns)."""
+    """Plain-numpy twin of ``fastopt.walkforward.rolling_kernels.face_moves_nb`` (same moves, same returns)."""
     sums = CovarianceSums(cross=cross, s0=s0, n_days=lookback)
     n = g.size
     cap = chol.shape[0]

@@ -6,10 +6,10 @@ import math
 import numpy as np
 
 from fastopt.errors import InputError
-from fastopt.kernels import batch_ratio_sparse_nb
-from fastopt.ratio.candidates import repair
-from fastopt.ratio.common import score_of, submatrix
-from fastopt.ratio.refine import refine
+from fastopt.optimize.kernels import batch_ratio_sparse_nb
+from fastopt.optimize.ratio.candidates import repair
+from fastopt.optimize.ratio.common import score_of, submatrix
+from fastopt.optimize.ratio.refine import refine
 
 
 def outsider_gain(g: np.ndarray, cov: np.ndarray, upper: np.ndarray, w: np.ndarray, members) -> np.ndarray:

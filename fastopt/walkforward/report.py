@@ -15,7 +15,7 @@ percentile; ``leverage_history``, ``turnover_history``, ``rebalance_days`` and
 ``settings``.
 
 Both files are rendered in memory first and then written atomically
-(``fastopt.atomic``): a failure leaves the previous outputs untouched.
+(``fastopt.files.atomic``): a failure leaves the previous outputs untouched.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.atomic import atomic_write_bytes, atomic_write_text
-from fastopt.walkforward import PortfolioSummary, WalkForwardResult
+from fastopt.files.atomic import atomic_write_bytes, atomic_write_text
+from fastopt.walkforward.core import PortfolioSummary, WalkForwardResult
 
 __all__ = ["build_stats", "dumps_stats", "render_pnl_png", "write_outputs", "STATS_NAME", "PNG_NAME"]
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.allocation import normalize_weights
+from fastopt.optimize.allocation import normalize_weights
 from fastopt.errors import FastoptError, InputError
 
 BUILTINS = ("slope_std", "slope_std_compound", "equal", "inverse_vol", "max_sharpe")
@@ -137,7 +137,7 @@ def _number(value: Any, allocator: str, name: str) -> float:
 
 
 def _slope_std(window, names, *, previous_weights=None, objective="slope_std", **options) -> np.ndarray:
-    from fastopt.optimizer import optimize
+    from fastopt.optimize.solver import optimize
 
     alloc = optimize(window, objective, names=names, previous_weights=previous_weights, **options)
     return np.asarray(alloc.weights)
@@ -157,8 +157,8 @@ def _inverse_vol(window, names, *, previous_weights=None) -> np.ndarray:
 
 def _max_sharpe(window, names, *, previous_weights=None, **options) -> np.ndarray:
     """Long-only max mean/std: the same solver with g replaced by the mean return."""
-    from fastopt.objective import as_returns_matrix, window_stats
-    from fastopt.optimizer import solve_ratio
+    from fastopt.optimize.objective import as_returns_matrix, window_stats
+    from fastopt.optimize.solver import solve_ratio
 
     stats = window_stats(as_returns_matrix(window))
     alloc = solve_ratio(stats.mean, stats.cov, previous_weights=previous_weights, names=names, **options)

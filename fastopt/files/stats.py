@@ -36,7 +36,7 @@ import orjson
 from numpy.typing import ArrayLike, NDArray
 
 from fastopt import metrics
-from fastopt.atomic import atomic_write_json
+from fastopt.files.atomic import atomic_write_json
 from fastopt.errors import InputError
 
 #: The keys that carry the series; everything else is metadata.

@@ -36,7 +36,7 @@ Conventions (all returns are simple daily returns as fractions):
   and ``random_n`` static Dirichlet(1, ..., 1) portfolios drawn from ``seed``.
 
 Speed: with ``incremental=True`` (default) the window statistics slide by one
-day with rank-one updates (``fastopt.rolling``) and each ``slope_std`` fit is
+day with rank-one updates (``fastopt.walkforward.rolling``) and each ``slope_std`` fit is
 warm-started from the previous solution: first on yesterday's support
 (:func:`face_warm_start`, accepted only with the solver's KKT certificate),
 else ``solve_ratio(previous_weights=...)``. ``incremental=False`` recomputes
@@ -46,12 +46,9 @@ statistics but always calls the solver.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import math
-import sys
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,12 +57,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fastopt import metrics
-from fastopt.allocation import normalize_weights
+from fastopt.optimize.allocation import normalize_weights
 from fastopt.errors import InputError, NothingToDo
-from fastopt.objective import ledoit_wolf_intensity, single_thread_blas
-from fastopt.random_portfolios import RandomBenchmark, random_benchmark
-from fastopt.ratio.common import lower_cholesky
-from fastopt.rolling import (
+from fastopt.optimize.objective import ledoit_wolf_intensity, single_thread_blas
+from fastopt.walkforward.random_portfolios import RandomBenchmark, random_benchmark
+from fastopt.optimize.ratio.common import lower_cholesky
+from fastopt.walkforward.rolling import (
     DEFAULT_RECOMPUTE_EVERY,
     CovarianceSums,
     RollingStats,
@@ -73,7 +70,7 @@ from fastopt.rolling import (
     exact_window_stats,
     face_moves_np,
 )
-from fastopt.rolling_kernels import face_moves_nb
+from fastopt.walkforward.rolling_kernels import face_moves_nb
 
 logger = logging.getLogger("fastopt.walkforward")
 
@@ -182,9 +179,9 @@ class WalkForwardResult:
 
 
 def _as_panel_parts(returns: Any, names: list[str] | None, dates: Any) -> tuple[NDArray[np.float64], list[str], Any]:
-    """Accept a Panel, a pandas or polars DataFrame or a T x N array (``fastopt.panel.as_named_returns``);
+    """Accept a Panel, a pandas or polars DataFrame or a T x N array (``fastopt.files.panel.as_named_returns``);
     validate and return (returns, names, dates)."""
-    from fastopt.panel import as_named_returns
+    from fastopt.files.panel import as_named_returns
 
     read = as_named_returns(returns, names=names, dates=dates)
     names, dates = read.names, read.dates
@@ -238,14 +235,14 @@ def _check_options(
 def resolve_allocator(allocator: Any, **options: Any) -> tuple[str, Any]:
     """(display name, allocator object or None for the fast slope_std path); InputError if unknown.
 
-    ``options`` go to ``fastopt.allocators.get_allocator`` (lookback for BlaveClaw
+    ``options`` go to ``fastopt.optimize.allocators.get_allocator`` (lookback for BlaveClaw
     plug-ins; max_weight, min_weight, max_strategies, seed for the optimizing built-ins).
     """
     if isinstance(allocator, str):
         spec = allocator.strip()
         if spec == FAST_ALLOCATOR:
             return FAST_ALLOCATOR, None
-        from fastopt.allocators import get_allocator
+        from fastopt.optimize.allocators import get_allocator
 
         try:
             obj = get_allocator(spec, **options)
@@ -334,23 +331,23 @@ def face_warm_start(
     has a zero multiplier). Starting from ``S = support(previous)``, up to
     ``max_moves`` active-set moves are tried (drop the non-positive weights, or
     add every strategy violating the KKT conditions); the result is accepted only
-    if ``fastopt.optimizer.kkt_gap`` certifies it at the solver's own
+    if ``fastopt.optimize.solver.kkt_gap`` certifies it at the solver's own
     tolerance (``10 * KKT_TOL``), i.e. it *is* the global optimum the solver
     would return. Anything unusual (no rising curve, a bound hit, a singular
     or near-riskless face) returns None and the caller runs ``solve_ratio``
     warm-started from ``previous``. Cost: one Cholesky factorization of the
     face, O(|S|^3), then O(N |S| + |S|^2) per move (the factor is bordered or
-    downdated, ``fastopt.rolling_kernels.cholesky_append_nb/_delete_nb``).
+    downdated, ``fastopt.walkforward.rolling_kernels.cholesky_append_nb/_delete_nb``).
     ``max_support``: give up on supports larger than this (a sample covariance
     of L days has rank <= L - 1, so bigger faces are singular). The moves run
-    in ``fastopt.rolling_kernels.face_moves_nb`` (``use_numba=False``: its
+    in ``fastopt.walkforward.rolling_kernels.face_moves_nb`` (``use_numba=False``: its
     numpy twin); the final weights are re-certified with ``kkt_gap``.
     ``cov``: the covariance, or the window's ``CovarianceSums`` (entries read on
     demand: no O(N^2) matrix per day); with sums, ``var`` (the window's
     variances, 0 for strategies flat in the window) decides who is usable.
     """
-    from fastopt.allocation import Allocation
-    from fastopt.optimizer import KKT_TOL, kkt_gap
+    from fastopt.optimize.allocation import Allocation
+    from fastopt.optimize.solver import KKT_TOL, kkt_gap
 
     if not (g > 0).any():
         return None
@@ -437,14 +434,14 @@ def ill_posed_hold(
     ill-posed the same way (at least ``lookback`` usable strategies). The ratio has no finite optimum to find,
     so instead of the full rank-limited solve (~0.1 s at N = 2000) yesterday's
     weights are kept and polished by at most ``moves`` pairwise moves
-    (``fastopt.kernels.smo_ratio_nb``, O(N) each; the score never decreases).
+    (``fastopt.optimize.kernels.smo_ratio_nb``, O(N) each; the score never decreases).
     Status ``unbounded`` unless the KKT certificate happens to hold
     (then ``optimal``), the statuses the full rank-limited solve gives; None when
     yesterday's weights are unusable today (the caller runs the solver).
     """
-    from fastopt.allocation import Allocation
-    from fastopt.kernels import cov_matvec_sparse_nb, smo_ratio_nb
-    from fastopt.optimizer import KKT_TOL, kkt_gap
+    from fastopt.optimize.allocation import Allocation
+    from fastopt.optimize.kernels import cov_matvec_sparse_nb, smo_ratio_nb
+    from fastopt.optimize.solver import KKT_TOL, kkt_gap
 
     upper = np.where(np.diag(cov) > 0, float(max_weight), 0.0)
     w = np.where(upper > 0, previous, 0.0)
@@ -510,7 +507,7 @@ def walkforward(
 
     Out-of-sample days are ``lookback .. T-1``; see the module docstring for the
     conventions. ``allocator``: ``"slope_std"`` (the fast incremental path), any
-    name/path ``fastopt.allocators.get_allocator`` accepts, or an object with
+    name/path ``fastopt.optimize.allocators.get_allocator`` accepts, or an object with
     ``allocate(window, names, *, previous_weights=None)``. ``progress(done, total)``
     is called after every fit. ``shrinkage`` (``slope_std`` only): fit on
     ``(1 - X) cov + X diag(cov)`` with X in [0, 1], or ``"auto"`` (Ledoit-Wolf
@@ -540,7 +537,7 @@ def walkforward(
     fast = allocator_obj is None
     need_cov = fast or target_vol is not None
     if fast:
-        from fastopt.optimizer import solve_ratio
+        from fastopt.optimize.solver import solve_ratio
 
     n_oos = n_total - lookback
     fit_days = list(range(lookback, n_total, rebalance))
@@ -734,7 +731,7 @@ def _stats_for(
         return window.stats(cov_out=cov_buffer, with_cov=need_cov)
     block = data[day - lookback : day]
     if use_objective:
-        from fastopt.objective import window_stats
+        from fastopt.optimize.objective import window_stats
 
         ws = window_stats(block)
         return RollingStats(g=ws.g, mean=ws.mean, var=np.diag(ws.cov).copy(), cov=ws.cov, n_days=ws.n_days)
@@ -742,7 +739,7 @@ def _stats_for(
 
 
 def _shrink_into(cov: NDArray[np.float64], intensity: float, out: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``(1 - X) cov + X diag(cov)`` into ``out`` (same as ``fastopt.objective.shrink_covariance``)."""
+    """``(1 - X) cov + X diag(cov)`` into ``out`` (same as ``fastopt.optimize.objective.shrink_covariance``)."""
     np.multiply(cov, 1.0 - intensity, out=out)
     np.fill_diagonal(out, np.diag(cov))
     return out
@@ -767,19 +764,3 @@ def _leverage(
     if ann_vol <= 0:
         return float(max_leverage)
     return float(min(target_vol / ann_vol, max_leverage))
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as its :func:`walkforward` function.
-
-    ``fastopt.walkforward`` names both this module and the function: whichever the package
-    attribute ends up holding (the import system binds the module to it when it is first
-    imported), ``fastopt.walkforward(...)`` runs the function.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> WalkForwardResult:
-        return self.walkforward(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-__signature__ = inspect.signature(walkforward)

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from fastopt.atomic import atomic_write_text
+from fastopt.files.atomic import atomic_write_text
 from fastopt.errors import InputError
 
 DEFAULT_EXCHANGE = "binanceusdm"

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf
 
 from fastopt.errors import InputError, NothingToDo
-from fastopt.kernels import cov_matvec_sparse_nb
+from fastopt.optimize.kernels import cov_matvec_sparse_nb
 
 #: KKT gap (relative gradient spread, see ``kkt_gap``) the refinement aims for.
 KKT_TOL = 1e-11

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastopt.atomic import atomic_write_json
-from fastopt.state_file import write_state
+from fastopt.files.atomic import atomic_write_json
+from fastopt.files.state import write_state
 
 
 def _symbols(n_symbols: int) -> list[str]:

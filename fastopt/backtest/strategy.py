@@ -15,7 +15,7 @@ Position values: signed fraction of the strategy's capital (+1 long, -1 short,
 
 A strategy file declares its rules as a function ``signal(prices) -> positions``
 and calls :func:`run_strategy`, which parses the command line, loads prices
-(:mod:`fastopt.prices`), and either backtests (stats.json + pnl.png) or, with
+(:mod:`fastopt.backtest.prices`), and either backtests (stats.json + pnl.png) or, with
 ``--live``, writes today's position (state.json).
 """
 from __future__ import annotations
@@ -34,12 +34,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fastopt import metrics
-from fastopt.atomic import atomic_write_bytes
-from fastopt.commands.options import non_negative_number
+from fastopt.files.atomic import atomic_write_bytes
+from fastopt.options import non_negative_number
 from fastopt.errors import EXIT_USAGE, FastoptError, InputError
-from fastopt.prices import PriceHistory, load_prices
-from fastopt.state_file import write_state as _write_state_file
-from fastopt.stats_file import write_stats as _write_stats_file
+from fastopt.backtest.prices import PriceHistory, load_prices
+from fastopt.files.state import write_state as _write_state_file
+from fastopt.files.stats import write_stats as _write_stats_file
 
 DEFAULT_FEE_BPS = 5.0
 
@@ -254,7 +254,7 @@ def write_state(
     updated_at: datetime | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Write today's position as state.json (atomic; see fastopt.state_file)."""
+    """Write today's position as state.json (atomic; see fastopt.files.state)."""
     return _write_state_file(path, symbol=symbol, position=float(position), updated_at=updated_at, **extra)
 
 

@@ -21,7 +21,7 @@ Pipeline of ``solve_ratio`` (the core, on precomputed ``g`` and ``cov``):
    linearization + pairwise ascent).
 
 ``optimize`` with N >= ``WORKING_SET_MIN_N`` (300) strategies never forms the
-N x N covariance: ``fastopt.ratio.working_set`` runs the active set on a
+N x N covariance: ``fastopt.optimize.ratio.working_set`` runs the active set on a
 growing cache of covariance entries with the full gradient from the returns,
 and falls back to the dense path when it cannot certify.
 
@@ -31,7 +31,7 @@ Derivations and measurements: docs/objective.md.
 
 Layout: this module holds the public entry points (``solve_ratio``,
 ``optimize``; ``kkt_gap``, ``KKT_TOL``, ``resolve_upper`` re-exported); the
-pieces live in ``fastopt.ratio``: ``common`` (tolerances, bounds, validation,
+pieces live in ``fastopt.optimize.ratio``: ``common`` (tolerances, bounds, validation,
 scores, KKT certificate), ``candidates`` (start points), ``refine`` (face
 solves, active set, PDAS, SMO + active-set rounds), ``search`` (search +
 refinement), ``working_set`` (large N without the covariance matrix),
@@ -47,9 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.allocation import STATUSES, Allocation, normalize_weights
+from fastopt.optimize.allocation import STATUSES, Allocation, normalize_weights
 from fastopt.errors import InputError, NothingToDo
-from fastopt.objective import (
+from fastopt.optimize.objective import (
     DEFAULT_PERIODS_PER_YEAR,
     OBJECTIVES,
     as_returns_matrix,
@@ -60,9 +60,9 @@ from fastopt.objective import (
     window_slopes_centered,
     window_stats,
 )
-from fastopt.panel import DEFAULT_LOOKBACK_DAYS, NamedReturns, as_named_returns, last_days_mask
-from fastopt.ratio.cardinality import apply_min_weight, cardinality
-from fastopt.ratio.common import (
+from fastopt.files.panel import DEFAULT_LOOKBACK_DAYS, NamedReturns, as_named_returns, last_days_mask
+from fastopt.optimize.ratio.cardinality import apply_min_weight, cardinality
+from fastopt.optimize.ratio.common import (
     CERTIFIED_GAP,
     KKT_TOL,
     UNBOUNDED_REL_VAR,
@@ -75,10 +75,10 @@ from fastopt.ratio.common import (
     submatrix,
     usable_bounds,
 )
-from fastopt.ratio.compound import refine_compound
-from fastopt.ratio.refine import face_is_singular
-from fastopt.ratio.search import search_and_refine
-from fastopt.ratio.working_set import WORKING_SET_MIN_N, CenteredWindow, solve_lazy
+from fastopt.optimize.ratio.compound import refine_compound
+from fastopt.optimize.ratio.refine import face_is_singular
+from fastopt.optimize.ratio.search import search_and_refine
+from fastopt.optimize.ratio.working_set import WORKING_SET_MIN_N, CenteredWindow, solve_lazy
 
 __all__ = ["KKT_TOL", "kkt_gap", "optimize", "resolve_upper", "solve_ratio"]
 
@@ -277,7 +277,7 @@ def _solve_large(
     tol: float = KKT_TOL,
     max_rounds: int = 200,
 ) -> Allocation:
-    """``solve_ratio`` for large N, without the full covariance when it can (``fastopt.ratio.working_set``).
+    """``solve_ratio`` for large N, without the full covariance when it can (``fastopt.optimize.ratio.working_set``).
 
     Falls back to the dense solver (recorded in ``diagnostics["fallback"]``) for binding
     max_weight bounds, windows without a rising strategy, and whenever the lazy
@@ -365,7 +365,7 @@ def _window_of(read: NamedReturns, lookback: Any) -> tuple[np.ndarray, list[str]
     keep = np.arange(arr.shape[1])
     panel = read.panel
     if panel is not None and days is not None and arr.shape[1]:
-        from fastopt.loader import DEFAULT_MIN_HISTORY_DAYS
+        from fastopt.files.loader import DEFAULT_MIN_HISTORY_DAYS
 
         active = panel.active_mask()[rows]
         required = min(DEFAULT_MIN_HISTORY_DAYS, days)
@@ -414,7 +414,7 @@ def optimize(
     ``returns``: a T x N array of simple daily returns (fractions), a pandas or polars
     DataFrame (one numeric column per strategy, named after it; dates from a ``Date``/``date``
     column or a pandas DatetimeIndex; any other non-numeric column is refused) or a
-    :class:`~fastopt.panel.Panel` (``fastopt.load_panel``). ``names`` / ``dates`` override the
+    :class:`~fastopt.files.panel.Panel` (``fastopt.load_panel``). ``names`` / ``dates`` override the
     input's. ``lookback``: with dates, the window is the last ``lookback`` calendar days (default
     365, like ``fastopt optimize --lookback``; ``"all"``: every day); a Panel also drops the
     strategies with under 30 days of their own history in it, as the CLI's loader does, so
@@ -465,7 +465,7 @@ def optimize(
         if solver == "exact":
             if objective != "slope_std":
                 raise InputError("solver='exact' supports only the slope_std objective")
-            from fastopt.exact import solve_exact
+            from fastopt.optimize.exact import solve_exact
 
             alloc = solve_exact(stats.g, cov, max_weight=max_weight, min_weight=min_weight,
                                 max_strategies=max_strategies, periods_per_year=periods_per_year, names=names)

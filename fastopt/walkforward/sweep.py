@@ -96,7 +96,7 @@ def run_point(data: dict[str, Any], point: dict[str, Any], shared: dict[str, Any
     ``data``: {"returns": T x N, "names": [...], "dates": datetime64[D] (T)};
     ``point``: a grid point; ``shared``: the keyword options common to the sweep.
     """
-    from fastopt.walkforward import walkforward
+    from fastopt.walkforward.core import walkforward
 
     row: dict[str, Any] = {name: None for name in ROW_FIELDS}
     row.update(point)
@@ -142,7 +142,7 @@ def _shared_options(spec: SweepSpec) -> dict[str, Any]:
 
 def load_universes(universes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Load every strategies folder once: {folder: {"returns", "names", "dates"}}."""
-    from fastopt.loader import load_panel
+    from fastopt.files.loader import load_panel
 
     out: dict[str, dict[str, Any]] = {}
     for folder in dict.fromkeys(str(u) for u in universes):

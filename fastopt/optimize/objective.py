@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastopt.errors import InputError
-from fastopt.kernels import portfolio_score_nb, slope_basis_nb
+from fastopt.optimize.kernels import portfolio_score_nb, slope_basis_nb
 
 OBJECTIVES = ("slope_std", "slope_std_compound")
 DEFAULT_PERIODS_PER_YEAR = 365

@@ -1,7 +1,7 @@
-"""Plain-numpy twins of ``fastopt.kernels`` (same signatures minus the ``_nb``).
+"""Plain-numpy twins of ``fastopt.optimize.kernels`` (same signatures minus the ``_nb``).
 
 They exist to prove the numba kernels right (tests compare them to 1e-12) and
-to document the maths in vectorized form. Conventions: see ``fastopt.kernels``.
+to document the maths in vectorized form. Conventions: see ``fastopt.optimize.kernels``.
 """
 from __future__ import annotations
 
@@ -240,7 +240,7 @@ def compound_line_max(r: np.ndarray, delta: np.ndarray, lo: float, hi: float, it
 
 
 def ratio_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
-    """Twin of ``fastopt.active_set_kernels.ratio_active_set_nb``: the same steps, with the face
+    """Twin of ``fastopt.optimize.active_set_kernels.ratio_active_set_nb``: the same steps, with the face
     factored from scratch by numpy at every step instead of updated (``chol`` is refreshed too).
 
     Same arguments, state updates in place and return codes (1 KKT, 0 step limit,
@@ -357,3 +357,35 @@ def ratio_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
             return 2, size, step
         single = False
     return 0, size, max_steps
+
+
+# --------------------------------------------------------------------------- Cholesky factor updates (twins of fastopt.optimize.cholesky_kernels)
+
+
+def cholesky_append_np(chol, k, col, diag) -> bool:
+    """Plain-numpy twin of ``cholesky_append_nb``: refactor the bordered matrix from scratch."""
+    lower = chol[:k, :k]
+    gram = np.empty((k + 1, k + 1))
+    gram[:k, :k] = lower @ lower.T
+    gram[:k, k] = col
+    gram[k, :k] = col
+    gram[k, k] = diag
+    try:
+        new = np.linalg.cholesky(gram)
+    except np.linalg.LinAlgError:
+        return False
+    if not new[k, k] ** 2 > 1e-14 * diag:
+        return False
+    chol[: k + 1, : k + 1] = new
+    chol[k, k + 1 :] = 0.0
+    return True
+
+
+def cholesky_delete_np(chol, k, p) -> None:
+    """Plain-numpy twin of ``cholesky_delete_nb``: refactor the matrix without row/column p."""
+    lower = chol[:k, :k]
+    gram = lower @ lower.T
+    keep = np.delete(np.arange(k), p)
+    new = np.linalg.cholesky(gram[np.ix_(keep, keep)])
+    chol[:k, :k] = 0.0
+    chol[: k - 1, : k - 1] = new

@@ -1,8 +1,8 @@
-"""Load every `<strategies_dir>/*/stats.json` into one aligned :class:`~fastopt.panel.Panel`.
+"""Load every `<strategies_dir>/*/stats.json` into one aligned :class:`~fastopt.files.panel.Panel`.
 
 Discovery: one level under ``strategies_dir``; a folder without a stats.json is
 ignored silently, a malformed stats.json is skipped with a one-line warning on
-stderr (logger ``fastopt.loader``) naming the file and the reason, and recorded
+stderr (logger ``fastopt.files.loader``) naming the file and the reason, and recorded
 in ``Panel.skipped``. With ``strict=True`` any skip raises InputError instead.
 
 Alignment: each file's days are cut into runs of consecutive days (one run for
@@ -29,10 +29,10 @@ import numpy as np
 import polars as pl
 
 from fastopt.errors import InputError
-from fastopt.panel import Panel
-from fastopt.stats_file import StatsBatch, StatsSeries
+from fastopt.files.panel import Panel
+from fastopt.files.stats import StatsBatch, StatsSeries
 
-logger = logging.getLogger("fastopt.loader")
+logger = logging.getLogger("fastopt.files.loader")
 
 #: Default minimum number of dated entries a strategy needs inside the window.
 DEFAULT_MIN_HISTORY_DAYS = 30

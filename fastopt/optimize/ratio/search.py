@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.kernels import batch_ratio_sparse_nb
-from fastopt.ratio.candidates import best_edges, greedy_fill, repair, repair_sparse, sparse_candidates
-from fastopt.ratio.common import score_of
-from fastopt.ratio.refine import refine
+from fastopt.optimize.kernels import batch_ratio_sparse_nb
+from fastopt.optimize.ratio.candidates import best_edges, greedy_fill, repair, repair_sparse, sparse_candidates
+from fastopt.optimize.ratio.common import score_of
+from fastopt.optimize.ratio.refine import refine
 
 #: Default Dirichlet samples when no max_weight binds (the refinement is global there).
 UNBOUNDED_SAMPLES = 32

@@ -9,18 +9,18 @@ import math
 
 import numpy as np
 
-from fastopt.allocation import Allocation, normalize_weights
+from fastopt.optimize.allocation import Allocation, normalize_weights
 from fastopt.errors import InputError, NothingToDo
-from fastopt.kernels import (
+from fastopt.optimize.kernels import (
     batch_compound_sparse_nb,
     compound_line_max_nb,
     compound_score_grad_nb,
     portfolio_score_nb,
 )
-from fastopt.kernels_np import compound_slope_and_derivative
-from fastopt.objective import window_stats
-from fastopt.ratio.candidates import repair, sparse_candidates
-from fastopt.ratio.common import resolve_upper
+from fastopt.optimize.kernels_np import compound_slope_and_derivative
+from fastopt.optimize.objective import window_stats
+from fastopt.optimize.ratio.candidates import repair, sparse_candidates
+from fastopt.optimize.ratio.common import resolve_upper
 
 
 def refine_compound(returns, alloc, *, names, max_weight, seed, periods_per_year, n_samples,
@@ -91,7 +91,7 @@ def compound_linearized(returns, cov, w0, upper, *, max_steps: int = 20) -> tupl
     of gamma'.v / sqrt(v' cov v) (solve_ratio warm-started at w). A golden-section
     search on the segment [w, target] keeps only improvements of the true score.
     """
-    from fastopt.optimizer import solve_ratio  # the public solver (imports this module)
+    from fastopt.optimize.solver import solve_ratio  # the public solver (imports this module)
 
     w = np.asarray(w0, dtype=np.float64).copy()
     best = float(portfolio_score_nb(returns, np.ascontiguousarray(w), True))

@@ -1,6 +1,6 @@
-"""Numba kernels of the sliding-window statistics (see ``fastopt.rolling``).
+"""Numba kernels of the sliding-window statistics (see ``fastopt.walkforward.rolling``).
 
-Every kernel has a plain-numpy twin in ``fastopt.rolling`` (``*_np``) that the
+Every kernel has a plain-numpy twin in ``fastopt.walkforward.rolling`` (``*_np``) that the
 tests compare against at 1e-12. Inputs are C-contiguous float64 arrays; the
 state arrays are updated in place.
 
@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fastopt.kernels import cholesky_solve_nb, most_violating_pair_nb, time_calls
+from fastopt.optimize.cholesky_kernels import cholesky_append_nb, cholesky_delete_nb, face_solve_nb
+from fastopt.optimize.kernels import most_violating_pair_nb, time_calls
 
 
 @njit(cache=True)
@@ -114,86 +115,9 @@ def cov_from_cross_nb(cross, s0, lookback, out):
             out_row[b] = (row[b] - sum_a * s0[b] * inv_l) * inv_dof
 
 
-# ---------------------------------------------------------------------------
-# Cholesky factor maintenance for the walk-forward's same-face warm start:
-# a support grows by one strategy (append) or loses one (delete) in O(k^2)
-# instead of refactoring in O(k^3). ``chol`` is a (cap x cap) buffer whose
-# leading k x k block holds the lower factor L of the face covariance.
-
-
-@njit(cache=True)
-def face_solve_nb(g, order, size, chol):
-    """u with L L' u = g[order[:size]] for the face factor L (``chol``'s leading block, O(k^2))."""
-    rhs = np.empty(size)
-    for i in range(size):
-        rhs[i] = g[order[i]]
-    return cholesky_solve_nb(chol, rhs)
-
-
-@njit(cache=True)
-def cholesky_append_nb(chol, k, col, diag):
-    """Border the k x k factor with a new last row/column; returns False if not positive definite.
-
-    ``col`` (k): covariances of the new strategy with the current face, in
-    factor order; ``diag``: its variance. Solves ``L l = col`` and sets
-    ``L[k, :k] = l``, ``L[k, k] = sqrt(diag - l.l)``.
-    """
-    total = 0.0
-    for i in range(k):
-        acc = col[i]
-        for j in range(i):
-            acc -= chol[i, j] * chol[k, j]
-        value = acc / chol[i, i]
-        chol[k, i] = value
-        total += value * value
-    pivot = diag - total
-    if not pivot > 1e-14 * diag:
-        return False
-    chol[k, k] = np.sqrt(pivot)
-    for j in range(k + 1, chol.shape[1]):
-        chol[k, j] = 0.0
-    return True
-
-
-@njit(cache=True)
-def cholesky_delete_nb(chol, k, p):
-    """Remove row/column ``p`` from the k x k factor in place (leaves a (k-1) x (k-1) factor).
-
-    The rows below ``p`` lose column ``p``; their trailing block gets the
-    rank-one update ``L22 L22' + x x'`` (x = old column p below the diagonal),
-    done with Givens rotations, while rows and columns shift up/left by one.
-    Row by row (contiguous memory): row j applies the rotations of the rows
-    above it to its own entries, then defines its own rotation. O((k - p)^2 + k).
-    """
-    m = k - p - 1
-    cos = np.empty(m)
-    sin = np.empty(m)
-    for jj in range(m):
-        old = p + 1 + jj  # old row, becoming row p + jj
-        new = p + jj
-        xj = chol[old, p]
-        for j in range(p):  # columns left of p only move up
-            chol[new, j] = chol[old, j]
-        for ii in range(jj):  # rotations of the rows above, on (L[j, i], x_j)
-            value = (chol[old, p + 1 + ii] + sin[ii] * xj) / cos[ii]
-            xj = cos[ii] * xj - sin[ii] * value
-            chol[new, p + ii] = value
-        diag = chol[old, old]
-        r = np.sqrt(diag * diag + xj * xj)
-        cos[jj] = r / diag
-        sin[jj] = xj / diag
-        chol[new, new] = r
-        chol[new, old] = 0.0
-    for j in range(k):
-        chol[k - 1, j] = 0.0
-    if m == 0:
-        for i in range(k):
-            chol[i, k - 1] = 0.0
-
-
 @njit(cache=True)
 def sums_block_nb(cross, s0, lookback, index):
-    """cov[index][:, index] from the window sums (``fastopt.rolling.CovarianceSums``): O(k^2),
+    """cov[index][:, index] from the window sums (``fastopt.walkforward.rolling.CovarianceSums``): O(k^2),
     ``cov[a, b] = (cross[a, b] - s0[a] s0[b] / L) / (L - 1)`` with the arithmetic of
     ``cov_from_cross_nb``. Twin: ``CovarianceSums.block`` (numpy)."""
     k = index.size
@@ -235,7 +159,7 @@ def sums_times_nb(cross, s0, lookback, w, support):
 def face_moves_nb(g, cross, s0, lookback, upper, order, size, chol, max_moves, tol, min_relative_variance):
     """Primal-dual active-set moves of the same-face warm start (twin: ``face_moves_np``).
 
-    The covariance is read as sums (``fastopt.rolling.CovarianceSums``):
+    The covariance is read as sums (``fastopt.walkforward.rolling.CovarianceSums``):
     ``cov[a, b] = (cross[a, b] - s0[a] s0[b] / L) / (L - 1)`` with L =
     ``lookback``, each entry computed when used (a ready matrix: cross = cov,
     s0 = 0, L = 2). ``order[:size]``: the face (strategy indices in factor
@@ -243,7 +167,7 @@ def face_moves_nb(g, cross, s0, lookback, upper, order, size, chol, max_moves, t
     lower Cholesky factor of ``cov[order, order]``. Each move solves ``cov_SS y = g_S``; drops
     the non-positive ``y`` (factor downdates) or, if all are positive, checks
     the relative KKT gap of ``w = y / sum(y)`` (same formula as
-    ``fastopt.optimizer.kkt_gap``) and adds every violator (factor borders).
+    ``fastopt.optimize.solver.kkt_gap``) and adds every violator (factor borders).
     Returns ``(code, size, w)``: code 1 = KKT gap <= tol (w is the optimum),
     0 = gave up (singular border, no progress, a bound binds, a near-riskless
     face with ``var / (sum w_k std_k)^2 < min_relative_variance``, moves exhausted),
@@ -297,7 +221,7 @@ def face_moves_nb(g, cross, s0, lookback, upper, order, size, chol, max_moves, t
             spread += w[k] * np.sqrt((cross[k, k] - s0[k] * s0[k] * inv_l) * inv_dof)
         spread *= spread
         # (near) riskless face (the ratio may be unbounded), or |G| V underflowing so the gap has
-        # no scale: leave it to the solver (same rule as fastopt.ratio.common.kkt_gap)
+        # no scale: leave it to the solver (same rule as fastopt.optimize.ratio.common.kkt_gap)
         if not (var > 0.0 and big_g != 0.0 and spread > 0.0 and var / spread >= min_relative_variance
                 and abs(big_g) * var > 0.0):
             return 0, size, w
@@ -356,9 +280,6 @@ def warmup() -> list[tuple[str, float]]:
         ("moments_nb", lambda: moments_nb(shift, s0, s1, s2, cross, np.ones(n, dtype=np.int64), lookback)),
         ("sums_block_nb", lambda: sums_block_nb(spd, np.zeros(n), 2, np.arange(n, dtype=np.int64))),
         ("sums_times_nb", lambda: sums_times_nb(spd, np.zeros(n), 2, g.copy(), np.arange(n, dtype=np.int64))),
-        ("face_solve_nb", lambda: face_solve_nb(g, np.arange(n, dtype=np.int64), 1, _first_factor(spd, n))),
-        ("cholesky_append_nb", lambda: cholesky_append_nb(chol, 1, spd[1, :1].copy(), spd[1, 1])),
-        ("cholesky_delete_nb", lambda: cholesky_delete_nb(chol, 2, 0)),
         (
             "face_moves_nb",
             lambda: face_moves_nb(

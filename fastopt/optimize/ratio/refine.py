@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.active_set_kernels import CODE_FAILED, CODE_KKT, run_active_set, start_face_nb
-from fastopt.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, pdas_nb, smo_ratio_nb
-from fastopt.ratio.common import (
+from fastopt.optimize.active_set_kernels import CODE_FAILED, CODE_KKT, run_active_set, start_face_nb
+from fastopt.optimize.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, pdas_nb, smo_ratio_nb
+from fastopt.optimize.ratio.common import (
     ACTIVE_SET_TOL,
     CERTIFIED_GAP,
     PDAS_DAMPING,

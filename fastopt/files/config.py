@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastopt.atomic import atomic_write_json
+from fastopt.files.atomic import atomic_write_json
 from fastopt.errors import InputError
 
 DEFAULT_ACCOUNT_VALUE = 10_000.0

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.allocation import Allocation, normalize_weights
+from fastopt.optimize.allocation import Allocation, normalize_weights
 from fastopt.errors import FastoptError, InputError, NothingToDo
-from fastopt.objective import DEFAULT_PERIODS_PER_YEAR
+from fastopt.optimize.objective import DEFAULT_PERIODS_PER_YEAR
 
 
 def solve_exact(
@@ -32,7 +32,7 @@ def solve_exact(
     """Solve the convex reformulation with cvxpy + Clarabel (same bounds as ``solve_ratio``)."""
     import cvxpy as cp
 
-    from fastopt.ratio.common import check_stats, resolve_upper
+    from fastopt.optimize.ratio.common import check_stats, resolve_upper
 
     started = time.perf_counter()
     g, cov = check_stats(g, cov)

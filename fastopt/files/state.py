@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from fastopt.atomic import atomic_write_json
+from fastopt.files.atomic import atomic_write_json
 from fastopt.errors import InputError
 
 

@@ -1,0 +1,1 @@
+"""The slope/std solver behind ``fastopt.optimize.solver`` (public entry points live there)."""

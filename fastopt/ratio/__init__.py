@@ -1,1 +1,0 @@
-"""The slope/std solver behind ``fastopt.optimizer`` (public entry points live there)."""
