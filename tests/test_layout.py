@@ -1,7 +1,7 @@
 """The layout's one-way rule (docs/architecture.md), checked on every import in the source.
 
 Layers, lowest first: base modules (``fastopt/errors.py``, ``metrics.py``, ``options.py``,
-``callable_module.py``) < ``fastopt/files/`` < ``fastopt/optimize/`` and ``fastopt/backtest/`` <
+``callable_module.py``, ``compile_notice.py``) < ``fastopt/files/`` < ``fastopt/optimize/`` and ``fastopt/backtest/`` <
 ``fastopt/walkforward/`` < ``fastopt/dashboard/`` < ``fastopt/commands/`` and ``fastopt/cli.py``.
 A module may import its own layer and lower ones, never a higher one (function-level imports
 included). The reconciler imports only base and files modules (plus the price loader of the
@@ -24,6 +24,7 @@ RANK = {
     "fastopt.metrics": 0,
     "fastopt.options": 0,
     "fastopt.callable_module": 0,
+    "fastopt.compile_notice": 0,
     "fastopt.files": 1,
     "fastopt.optimize": 2,
     "fastopt.backtest": 2,

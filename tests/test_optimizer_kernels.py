@@ -239,3 +239,21 @@ def test_window_stats_covariance_is_exactly_symmetric_and_matches_numpy(seed, n_
     cov = window_stats(returns).cov
     assert np.array_equal(cov, cov.T)
     np.testing.assert_allclose(cov, np.atleast_2d(np.cov(returns, rowvar=False)), rtol=1e-12, atol=1e-18)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([-2.0, -0.5, 0.0, 0.5, 1.0, 3.25, -1e-300, 1e300]), min_size=0, max_size=70))
+def test_argsort_matches_numpy_stable_sort_with_ties(values):
+    """The solver's sort (replacing numba's slow-to-compile quicksort) is numpy's stable argsort:
+    few distinct values make many ties, whose index order must be kept."""
+    arr = np.array(values, dtype=np.float64)
+    got = nb.argsort_nb(arr)
+    np.testing.assert_array_equal(got, np.argsort(arr, kind="stable"))
+    assert got.dtype == np.int64
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 2000))
+def test_argsort_matches_numpy_on_random_floats(seed, n):
+    arr = np.random.default_rng(seed).normal(size=n)
+    np.testing.assert_array_equal(nb.argsort_nb(arr), np.argsort(arr, kind="stable"))

@@ -46,6 +46,9 @@ def _kernel_modules() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fastopt import compile_notice
+
+    compile_notice.silence()
     started = time.perf_counter()
     results: list[dict[str, object]] = []
     skipped: list[str] = []

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fastopt.optimize.kernels import cholesky_solve_nb, cov_matvec_sparse_nb, kkt_violators_nb, time_calls
+from fastopt.optimize.kernels import argsort_nb, cholesky_solve_nb, cov_matvec_sparse_nb, kkt_violators_nb, time_calls
 from fastopt.optimize.cholesky_kernels import cholesky_append_nb, cholesky_delete_nb, face_solve_nb
 
 _FLAGS = {"cache": True, "nogil": True}
@@ -64,7 +64,7 @@ def start_face_nb(g, cov, y, order, chol):
     n = g.size
     cap = chol.shape[0]
     support = np.flatnonzero(y > 0.0)
-    by_weight = support[np.argsort(-y[support])]
+    by_weight = support[argsort_nb(-y[support])]
     size = 0
     for a in range(by_weight.size):
         m = by_weight[a]
@@ -173,7 +173,7 @@ def ratio_active_set_nb(g, cov, allowed, y, order, size, chol, max_steps, tol):
         for a in range(n_cand):
             rank[a] = lam[a] / np.sqrt(cov[cand[a], cand[a]])
         limit = 1 if single else max(1, size // 4)
-        by_rank = np.argsort(rank)
+        by_rank = argsort_nb(rank)
         added = 0
         for a in range(n_cand):
             if added >= limit:

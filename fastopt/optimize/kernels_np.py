@@ -204,7 +204,7 @@ def pdas(g, cov, allowed, start, max_iter, max_face):
         mask[idx[~(y[idx] > 0)]] = False
         limit = max(8, k // 4)
         if enter.size > limit:
-            enter = enter[np.argsort(lam[enter], kind="quicksort")[:limit]]
+            enter = enter[np.argsort(lam[enter], kind="stable")[:limit]]
         mask[enter] = True
     return y, max_iter, 1, mask
 
@@ -300,7 +300,7 @@ def ratio_active_set(g, cov, allowed, y, order, size, chol, max_steps, tol):
         if cand.size == 0:
             return 1, size, step
         limit = 1 if single else max(1, size // 4)
-        cand = cand[np.argsort(lam / np.sqrt(np.diag(cov)[cand]), kind="quicksort")]
+        cand = cand[np.argsort(lam / np.sqrt(np.diag(cov)[cand]), kind="stable")]
         added = 0
         for m in cand:
             if added >= limit:

@@ -163,7 +163,8 @@ def lower_cholesky(matrix: np.ndarray, *, clean: bool = False) -> np.ndarray:
 
 def cov_times(cov: np.ndarray, w: np.ndarray) -> np.ndarray:
     """cov @ w in O(N |support|)."""
-    return cov_matvec_sparse_nb(cov, np.ascontiguousarray(w, dtype=np.float64), np.flatnonzero(w))
+    # a writable copy: a read-only weights array would compile a second specialization
+    return cov_matvec_sparse_nb(cov, np.array(w, dtype=np.float64), np.flatnonzero(w))
 
 
 def relative_variance(cov: np.ndarray, w: np.ndarray, cov_w: np.ndarray) -> float:
