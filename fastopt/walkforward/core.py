@@ -12,8 +12,9 @@ Conventions (all returns are simple daily returns as fractions):
   summing to 1, or all 0 on a cash day.
 - ``leverage`` (days): 1.0 without ``target_vol``; with it
   ``min(target_vol / ann_vol, max_leverage)`` where ``ann_vol`` is the
-  annualized volatility of the fitted weights on the *same trailing window*
-  (``sqrt(w' cov w * periods_per_year)``, cov ddof=1); ``max_leverage`` when
+  annualized volatility of the fitted weights estimated on the *same trailing window*
+  by ``vol_estimator`` (``fastopt.optimize.vol_estimate``; ``"in_sample"`` is
+  ``sqrt(w' cov w * periods_per_year)``, cov ddof=1); ``max_leverage`` when
   that volatility is 0; 0.0 on cash days (with ``target_vol``).
 - ``exposure = leverage * weights``: the fraction of equity in each strategy.
 - Turnover, drift-free convention: the book is assumed to be reset to its
@@ -71,6 +72,7 @@ from fastopt.walkforward.rolling import (
     face_moves_np,
 )
 from fastopt.walkforward.rolling_kernels import face_moves_nb
+from fastopt.optimize.vol_estimate import DEFAULT_VOL_ESTIMATOR, check_vol_estimator, portfolio_variance
 
 logger = logging.getLogger("fastopt.walkforward")
 
@@ -487,6 +489,7 @@ def walkforward(
     dates: Any = None,
     target_vol: float | None = None,
     max_leverage: float = 5.0,
+    vol_estimator: str = DEFAULT_VOL_ESTIMATOR,
     cost_bps: float = 0.0,
     when_negative: str = "cash",
     random_n: int = 1000,
@@ -512,7 +515,9 @@ def walkforward(
     is called after every fit. ``shrinkage`` (``slope_std`` only): fit on
     ``(1 - X) cov + X diag(cov)`` with X in [0, 1], or ``"auto"`` (Ledoit-Wolf
     intensity of each window, O(L N^2) per fit); leverage and the inverse-vol
-    benchmark still use the sample covariance. Raises InputError (bad options, unknown allocator)
+    benchmark still use the sample covariance. ``vol_estimator``: the vol the leverage divides
+    ``target_vol`` by (``fastopt.optimize.vol_estimate``: ``"factor"`` default, ``"shrunk"``, ``"ewma"``, or
+    ``"in_sample"``, the fitted weights' sample vol on the window, the old behaviour). Raises InputError (bad options, unknown allocator)
     or NothingToDo (fewer than ``lookback + 1`` days).
     """
     started = time.perf_counter()
@@ -522,6 +527,7 @@ def walkforward(
         cost_bps=cost_bps, when_negative=when_negative, random_n=random_n, recompute_every=recompute_every,
         shrinkage=shrinkage,
     )
+    vol_estimator = check_vol_estimator(vol_estimator)
     lookback = int(lookback)
     rebalance = int(rebalance)
     allocator_name, allocator_obj = resolve_allocator(
@@ -652,7 +658,8 @@ def walkforward(
             fit_status.append(status)
             held = new
             sums = window.sums() if stats.cov is None and window is not None and window.full_cov else None
-            lev = _leverage(held, stats, sums, target_vol, max_leverage, periods_per_year)
+            lev = _leverage(held, stats, sums, target_vol, max_leverage, periods_per_year,
+                            vol_estimator, data[day - lookback : day])
             start = day - lookback
             stop = min(start + rebalance, n_oos)
             weights[start:stop] = held
@@ -686,7 +693,8 @@ def walkforward(
     exposure_total = np.abs(weights).sum(axis=1) * leverage
     settings = {
         "lookback": lookback, "rebalance": rebalance, "allocator": allocator_name,
-        "target_vol": target_vol, "max_leverage": max_leverage, "cost_bps": cost_bps,
+        "target_vol": target_vol, "max_leverage": max_leverage, "vol_estimator": vol_estimator,
+        "cost_bps": cost_bps,
         "when_negative": when_negative, "random_n": random_n, "seed": seed,
         "max_weight": max_weight, "min_weight": min_weight, "max_strategies": max_strategies,
         "shrinkage": shrinkage,
@@ -747,15 +755,19 @@ def _shrink_into(cov: NDArray[np.float64], intensity: float, out: NDArray[np.flo
 
 def _leverage(
     held: NDArray[np.float64], stats: RollingStats, sums: CovarianceSums | None, target_vol: float | None,
-    max_leverage: float, periods_per_year: float,
+    max_leverage: float, periods_per_year: float, vol_estimator: str = "in_sample",
+    window: NDArray[np.float64] | None = None,
 ) -> float:
-    """Leverage applied to ``held`` (see the module docstring); the covariance from ``stats.cov``
-    or, when that was not formed today, from the window's ``sums``."""
+    """Leverage applied to ``held`` (see the module docstring). ``"in_sample"``: the covariance from
+    ``stats.cov`` or, when that was not formed today, from the window's ``sums``; any other
+    ``vol_estimator``: ``fastopt.optimize.vol_estimate.portfolio_variance`` of the trailing ``window``."""
     if not held.any():
         return 0.0 if target_vol is not None else 1.0
     if target_vol is None:
         return 1.0
-    if stats.cov is not None:
+    if vol_estimator != "in_sample":
+        variance = portfolio_variance(window, held, estimator=vol_estimator)
+    elif stats.cov is not None:
         variance = float(held @ stats.cov @ held)
     else:
         support = np.flatnonzero(held)

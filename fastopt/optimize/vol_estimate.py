@@ -1,0 +1,181 @@
+"""Which volatility the leverage divides the target by: estimators of a portfolio's vol on a window.
+
+Every function takes the trailing window ``returns`` (T x N simple daily returns, fractions; only
+days strictly before the rebalance day, so nothing here can look ahead) and the portfolio
+``weights`` (N), and never forms an N x N matrix: portfolio variances come from ``X w`` (T values)
+and cross-sectional sums from the T x T Gram matrix ``X X'``, so the cost is O(T N) or O(T^2 N).
+
+Units: ``*_variance`` functions return a **daily** variance (fraction^2 per day);
+:func:`portfolio_vol` returns an **annualized** vol (fraction per year, sqrt(periods_per_year) x
+daily std). See docs/objective.md, "Sizing: which vol the leverage uses, and the evidence".
+
+Estimators (``vol_estimator=``):
+
+- ``"in_sample"``: std (ddof 1) of ``X w`` on the window: the sample covariance, the old behaviour.
+  Biased low for weights optimized on the same window (the optimizer picks the directions where
+  the sample covariance happens to be small), badly so when N approaches or exceeds T.
+- ``"shrunk"``: ``w' ((1 - d) S + d diag(S)) w`` with d the Ledoit-Wolf-type intensity of the
+  window (:func:`ledoit_wolf_intensity_gram`, the same number as
+  ``fastopt.optimize.objective.ledoit_wolf_intensity`` computed without the N x N matrix).
+- ``"factor"``: a statistical factor model: the first ``factors`` principal components of the
+  window plus a diagonal specific variance (``diag(S)`` minus what the factors explain). The
+  optimizer cannot hide variance in a spurious low-variance direction of the sample covariance:
+  under this model only the common factors are correlated.
+- ``"ewma"``: exponentially weighted variance of ``X w`` (half-life ``half_life`` days), weighted
+  mean removed, debiased for the weights' effective sample size.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fastopt.errors import InputError
+
+#: The estimators :func:`portfolio_vol` knows.
+VOL_ESTIMATORS = ("in_sample", "shrunk", "factor", "ewma")
+#: The estimator ``walkforward(target_vol=...)`` uses unless told otherwise.
+DEFAULT_VOL_ESTIMATOR = "factor"
+#: Principal components of the ``"factor"`` estimator.
+DEFAULT_FACTORS = 3
+#: Half-life (days) of the ``"ewma"`` estimator.
+DEFAULT_HALF_LIFE = 60.0
+
+
+def _window(returns: object) -> NDArray[np.float64]:
+    arr = np.asarray(returns, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] < 2:
+        raise InputError(f"need a T x N return window with T >= 2 days, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InputError("the return window has a non-finite value")
+    return arr
+
+
+def _weights(weights: object, n: int) -> NDArray[np.float64]:
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.size != n:
+        raise InputError(f"{w.size} weights for a window of {n} strategies")
+    if not np.isfinite(w).all():
+        raise InputError("weights must be finite")
+    return w
+
+
+def in_sample_variance(returns: object, weights: object) -> float:
+    """Sample variance (ddof 1) of the portfolio's daily returns ``X w`` on the window, per day."""
+    arr = _window(returns)
+    r = arr @ _weights(weights, arr.shape[1])
+    return float(np.var(r, ddof=1))
+
+
+def ledoit_wolf_intensity_gram(returns: object) -> float:
+    """``fastopt.optimize.objective.ledoit_wolf_intensity`` (Schafer-Strimmer diagonal target) in O(T^2 N).
+
+    X* = sum_{i != j} Var(s_ij) / sum_{i != j} s_ij^2, clipped to [0, 1]. The off-diagonal sums
+    are whole-matrix sums minus the diagonal, and the whole-matrix sums are T x T:
+    sum_ij s_ij^2 = ||X X'||_F^2 / (T-1)^2 and sum_ij sum_t x_ti^2 x_tj^2 = sum_t (sum_i x_ti^2)^2.
+    """
+    arr = _window(returns)
+    n_days, n = arr.shape
+    if n < 2:
+        return 0.0
+    x = arr - arr.mean(axis=0)
+    sq = x * x
+    s_diag = sq.sum(axis=0) / (n_days - 1)
+    gram = x @ x.T
+    off_s2 = float((gram * gram).sum()) / (n_days - 1) ** 2 - float(s_diag @ s_diag)
+    off_w2 = float((sq.sum(axis=1) ** 2).sum()) - float((sq * sq).sum())
+    # sum_{i != j} n w_bar_ij^2 with w_bar = s (n-1)/n
+    off_var = n_days / (n_days - 1) ** 3 * (off_w2 - n_days * ((n_days - 1) / n_days) ** 2 * off_s2)
+    if off_s2 <= 0:
+        return 1.0
+    return float(np.clip(off_var / off_s2, 0.0, 1.0))
+
+
+def shrunk_variance(returns: object, weights: object, *, intensity: float | None = None) -> float:
+    """``w' ((1 - d) S + d diag(S)) w`` per day; d = :func:`ledoit_wolf_intensity_gram` when None."""
+    arr = _window(returns)
+    w = _weights(weights, arr.shape[1])
+    d = ledoit_wolf_intensity_gram(arr) if intensity is None else float(intensity)
+    if not 0.0 <= d <= 1.0:
+        raise InputError(f"shrinkage intensity must be in [0, 1], got {intensity!r}")
+    diag = np.var(arr, axis=0, ddof=1)
+    return float((1.0 - d) * np.var(arr @ w, ddof=1) + d * float((w * w) @ diag))
+
+
+def factor_variance(returns: object, weights: object, *, factors: int = DEFAULT_FACTORS) -> float:
+    """Portfolio variance per day under ``k`` principal components + diagonal specific variance.
+
+    With Y = (X - mean) / sqrt(T - 1) (so S = Y'Y) and u_1..u_k the top eigenvectors of the
+    T x T Gram Y Y', the loadings are B = Y' U (N x k, factors of unit variance) and
+    Sigma_F = B B' + diag(max(diag(S) - rowsum(B^2), 0)). Returns w' Sigma_F w = |U' Y w|^2 +
+    sum_i w_i^2 spec_i, in O(T^2 N) without forming any N x N matrix.
+    """
+    arr = _window(returns)
+    w = _weights(weights, arr.shape[1])
+    if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 0:
+        raise InputError(f"factors must be an integer >= 0, got {factors!r}")
+    n_days = arr.shape[0]
+    y = (arr - arr.mean(axis=0)) / math.sqrt(n_days - 1)
+    diag = (y * y).sum(axis=0)
+    k = min(int(factors), n_days - 1, arr.shape[1])
+    if k == 0:
+        return float((w * w) @ diag)
+    values, vectors = np.linalg.eigh(y @ y.T)
+    top = vectors[:, np.argsort(values)[::-1][:k]]
+    loadings = y.T @ top  # N x k
+    specific = np.maximum(diag - (loadings * loadings).sum(axis=1), 0.0)
+    common = top.T @ (y @ w)  # = B' w
+    return float(common @ common + (w * w) @ specific)
+
+
+def ewma_variance(returns: object, weights: object, *, half_life: float = DEFAULT_HALF_LIFE) -> float:
+    """Exponentially weighted variance per day of ``X w`` (the last day weighs most).
+
+    Weights a_t ~ 0.5 ** ((T - 1 - t) / half_life), normalized to 1; variance
+    sum a_t (r_t - sum a r)^2 / (1 - sum a_t^2) (unbiased for i.i.d. returns, the ddof-1 analogue).
+    """
+    arr = _window(returns)
+    w = _weights(weights, arr.shape[1])
+    if not (math.isfinite(half_life) and half_life > 0):
+        raise InputError(f"half_life must be a positive number of days, got {half_life!r}")
+    n_days = arr.shape[0]
+    a = 0.5 ** (np.arange(n_days - 1, -1, -1) / float(half_life))
+    a /= a.sum()
+    r = arr @ w
+    centered = r - a @ r
+    return float(a @ (centered * centered) / (1.0 - float(a @ a)))
+
+
+def portfolio_variance(
+    returns: object, weights: object, *, estimator: str = DEFAULT_VOL_ESTIMATOR,
+    factors: int = DEFAULT_FACTORS, half_life: float = DEFAULT_HALF_LIFE,
+) -> float:
+    """Daily variance of the portfolio by ``estimator`` (one of :data:`VOL_ESTIMATORS`)."""
+    if estimator == "in_sample":
+        return in_sample_variance(returns, weights)
+    if estimator == "shrunk":
+        return shrunk_variance(returns, weights)
+    if estimator == "factor":
+        return factor_variance(returns, weights, factors=factors)
+    if estimator == "ewma":
+        return ewma_variance(returns, weights, half_life=half_life)
+    raise InputError(f"vol_estimator must be one of {', '.join(VOL_ESTIMATORS)}, got {estimator!r}")
+
+
+def check_vol_estimator(estimator: object) -> str:
+    """``estimator`` if it names one of :data:`VOL_ESTIMATORS`, else InputError."""
+    if not isinstance(estimator, str) or estimator not in VOL_ESTIMATORS:
+        raise InputError(f"vol_estimator must be one of {', '.join(VOL_ESTIMATORS)}, got {estimator!r}")
+    return estimator
+
+
+def portfolio_vol(
+    returns: object, weights: object, *, estimator: str = DEFAULT_VOL_ESTIMATOR,
+    periods_per_year: float = 365, factors: int = DEFAULT_FACTORS, half_life: float = DEFAULT_HALF_LIFE,
+) -> float:
+    """Annualized vol (fraction per year) = sqrt(daily variance by ``estimator`` x periods_per_year)."""
+    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise InputError(f"periods_per_year must be positive, got {periods_per_year!r}")
+    variance = portfolio_variance(returns, weights, estimator=estimator, factors=factors, half_life=half_life)
+    return math.sqrt(max(variance, 0.0) * periods_per_year)
