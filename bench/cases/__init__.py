@@ -21,6 +21,7 @@ CASES: dict[str, str] = {
     "reconcile": "bench.cases.reconcile",
     "cardinality": "bench.cases.cardinality",
     "shrinkage": "bench.cases.shrinkage",
+    "vol_targeting": "bench.cases.vol_targeting",
 }
 
 
