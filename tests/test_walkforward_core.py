@@ -136,7 +136,8 @@ def test_turnover_and_costs_follow_the_drift_free_convention():
 def test_target_vol_leverage_uses_the_trailing_window_and_the_cap():
     returns = _universe(10, 120, 9)
     lookback, target, cap = 50, 0.25, 1.5
-    result = walkforward(returns, lookback=lookback, random_n=0, target_vol=target, max_leverage=cap)
+    result = walkforward(returns, lookback=lookback, random_n=0, target_vol=target, max_leverage=cap,
+                         vol_estimator="in_sample")
     for k in range(result.n_days):
         w = result.weights[k]
         if not w.any():
