@@ -36,6 +36,9 @@ FULL = {"synthetic": [(50, 0), (500, 0), (2000, 0)], "held_out": [(50, 1), (500,
 QUICK = {"synthetic": [(50, 0)], "held_out": [(50, 1)], "oos_days": 365, "real": True}
 
 
+EQUAL_REFERENCE = "reference: 1/N weights, in_sample"
+
+
 def _estimators():
     """name -> f(window T x N, weights) -> daily variance. All read the window only."""
     ve = require("fastopt.optimize.vol_estimate", "portfolio_variance")
@@ -51,15 +54,15 @@ def _estimators():
     return {
         "in_sample (a, old)": lambda x, w: ve(x, w, estimator="in_sample"),
         "shrunk LW (b)": lambda x, w: ve(x, w, estimator="shrunk"),
-        "factor k=1 (c)": lambda x, w: v.factor_variance(x, w, factors=1),
-        "factor k=3 (c, default)": lambda x, w: ve(x, w, estimator="factor"),
+        "factor k=1 (c, default)": lambda x, w: ve(x, w, estimator="factor"),
+        "factor k=3 (c)": lambda x, w: v.factor_variance(x, w, factors=3),
         "factor k=5 (c)": lambda x, w: v.factor_variance(x, w, factors=5),
         "last 90 days (d)": recent(90),
         "last 180 days (d)": recent(180),
         "EWMA hl 30 (d)": lambda x, w: v.ewma_variance(x, w, half_life=30),
         "EWMA hl 60 (d)": lambda x, w: ve(x, w, estimator="ewma"),
         "in-sample x T/(T-k) (e)": dof,
-        "max(factor k=3, EWMA 60) (f)": lambda x, w: max(v.factor_variance(x, w), v.ewma_variance(x, w)),
+        "max(factor k=3, EWMA 60) (f)": lambda x, w: max(v.factor_variance(x, w, factors=3), v.ewma_variance(x, w)),
     }
 
 
@@ -124,6 +127,11 @@ def run(ctx: BenchContext) -> CaseResult:
         wf_s = time.perf_counter() - start
         start = time.perf_counter()
         results[label] = evaluate(returns, wf.weights, fit_days, estimators)
+        # reference: a portfolio nobody optimized (static 1/N) sized by its in-sample vol: what is left
+        # when the optimizer's bias is absent (vol of vol, fat tails, lagged estimates)
+        equal = np.outer(wf.weights.any(axis=1), np.full(returns.shape[1], 1.0 / returns.shape[1]))
+        results[label][EQUAL_REFERENCE] = evaluate(returns, equal, fit_days,
+                                                   {"in_sample": estimators["in_sample (a, old)"]})["in_sample"]
         ctx.log(f"vol_targeting: {label}: walk-forward {wf_s:.1f} s, estimators {time.perf_counter() - start:.1f} s")
         for name, rec in results[label].items():
             record = {key: (None if isinstance(val, float) and not math.isfinite(val) else val)
@@ -140,7 +148,7 @@ def run(ctx: BenchContext) -> CaseResult:
                   columns=["estimator", *labels])
     spread = Table(title="per-year ratio on uncapped days: min–max over the years (>= 60 uncapped days)",
                    columns=["estimator", *labels])
-    for name in estimators:
+    for name in [*estimators, EQUAL_REFERENCE]:
         main.rows.append([name, *(f"{_fmt(results[u][name]['ratio'])} ({results[u][name]['capped_share']:.0%})"
                                   for u in labels)])
         calib.rows.append([name, *(_fmt(results[u][name]["uncapped_ratio"]) for u in labels)])

@@ -17,10 +17,12 @@ Estimators (``vol_estimator=``):
 - ``"shrunk"``: ``w' ((1 - d) S + d diag(S)) w`` with d the Ledoit-Wolf-type intensity of the
   window (:func:`ledoit_wolf_intensity_gram`, the same number as
   ``fastopt.optimize.objective.ledoit_wolf_intensity`` computed without the N x N matrix).
-- ``"factor"``: a statistical factor model: the first ``factors`` principal components of the
-  window plus a diagonal specific variance (``diag(S)`` minus what the factors explain). The
-  optimizer cannot hide variance in a spurious low-variance direction of the sample covariance:
-  under this model only the common factors are correlated.
+- ``"factor"`` (default): a statistical factor model: the first ``factors`` principal components
+  of the window (default 1: a single-index model on the window's own market factor) plus a
+  diagonal specific variance (``diag(S)`` minus what the factors explain). The optimizer cannot
+  hide variance in a spurious low-variance direction of the sample covariance: under this model
+  only the common factor(s) are correlated, so a hedge the optimizer found in the residual
+  correlations counts as no hedge at all.
 - ``"ewma"``: exponentially weighted variance of ``X w`` (half-life ``half_life`` days), weighted
   mean removed, debiased for the weights' effective sample size.
 """
@@ -38,7 +40,7 @@ VOL_ESTIMATORS = ("in_sample", "shrunk", "factor", "ewma")
 #: The estimator ``walkforward(target_vol=...)`` uses unless told otherwise.
 DEFAULT_VOL_ESTIMATOR = "factor"
 #: Principal components of the ``"factor"`` estimator.
-DEFAULT_FACTORS = 3
+DEFAULT_FACTORS = 1
 #: Half-life (days) of the ``"ewma"`` estimator.
 DEFAULT_HALF_LIFE = 60.0
 
