@@ -78,6 +78,26 @@ def test_factor_variance_matches_the_dense_svd_twin(k, t, n):
     assert factor_variance(x, w, factors=k) == pytest.approx(_dense_factor_variance(x, w, k), rel=1e-9)
 
 
+@pytest.mark.parametrize("factor", [True, False])  # with an eigengap (iterates) and pure noise (falls back)
+@pytest.mark.parametrize("t, n", [(200, 150), (150, 400)])
+def test_factor_variance_large_windows_match_the_dense_twin(factor, t, n):
+    """Above EXACT_EIGEN_SIZE the top eigenpairs come from subspace iteration: same variance."""
+    x, w = _window(21, t, n, factor=factor), _weights(21, n)
+    for k in (1, 3):
+        assert factor_variance(x, w, factors=k) == pytest.approx(_dense_factor_variance(x, w, k), rel=1e-8)
+
+
+def test_top_eigenpairs_iteration_matches_eigh():
+    from fastopt.optimize.vol_estimate import EXACT_EIGEN_SIZE, _top_eigenpairs
+
+    x = _window(22, 300, EXACT_EIGEN_SIZE + 72)
+    m = np.cov(x, rowvar=False)
+    values, vectors = _top_eigenpairs(m, 2)
+    exact = np.linalg.eigh(m)
+    np.testing.assert_allclose(values, exact[0][::-1][:2], rtol=1e-12)
+    np.testing.assert_allclose(np.abs(vectors.T @ exact[1][:, ::-1][:, :2]), np.eye(2), atol=1e-8)
+
+
 def test_factor_model_with_every_component_is_the_sample_covariance():
     x, w = _window(4, 20, 50), _weights(4, 50)  # rank of the centered window: 19
     assert factor_variance(x, w, factors=19) == pytest.approx(in_sample_variance(x, w), rel=1e-9)

@@ -105,29 +105,79 @@ def shrunk_variance(returns: object, weights: object, *, intensity: float | None
     return float((1.0 - d) * np.var(arr @ w, ddof=1) + d * float((w * w) @ diag))
 
 
+#: Below this size the small symmetric matrix is diagonalized outright (LAPACK), above it by
+#: subspace iteration (:func:`_top_eigenpairs`).
+EXACT_EIGEN_SIZE = 128
+#: Ritz residual tolerance of the subspace iteration, relative to the largest eigenvalue.
+EIGEN_TOLERANCE = 1e-9
+EIGEN_MAX_ITERATIONS = 60
+
+
+def _top_eigenpairs(m: NDArray[np.float64], k: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The ``k`` largest eigenvalues (descending) and unit eigenvectors of a symmetric PSD matrix.
+
+    Small matrices: ``numpy.linalg.eigh``. Larger ones: block subspace iteration (block k + 8,
+    Rayleigh-Ritz each step, deterministic start) until every wanted Ritz pair has residual
+    ``|M v - theta v| <= EIGEN_TOLERANCE * theta_1``, O(m^2 (k + 8)) per step; without
+    convergence in ``EIGEN_MAX_ITERATIONS`` steps, or as soon as the Ritz values predict it will
+    not (no eigengap), it falls back to ``eigh``.
+    """
+    size = m.shape[0]
+    if size <= EXACT_EIGEN_SIZE or k + 8 >= size // 2:
+        values, vectors = np.linalg.eigh(m)
+        order = np.argsort(values)[::-1][:k]
+        return values[order], vectors[:, order]
+    block = k + 8
+    start = np.random.default_rng(20_241_203).standard_normal((size, block))
+    basis, _ = np.linalg.qr(m @ start)
+    for _ in range(EIGEN_MAX_ITERATIONS):
+        image = m @ basis
+        small = basis.T @ image
+        theta, rotation = np.linalg.eigh(0.5 * (small + small.T))
+        order = np.argsort(theta)[::-1]
+        theta, rotation = theta[order], rotation[:, order]
+        ritz = basis @ rotation[:, :k]
+        residual = np.linalg.norm(image @ rotation[:, :k] - ritz * theta[:k], axis=0)
+        if theta[0] <= 0 or (residual <= EIGEN_TOLERANCE * theta[0]).all():
+            return theta[:k], ritz
+        # residuals shrink like (theta_block / theta_k)^steps: without a gap, diagonalize now
+        rate = theta[-1] / theta[k - 1] if theta[k - 1] > 0 else 1.0
+        if rate >= 1.0 or math.log(EIGEN_TOLERANCE) / math.log(rate) > EIGEN_MAX_ITERATIONS:
+            break
+        basis, _ = np.linalg.qr(image)
+    values, vectors = np.linalg.eigh(m)
+    order = np.argsort(values)[::-1][:k]
+    return values[order], vectors[:, order]
+
+
 def factor_variance(returns: object, weights: object, *, factors: int = DEFAULT_FACTORS) -> float:
     """Portfolio variance per day under ``k`` principal components + diagonal specific variance.
 
-    With Y = (X - mean) / sqrt(T - 1) (so S = Y'Y) and u_1..u_k the top eigenvectors of the
-    T x T Gram Y Y', the loadings are B = Y' U (N x k, factors of unit variance) and
-    Sigma_F = B B' + diag(max(diag(S) - rowsum(B^2), 0)). Returns w' Sigma_F w = |U' Y w|^2 +
-    sum_i w_i^2 spec_i, in O(T^2 N) without forming any N x N matrix.
+    With Y = (X - mean) / sqrt(T - 1) (so S = Y'Y) and (theta_j, v_j) the top-k eigenpairs of S,
+    the loadings are B = V diag(sqrt(theta)) (N x k, factors of unit variance) and
+    Sigma_F = B B' + diag(max(diag(S) - rowsum(B^2), 0)). Returns w' Sigma_F w = |B'w|^2 +
+    sum_i w_i^2 spec_i. The eigenpairs come from the smaller of S (N x N, only when N <= T) and
+    the Gram Y Y' (T x T; then B = Y'U with U its unit eigenvectors, the same loadings), so the
+    cost is O(min(N, T)^2 max(N, T)) and no N x N matrix is formed when N > T.
     """
     arr = _window(returns)
     w = _weights(weights, arr.shape[1])
     if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 0:
         raise InputError(f"factors must be an integer >= 0, got {factors!r}")
-    n_days = arr.shape[0]
+    n_days, n = arr.shape
     y = (arr - arr.mean(axis=0)) / math.sqrt(n_days - 1)
     diag = (y * y).sum(axis=0)
-    k = min(int(factors), n_days - 1, arr.shape[1])
+    k = min(int(factors), n_days - 1, n)
     if k == 0:
         return float((w * w) @ diag)
-    values, vectors = np.linalg.eigh(y @ y.T)
-    top = vectors[:, np.argsort(values)[::-1][:k]]
-    loadings = y.T @ top  # N x k
+    if n <= n_days:
+        values, vectors = _top_eigenpairs(y.T @ y, k)
+        loadings = vectors * np.sqrt(np.maximum(values, 0.0))  # N x k
+    else:
+        _, vectors = _top_eigenpairs(y @ y.T, k)
+        loadings = y.T @ vectors  # N x k
     specific = np.maximum(diag - (loadings * loadings).sum(axis=1), 0.0)
-    common = top.T @ (y @ w)  # = B' w
+    common = loadings.T @ w
     return float(common @ common + (w * w) @ specific)
 
 
