@@ -156,6 +156,11 @@ def ledoit_wolf_intensity(returns: np.ndarray) -> float:
     if arr.shape[1] < 2:
         return 0.0
     x = arr - arr.mean(axis=0)
+    if arr.shape[1] > n_days:
+        # the same sums from the T x T Gram matrix: O(T^2 N), never N x N (fastopt.optimize.risk_model)
+        from fastopt.optimize.risk_model import ledoit_wolf_intensity_gram
+
+        return ledoit_wolf_intensity_gram(x)
     s = x.T @ x / (n_days - 1)
     sq = x * x
     sum_w2 = sq.T @ sq  # sum_t (x_ti x_tj)^2

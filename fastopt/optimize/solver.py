@@ -79,6 +79,12 @@ from fastopt.optimize.ratio.compound import refine_compound
 from fastopt.optimize.ratio.refine import face_is_singular
 from fastopt.optimize.ratio.search import search_and_refine
 from fastopt.optimize.ratio.working_set import WORKING_SET_MIN_N, CenteredWindow, solve_lazy
+from fastopt.optimize.risk_model import factor_model, gram, ledoit_wolf_intensity_gram, resolve_risk_model
+
+#: Largest dense covariance (bytes) the large-N path falls back to when the working set cannot
+#: certify a window: 256 MB, N <= 5792. Beyond it the working set's own point and
+#: classification stand (a 20,000-strategy matrix is 3.2 GB and 12 s to form).
+DENSE_FALLBACK_MAX_BYTES = 256 * 2**20
 
 __all__ = ["KKT_TOL", "kkt_gap", "optimize", "resolve_upper", "solve_ratio"]
 
@@ -290,7 +296,9 @@ def _solve_large(
     previous_weights = check_previous_weights(previous_weights, n)
     upper, excluded, usable = usable_bounds(upper, window.variances, min_weight=min_weight,
                                             max_strategies=max_strategies)
-    rank_face = n_days - 1 if intensity == 0.0 and usable.size >= n_days else None
+    low_rank = intensity == 0.0 and window.specific is None  # the sample covariance: rank <= T - 1
+    rank_face = n_days - 1 if low_rank and usable.size >= n_days else None
+    dense_ok = 8 * n * n <= DENSE_FALLBACK_MAX_BYTES
     fallback = ""
     if usable.size == 1:
         fallback = "one usable strategy"
@@ -318,12 +326,40 @@ def _solve_large(
         # the dense solve starts as it would have without the lazy attempt (not from its
         # point: on ill-posed windows a rank-limited start can keep it from the optimum)
         fallback = outcome.fallback
-    cov = covariance_of_centered(window.centered)
+        if not dense_ok and outcome.point is not None:
+            # too large for the dense solver: the working set's point and its own verdict stand
+            # (at the rank bound: rank_limited, status unbounded; otherwise uncertified)
+            info = {"excluded": excluded, "n_usable": int(usable.size), **outcome.info,
+                    "fallback": f"none (N = {n}: the dense covariance would need {8 * n * n / 2**30:.1f} GB): "
+                                f"{fallback}"}
+            info["rank_limited"] = bool(rank_face is not None and info.get("active_set_code") == 2)
+            if rank_face is not None:
+                info["rank_bound"] = rank_face
+            status, message = classify_rising("max_iterations", STATUSES.get("max_iterations", "max_iterations"),
+                                              info, var=outcome.var, spread=outcome.spread,
+                                              n_usable=int(usable.size), n_days=n_days, max_face=rank_face,
+                                              tol=tol)
+            w = normalize_weights(outcome.point)
+            per_day = float(g @ w) / math.sqrt(outcome.var) if outcome.var > 0 else math.nan
+            info["seconds"] = time.perf_counter() - started
+            return Allocation(weights=w, score=per_day * math.sqrt(periods_per_year), status=status,
+                              solver="search", iterations=int(info["iterations"]), message=message,
+                              diagnostics=info)
+    cov = covariance_of_centered(window.centered) if window.specific is None else _model_matrix(window)
     alloc = solve_ratio(g, shrink_covariance(cov, intensity), max_weight=upper, previous_weights=previous_weights,
                         seed=seed, periods_per_year=periods_per_year, n_samples=n_samples, tol=tol,
-                        max_rounds=max_rounds, n_days=n_days if intensity == 0.0 else None)
+                        max_rounds=max_rounds, n_days=n_days if low_rank else None)
     alloc.diagnostics["fallback"] = f"dense solve: {fallback}"
     return alloc
+
+
+def _model_matrix(window: CenteredWindow) -> np.ndarray:
+    """The N x N covariance scale * Y'Y + diag(specific) of a factor-model window (dense fallback only)."""
+    with single_thread_blas():
+        cov = window.centered.T @ window.centered
+    cov *= window.scale if window.scale is not None else 1.0 / (window.n_days - 1)
+    cov[np.diag_indices_from(cov)] = window.variances
+    return cov
 
 
 def _lookback_days(lookback: Any) -> int | None:
@@ -408,6 +444,8 @@ def optimize(
     periods_per_year: float = DEFAULT_PERIODS_PER_YEAR,
     names: Sequence[str] | None = None,
     n_samples: int | None = None,
+    risk_model: str = "sample",
+    factors: int | None = None,
 ) -> Allocation:
     """Optimal long-only weights for a window of daily returns; an :class:`Allocation` with the names.
 
@@ -426,6 +464,13 @@ def optimize(
     ``solver``: "search" (this module) or "exact" (cvxpy + Clarabel, slope_std only).
     ``shrinkage``: X in [0, 1] or "auto" (Ledoit-Wolf intensity): the solver sees
     (1-X) cov + X diag(cov); ``score`` is always reported on the raw covariance.
+    ``risk_model``: "sample" (the sample covariance, default) or "factor": a statistical
+    factor model cov = L'L + diag(d) from the ``factors`` leading principal components of the
+    window (default min(20, min(N, T-1) // 4); ``fastopt.optimize.risk_model``), positive definite, so
+    well-posed when strategies outnumber days; from 300 strategies on it is solved without
+    ever forming an N x N matrix. Shrinkage, if any, then applies to the model's covariance.
+    ``score`` stays the window's true slope/std (sample covariance);
+    ``diagnostics["model_score"]`` is the objective the solver saw.
     """
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
@@ -445,13 +490,24 @@ def optimize(
     options = dict(max_weight=max_weight, min_weight=min_weight, max_strategies=max_strategies,
                    previous_weights=previous_weights, seed=seed, periods_per_year=periods_per_year,
                    names=names)
+    risk_model = resolve_risk_model(risk_model)
+    auto = isinstance(shrinkage, str) and shrinkage.strip().lower() == "auto"
     working_set = (solver == "search" and n_assets >= WORKING_SET_MIN_N and max_strategies is None
-                   and not float(min_weight) > 0 and not (isinstance(shrinkage, str)
-                                                          and shrinkage.strip().lower() == "auto"))
+                   and not float(min_weight) > 0)
+    n_factors = None
     if working_set:
-        intensity = resolve_shrinkage(shrinkage, None)
         g, _, centered = window_slopes_centered(arr)
-        window = CenteredWindow.from_centered(centered)
+        # the T x T Gram matrix serves the Ledoit-Wolf intensity and the principal components
+        gram_matrix = gram(centered) if (auto or risk_model == "factor") else None
+        intensity = (ledoit_wolf_intensity_gram(centered, gram_matrix) if auto
+                     else resolve_shrinkage(shrinkage, None))
+        if risk_model == "factor":
+            model = factor_model(centered, factors, gram_matrix)
+            n_factors = model.factors
+            window = CenteredWindow.from_model(model)
+        else:
+            window = CenteredWindow.from_centered(centered)
+        del gram_matrix
         alloc = _solve_large(g, window, intensity=intensity, n_samples=n_samples, **options)
 
         def raw_per_day(w: np.ndarray) -> float:
@@ -461,7 +517,12 @@ def optimize(
     else:
         stats = window_stats(arr)
         intensity = resolve_shrinkage(shrinkage, arr)
-        cov = shrink_covariance(stats.cov, intensity)
+        model_cov = stats.cov
+        if risk_model == "factor":
+            model = factor_model(arr - stats.mean, factors)
+            n_factors = model.factors
+            model_cov = model.dense()
+        cov = shrink_covariance(model_cov, intensity)
         if solver == "exact":
             if objective != "slope_std":
                 raise InputError("solver='exact' supports only the slope_std objective")
@@ -471,7 +532,8 @@ def optimize(
                                 max_strategies=max_strategies, periods_per_year=periods_per_year, names=names)
         else:
             alloc = solve_ratio(stats.g, cov, n_samples=n_samples,
-                                n_days=stats.n_days if intensity == 0.0 else None, **options)
+                                n_days=stats.n_days if intensity == 0.0 and risk_model == "sample" else None,
+                                **options)
 
         def raw_per_day(w: np.ndarray) -> float:
             return score_of(stats.g, stats.cov, w)
@@ -490,7 +552,7 @@ def optimize(
     status = alloc.status
     message = alloc.message
     n_days, n_assets = arr.shape
-    if status == "optimal" and n_assets >= n_days and intensity == 0.0:
+    if status == "optimal" and n_assets >= n_days and intensity == 0.0 and risk_model == "sample":
         status = "ill_conditioned"
         message = (f"N = {n_assets} strategies >= T = {n_days} days: the covariance is singular, the "
                    "optimum is not unique and fits noise; use shrinkage='auto' or a longer lookback")
@@ -498,6 +560,10 @@ def optimize(
                    "n_days": int(n_days)}
     if intensity > 0:
         diagnostics["shrunk_score"] = alloc.score
+    diagnostics["risk_model"] = risk_model
+    if risk_model == "factor":
+        diagnostics["factors"] = n_factors
+        diagnostics["model_score"] = alloc.score
     portfolio = arr @ np.asarray(w)
     sd = float(np.std(portfolio, ddof=1))
     sharpe = float(portfolio.mean() / sd * ann) if sd > 0 else 0.0

@@ -21,6 +21,11 @@ anything else (binding max_weight, no certificate) is handed back to the
 caller for the dense solver, which then runs exactly as without this path.
 Conventions as in ``fastopt.optimize.ratio.common``; shrinkage X in [0, 1] acts as
 (1 - X) cov + X diag(cov), the same as ``fastopt.optimize.objective.shrink_covariance``.
+
+The window may be any "low rank + diagonal" covariance cov = s Y'Y + diag(d)
+(``fastopt.optimize.risk_model``: the sample covariance, Y = X the centered returns and
+s = 1 / (T - 1); a statistical factor model, Y = the k x N loadings, s = 1, d the
+specific variances): an entry costs O(m) from the m x N rows Y, cov @ w costs O(N m).
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ from fastopt.optimize.active_set_kernels import (
 )
 from fastopt.optimize.kernels import kkt_violators_nb
 from fastopt.optimize.ratio.common import ACTIVE_SET_TOL, CERTIFIED_GAP, kkt_gap
+from fastopt.optimize.ratio.low_rank import low_rank_active_set
 from fastopt.optimize.ratio.refine import refine
 from fastopt.optimize.ratio.search import search_and_refine
 
@@ -54,21 +60,32 @@ MIN_GROWTH = 32
 
 @dataclass(frozen=True)
 class CenteredWindow:
-    """A T x N window prepared for covariance-free work.
+    """A T x N window prepared for covariance-free work: cov = scale * Y'Y + diag(specific).
 
-    ``centered``: daily returns minus each column's mean (T x N, C-contiguous);
-    ``variances``: (N,) sample variance per day (ddof=1); ``n_days``: T.
+    ``centered``: the rows Y (m x N, C-contiguous): the daily returns minus each column's
+    mean (m = T) for the sample covariance, or a factor model's loadings (m = k);
+    ``variances``: (N,) diag(cov) per day^2 (the sample variance, ddof=1, for the sample
+    covariance); ``n_days``: T, the window's length; ``scale``: s (None: 1 / (T - 1));
+    ``specific``: d (N,) per day^2, or None (no diagonal term: rank <= T - 1).
     """
 
     centered: np.ndarray
     variances: np.ndarray
     n_days: int
+    scale: float | None = None
+    specific: np.ndarray | None = None
 
     @classmethod
     def from_centered(cls, centered: np.ndarray) -> CenteredWindow:
         n_days = centered.shape[0]
         variances = np.einsum("ti,ti->i", centered, centered) / (n_days - 1)
         return cls(centered=np.ascontiguousarray(centered), variances=variances, n_days=n_days)
+
+    @classmethod
+    def from_model(cls, model: Any) -> CenteredWindow:
+        """From a ``fastopt.optimize.risk_model.LowRankDiag`` (rows, scale, specific, variances, n_days)."""
+        return cls(centered=model.rows, variances=model.variances, n_days=model.n_days, scale=model.scale,
+                   specific=model.specific)
 
 
 class LazyCovariance:
@@ -82,9 +99,18 @@ class LazyCovariance:
     def __init__(self, window: CenteredWindow, intensity: float = 0.0, capacity: int = 256) -> None:
         self.window = window
         self.intensity = float(intensity)
-        self._scale = (1.0 - self.intensity) / (window.n_days - 1)
+        base = window.scale if window.scale is not None else 1.0 / (window.n_days - 1)
+        self._scale = (1.0 - self.intensity) * base
+        # the diagonal term of the (shrunk) model: X var + (1 - X) specific; None when there is none
+        self._extra: np.ndarray | None = None
+        if self.intensity > 0 or window.specific is not None:
+            extra = self.intensity * window.variances
+            if window.specific is not None:
+                extra = extra + (1.0 - self.intensity) * window.specific
+            self._extra = extra
+        self._m = window.centered.shape[0]
         self._position = np.full(window.variances.size, -1, dtype=np.int64)
-        self._rows = np.empty((capacity, window.n_days))  # centered returns of the cached strategies
+        self._rows = np.empty((capacity, self._m))  # rows Y of the cached strategies
         self._store = np.empty((capacity, capacity))
         self.size = 0
 
@@ -94,7 +120,7 @@ class LazyCovariance:
             capacity *= 2
         store = np.empty((capacity, capacity))
         store[: self.size, : self.size] = self._store[: self.size, : self.size]
-        rows = np.empty((capacity, self.window.n_days))
+        rows = np.empty((capacity, self._m))
         rows[: self.size] = self._rows[: self.size]
         self._store, self._rows = store, rows
 
@@ -109,7 +135,7 @@ class LazyCovariance:
         x_new = np.ascontiguousarray(self.window.centered[:, new].T)  # k x T
         own = x_new @ x_new.T  # syrk on one buffer: exactly symmetric
         own *= self._scale
-        if self.intensity > 0:
+        if self._extra is not None:
             own[np.diag_indices(k)] = self.window.variances[new]
         self._store[s : s + k, s : s + k] = own
         if s:
@@ -148,13 +174,32 @@ class LazyCovariance:
 
     def times(self, w: np.ndarray, support: np.ndarray) -> np.ndarray:
         x = self.window.centered
-        self._ensure(support)  # the held strategies' rows are cached contiguously: a cheap gather
-        portfolio = w[support] @ self._rows.take(self._position[support], axis=0)
+        position = self._position[support]
+        if (position >= 0).all():  # the held strategies' rows are cached contiguously: a cheap gather
+            portfolio = w[support] @ self._rows.take(position, axis=0)
+        else:  # not all cached (the low-rank path's large supports): from Y, caching nothing
+            portfolio = x[:, support] @ w[support]
         out = x.T @ portfolio
         out *= self._scale
-        if self.intensity > 0:
-            out[support] += self.intensity * self.window.variances[support] * w[support]
+        if self._extra is not None:
+            out[support] += self._extra[support] * w[support]
         return out
+
+    @property
+    def scale(self) -> float:
+        """s of cov = s Y'Y + diag(extra) (shrinkage included)."""
+        return self._scale
+
+    @property
+    def extra(self) -> np.ndarray | None:
+        """The diagonal term (N,) per day^2 (shrinkage X var + (1 - X) specific), or None."""
+        return self._extra
+
+    @property
+    def full_rank(self) -> bool:
+        """True when the model has a diagonal term (shrinkage or specific variances): positive
+        definite on the usable strategies, so a face is not limited by the window's rank."""
+        return self._extra is not None
 
 
 def initial_pool(g: np.ndarray, std: np.ndarray, upper: np.ndarray, previous: np.ndarray | None,
@@ -174,13 +219,16 @@ def initial_pool(g: np.ndarray, std: np.ndarray, upper: np.ndarray, previous: np
 class LazyOutcome:
     """What ``solve_lazy`` reached: certified ``weights``, or ``fallback`` (why the dense
     solver must solve it instead), refinement ``info`` (with the whole problem's
-    ``kkt_gap``), and the portfolio's ``var`` (w' cov w) and ``spread`` ((sum w_k std_k)^2)."""
+    ``kkt_gap``), and the portfolio's ``var`` (w' cov w) and ``spread`` ((sum w_k std_k)^2).
+    ``point``: the uncertified point reached when ``fallback`` is set by the active set
+    (the best-effort weights of a window the caller may classify without the dense solver)."""
 
     weights: np.ndarray | None
     info: dict[str, Any] = field(default_factory=dict)
     fallback: str = ""
     var: float = 0.0
     spread: float = 0.0
+    point: np.ndarray | None = None
 
 
 def active_set_rounds(
@@ -201,8 +249,12 @@ def active_set_rounds(
     std = np.sqrt(cov.window.variances)
     g_m = np.ascontiguousarray(g[members])
     y = np.ascontiguousarray(start[members])
-    # a face never exceeds the rank of the sample covariance (T - 1); shrunk, it can hold all
-    capacity = int(allowed.sum()) + 2 if cov.intensity > 0 else min(int(allowed.sum()), cov.window.n_days) + 2
+    # a face never exceeds the rank of the sample covariance (T - 1); with a diagonal term it can
+    # hold all: start at most 1024 wide (``run_active_set`` doubles the buffer when a face outgrows it)
+    if cov.full_rank:
+        capacity = min(int(allowed.sum()), max(1024, 2 * int(np.count_nonzero(y)))) + 2
+    else:
+        capacity = min(int(allowed.sum()), cov.window.n_days) + 2
     chol = np.zeros((capacity, capacity))
     order = np.zeros(capacity, dtype=np.int64)
     size = start_face_nb(g_m, cov.cached_matrix(), y, order, chol)
@@ -273,6 +325,19 @@ def solve_lazy(
     info.update(pool=int(pool.size), pool_iterations=int(pool_info["iterations"]))
     start = np.zeros(g.size)
     start[pool] = w_pool
+    if cov.full_rank:
+        # positive definite low rank + diagonal: faces solved from Y (``fastopt.optimize.ratio.low_rank``),
+        # no covariance cache (an optimum of thousands of strategies would make it |F|^2)
+        w, outcome, steps = low_rank_active_set(g, window.centered, cov.scale, cov.extra, upper > 0, start,
+                                                tol=ACTIVE_SET_TOL)
+        cov_w = cov.times(w, np.flatnonzero(w))
+        gap = kkt_gap(g, cov_w, w, upper)
+        info.update(iterations=int(pool_info["iterations"]) + steps, low_rank_steps=steps, kkt_gap=gap,
+                    low_rank_outcome=outcome, working_set=0)
+        if outcome == "kkt" and gap <= CERTIFIED_GAP * tol:
+            info.update(singular=False, rank_limited=False)
+            return LazyOutcome(w, info, var=float(w @ cov_w), spread=float(w @ std) ** 2)
+        info["low_rank_fallback"] = f"{outcome}, KKT gap {gap:.1e}"  # the cached working set tries next
     w, code, singular, rounds, steps = active_set_rounds(g, cov, upper, start)
     info.update(iterations=int(pool_info["iterations"]) + steps, active_set_kernel_steps=steps,
                 working_set_rounds=rounds, working_set=cov.size)
@@ -286,7 +351,10 @@ def solve_lazy(
         # the dense solver's own path (SMO swaps, rank-limited rounds) decides such a window
         reasons = {CODE_DEPENDENT: "violators remain but each is linearly dependent on the face (N >= T?)",
                    CODE_STEP_LIMIT: "step limit", CODE_BUFFER: "the face outgrew the rank bound (rounding)"}
-        return LazyOutcome(None, info, fallback=f"active set stopped: {reasons.get(code, 'numerical failure')}")
+        return LazyOutcome(
+            None, {**info, "active_set_code": int(code)},
+            fallback=f"active set stopped: {reasons.get(code, 'numerical failure')}",
+            var=float(w @ cov_w), spread=float(w @ std) ** 2, point=w)
     else:
         # KKT by the kernel's rule but not by the certificate computed from scratch (rounding
         # in the factor updates on a near-singular face): polish on the working set with the
@@ -305,7 +373,8 @@ def solve_lazy(
         if not gap <= CERTIFIED_GAP * tol:
             # uncertified: only the dense solver's own path classifies such a window the same
             # way every time (ill-posed windows are path-dependent), so it solves it instead
-            return LazyOutcome(None, info, fallback=f"the lazy refinement ended uncertified (KKT gap {gap:.1e})")
+            return LazyOutcome(None, info, fallback=f"the lazy refinement ended uncertified (KKT gap {gap:.1e})",
+                               var=float(w @ cov_w), spread=float(w @ std) ** 2, point=w)
         info.update(singular=bool(sub_info["singular"]), rank_limited=False)
     info["working_set"] = cov.size
     return LazyOutcome(w, info, var=float(w @ cov_w), spread=float(w @ std) ** 2)
