@@ -70,6 +70,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="search (fast, KKT-certified) or exact (cvxpy + Clarabel reference)")
     add("--shrinkage", type=shrinkage, default=0.0,
         help="covariance shrinkage toward its diagonal: 0..1 or 'auto' (Ledoit-Wolf) (default 0)")
+    add("--risk-model", choices=("sample", "factor"), default="sample",
+        help="sample covariance (default) or a statistical factor model (k principal components + "
+             "specific variances): well-posed when strategies outnumber the days")
+    add("--factors", type=positive_int, default=None,
+        help="factors of --risk-model factor (default min(20, min(N, days - 1) // 4))")
     add("--allow-negative", action="store_true",
         help="write the least-bad allocation even when no allocation has a rising curve")
     add("--allow-unbounded", action="store_true",
@@ -320,7 +325,8 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str], *,
     if args.allocator in ("slope_std", "slope_std_compound"):
         from fastopt.optimize.solver import optimize
 
-        alloc = optimize(window, args.allocator, solver=args.solver, shrinkage=args.shrinkage, **options)
+        alloc = optimize(window, args.allocator, solver=args.solver, shrinkage=args.shrinkage,
+                         risk_model=args.risk_model, factors=args.factors, **options)
         return {
             "weights": np.asarray(alloc.weights),
             "score": alloc.score,
@@ -337,6 +343,7 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str], *,
     ignored = [flag for flag, active in (
         ("--max-weight", bool(args.max_weight)), ("--min-weight", args.min_weight != 0.0),
         ("--max-strategies", args.max_strategies is not None), ("--shrinkage", args.shrinkage not in (0, 0.0)),
+        ("--risk-model", args.risk_model != "sample"), ("--factors", args.factors is not None),
     ) if active]
     if args.allocator == "max_sharpe":
         ignored = [flag for flag in ignored if flag == "--shrinkage"]
