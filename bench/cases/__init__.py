@@ -22,6 +22,7 @@ CASES: dict[str, str] = {
     "cardinality": "bench.cases.cardinality",
     "shrinkage": "bench.cases.shrinkage",
     "vol_targeting": "bench.cases.vol_targeting",
+    "scale": "bench.cases.scale",
 }
 
 
