@@ -186,3 +186,22 @@ def test_bad_risk_model_options_are_refused():
         optimize(returns, risk_model="factor", factors=0)
     with pytest.raises(InputError, match="exceeds min"):
         optimize(returns, risk_model="factor", factors=11)
+
+
+def test_beyond_the_dense_limits_no_n_by_n_is_formed():
+    """Above DENSE_FALLBACK_MAX_BYTES the working set's verdict on an ill-posed window stands (no dense
+    re-solve); above DENSE_MAX_BYTES the options that need the dense solver are refused."""
+    returns = universe(4, 60, 400)  # N > T, sample covariance: the ratio is unbounded
+    with patch.object(optimizer_module, "covariance_of_centered", side_effect=AssertionError("N x N formed")), \
+            patch.multiple(optimizer_module, DENSE_FALLBACK_MAX_BYTES=1000):
+        alloc = optimize(returns)
+    assert alloc.status == "unbounded" and alloc.diagnostics["fallback"].startswith("none")
+    assert alloc.diagnostics["rank_limited"] and np.isfinite(alloc.score)
+    dense = optimize(returns)
+    assert dense.status == "unbounded"
+    with patch.multiple(optimizer_module, DENSE_MAX_BYTES=1000):
+        with pytest.raises(InputError, match="needs the dense 400 x 400 covariance"):
+            optimize(returns, risk_model="factor", max_weight=0.01)
+        with pytest.raises(InputError, match="max_strategies or min_weight"):
+            optimize(returns, max_strategies=5)
+        assert optimize(returns, risk_model="factor").status == "optimal"  # the low-rank path needs no N x N

@@ -85,6 +85,19 @@ from fastopt.optimize.risk_model import factor_model, gram, ledoit_wolf_intensit
 #: certify a window: 256 MB, N <= 5792. Beyond it the working set's own point and
 #: classification stand (a 20,000-strategy matrix is 3.2 GB and 12 s to form).
 DENSE_FALLBACK_MAX_BYTES = 256 * 2**20
+#: Largest N x N covariance (bytes) any path forms: 1 GiB, N <= 11,585. Beyond it the options
+#: that need the dense solver (max_weight bounds, max_strategies, min_weight, windows without a
+#: rising strategy) are refused with an InputError instead of exhausting memory (the dense path
+#: took 19.8 GB at 20,000 strategies).
+DENSE_MAX_BYTES = 2**30
+
+
+def _check_dense_size(n: int, why: str) -> None:
+    """InputError when an N x N covariance would exceed ``DENSE_MAX_BYTES``."""
+    if 8 * n * n > DENSE_MAX_BYTES:
+        raise InputError(f"{why} needs the dense {n} x {n} covariance ({8 * n * n / 2**30:.1f} GB): not supported "
+                         f"above {math.isqrt(DENSE_MAX_BYTES // 8)} strategies; drop the option or pre-select "
+                         "strategies")
 
 __all__ = ["KKT_TOL", "kkt_gap", "optimize", "resolve_upper", "solve_ratio"]
 
@@ -345,6 +358,7 @@ def _solve_large(
             return Allocation(weights=w, score=per_day * math.sqrt(periods_per_year), status=status,
                               solver="search", iterations=int(info["iterations"]), message=message,
                               diagnostics=info)
+    _check_dense_size(n, f"this window ({fallback})")
     cov = covariance_of_centered(window.centered) if window.specific is None else _model_matrix(window)
     alloc = solve_ratio(g, shrink_covariance(cov, intensity), max_weight=upper, previous_weights=previous_weights,
                         seed=seed, periods_per_year=periods_per_year, n_samples=n_samples, tol=tol,
@@ -515,6 +529,8 @@ def optimize(
             var = float(portfolio @ portfolio) / (n_days - 1)
             return float(g @ w) / math.sqrt(var) if var > 0 else -math.inf
     else:
+        if solver == "search" and n_assets >= WORKING_SET_MIN_N:
+            _check_dense_size(n_assets, "max_strategies or min_weight")
         stats = window_stats(arr)
         intensity = resolve_shrinkage(shrinkage, arr)
         model_cov = stats.cov
