@@ -205,3 +205,20 @@ def test_beyond_the_dense_limits_no_n_by_n_is_formed():
         with pytest.raises(InputError, match="max_strategies or min_weight"):
             optimize(returns, max_strategies=5)
         assert optimize(returns, risk_model="factor").status == "optimal"  # the low-rank path needs no N x N
+
+
+@pytest.mark.parametrize("shrinkage", [0.2, "auto"])
+def test_shrinkage_hands_a_full_cache_to_the_low_rank_solver(shrinkage):
+    import fastopt.optimize.ratio.working_set as working_set_module
+
+    returns = universe(6, 80, 400)
+    with patch.multiple(working_set_module, MAX_CACHE_LOW_RANK=70):
+        handed = optimize(returns, shrinkage=shrinkage)
+    assert handed.diagnostics["low_rank_steps"] > 0 and handed.diagnostics["working_set"] <= 70
+    assert np.count_nonzero(handed.weights) > 70 and "fallback" not in handed.diagnostics
+    stats = window_stats(returns)
+    intensity = handed.diagnostics["shrinkage"]
+    dense = solve_ratio(stats.g, shrink_covariance(stats.cov, intensity))
+    assert handed.status == "optimal"
+    assert handed.diagnostics["shrunk_score"] == pytest.approx(dense.score, rel=1e-9)
+    assert intensity == pytest.approx(dense_ledoit_wolf(returns) if shrinkage == "auto" else 0.2, rel=1e-9)

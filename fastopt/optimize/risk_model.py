@@ -8,7 +8,8 @@ X the T x N centered daily returns (fractions) of the window:
 - diagonal shrinkage by a in [0, 1]: Y = X, s = (1 - a) / (T - 1), d = a var;
 - statistical factor model (``risk_model="factor"``, k factors): Y = L, the k x N
   loadings of the k leading principal components of X (L = U_k' X / sqrt(T - 1)
-  with U_k the leading eigenvectors of the T x T Gram matrix X X'), s = 1, and
+  with U_k the leading eigenvectors of the T x T Gram matrix X X'; equivalently
+  sqrt(lambda_k) V_k' from the N x N covariance when N < T), s = 1, and
   d = var - colsum(L^2) (the specific variances, floored at ``SPECIFIC_FLOOR``
   var so that cov is positive definite): cov = B F B' + D with B F B' = L'L.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.linalg import eigh
 
 from fastopt.errors import InputError
 from fastopt.optimize.objective import single_thread_blas
@@ -158,12 +160,23 @@ def factor_model(centered: np.ndarray, factors: int | None = None,
     if n_days < 3:
         raise InputError(f"the factor model needs at least 3 days, got {n_days}")
     k = check_factors(factors, n_days, n_assets)
-    gm = gram(x) if gram_matrix is None else gram_matrix
-    values, vectors = np.linalg.eigh(gm)  # ascending
-    lead = vectors[:, ::-1][:, :k]
-    lead = lead * (values[::-1][:k] > 0)  # a zero eigenvalue carries no factor
     with single_thread_blas():
-        loadings = (lead.T @ x) / math.sqrt(n_days - 1)
+        if gram_matrix is None and n_assets < n_days:
+            # fewer strategies than days: the N x N covariance is the smaller eigenproblem
+            matrix = x.T @ x
+            matrix /= n_days - 1
+        else:
+            matrix = gram(x) if gram_matrix is None else gram_matrix
+        size = matrix.shape[0]
+        # only the k leading eigenpairs (LAPACK dsyevr on a subset: no full eigenvector matrix)
+        values, vectors = eigh(matrix, subset_by_index=[size - k, size - 1], check_finite=False)
+        values, vectors = values[::-1], vectors[:, ::-1]  # descending
+        if gram_matrix is None and n_assets < n_days:
+            loadings = (vectors * np.sqrt(np.maximum(values, 0.0))).T
+        else:
+            lead = vectors * (values > 0)  # a zero eigenvalue carries no factor
+            loadings = (lead.T @ x) / math.sqrt(n_days - 1)
+        loadings = np.ascontiguousarray(loadings)
     variances = np.einsum("ti,ti->i", x, x) / (n_days - 1)
     explained = np.einsum("ti,ti->i", loadings, loadings)
     specific = np.maximum(variances - explained, SPECIFIC_FLOOR * variances)

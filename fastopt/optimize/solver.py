@@ -511,10 +511,14 @@ def optimize(
     n_factors = None
     if working_set:
         g, _, centered = window_slopes_centered(arr)
-        # the T x T Gram matrix serves the Ledoit-Wolf intensity and the principal components
-        gram_matrix = gram(centered) if (auto or risk_model == "factor") else None
-        intensity = (ledoit_wolf_intensity_gram(centered, gram_matrix) if auto
-                     else resolve_shrinkage(shrinkage, None))
+        # with N >= T the T x T Gram matrix serves the Ledoit-Wolf intensity and the principal
+        # components (below T strategies the N x N products are the smaller ones)
+        gram_matrix = gram(centered) if (auto or risk_model == "factor") and n_assets >= n_days else None
+        if auto:
+            intensity = (ledoit_wolf_intensity_gram(centered, gram_matrix) if gram_matrix is not None
+                         else resolve_shrinkage(shrinkage, arr))
+        else:
+            intensity = resolve_shrinkage(shrinkage, None)
         if risk_model == "factor":
             model = factor_model(centered, factors, gram_matrix)
             n_factors = model.factors

@@ -56,6 +56,15 @@ WORKING_SET_MIN_N = 300
 POOL_SIZE = 64
 #: Most strategies a round adds to the working set: max(MIN_GROWTH, face size / 2).
 MIN_GROWTH = 32
+#: With a positive definite low rank + diagonal covariance of rank m <= this (a factor model), the
+#: faces are solved from the rows directly (``fastopt.optimize.ratio.low_rank``), without a cache.
+LOW_RANK_DIRECT_M = 64
+#: Otherwise (shrinkage: m = T) the cached working set runs first, up to this many strategies; an
+#: optimum that needs more continues with ``fastopt.optimize.ratio.low_rank`` from its point (the cache
+#: and its factor updates grow as |F|^2 memory and |F|^3 time: 22 s at |F| ~ 4,000).
+MAX_CACHE_LOW_RANK = 1024
+#: ``active_set_rounds`` stopped because the cache would outgrow ``max_cache``.
+CODE_CACHE_FULL = 4
 
 
 @dataclass(frozen=True)
@@ -232,7 +241,8 @@ class LazyOutcome:
 
 
 def active_set_rounds(
-    g: np.ndarray, cov: LazyCovariance, upper: np.ndarray, start: np.ndarray, *, max_steps: int | None = None
+    g: np.ndarray, cov: LazyCovariance, upper: np.ndarray, start: np.ndarray, *, max_steps: int | None = None,
+    max_cache: int | None = None,
 ) -> tuple[np.ndarray, int, bool, int, int]:
     """Primal active-set solve of the whole problem on a growing working set, from ``start``.
 
@@ -285,6 +295,9 @@ def active_set_rounds(
         if cand.size == 0:
             break
         cand = cand[np.argsort(lam / std[cand], kind="stable")][: max(MIN_GROWTH, size // 2)]
+        if max_cache is not None and cov.size + cand.size > max_cache:
+            code = CODE_CACHE_FULL  # w: the KKT point of the cached strategies' problem
+            break
         cov.add(cand)  # appended after the cached strategies: their positions, the face and y stay valid
         members = cov.members()
         g_m = np.ascontiguousarray(g[members])
@@ -325,20 +338,28 @@ def solve_lazy(
     info.update(pool=int(pool.size), pool_iterations=int(pool_info["iterations"]))
     start = np.zeros(g.size)
     start[pool] = w_pool
+    capped = None
     if cov.full_rank:
         # positive definite low rank + diagonal: faces solved from Y (``fastopt.optimize.ratio.low_rank``),
-        # no covariance cache (an optimum of thousands of strategies would make it |F|^2)
-        w, outcome, steps = low_rank_active_set(g, window.centered, cov.scale, cov.extra, upper > 0, start,
-                                                tol=ACTIVE_SET_TOL)
-        cov_w = cov.times(w, np.flatnonzero(w))
-        gap = kkt_gap(g, cov_w, w, upper)
-        info.update(iterations=int(pool_info["iterations"]) + steps, low_rank_steps=steps, kkt_gap=gap,
-                    low_rank_outcome=outcome, working_set=0)
-        if outcome == "kkt" and gap <= CERTIFIED_GAP * tol:
-            info.update(singular=False, rank_limited=False)
-            return LazyOutcome(w, info, var=float(w @ cov_w), spread=float(w @ std) ** 2)
-        info["low_rank_fallback"] = f"{outcome}, KKT gap {gap:.1e}"  # the cached working set tries next
-    w, code, singular, rounds, steps = active_set_rounds(g, cov, upper, start)
+        # no covariance cache (an optimum of thousands of strategies would make it |F|^2); with
+        # many rows (shrinkage, m = T) the cache is faster while the working set stays small
+        low_start = start
+        if window.centered.shape[0] > LOW_RANK_DIRECT_M:
+            capped = active_set_rounds(g, cov, upper, start, max_cache=MAX_CACHE_LOW_RANK)
+            low_start = capped[0] if capped[1] == CODE_CACHE_FULL else None
+        if low_start is not None:
+            w, outcome, steps = low_rank_active_set(g, window.centered, cov.scale, cov.extra, upper > 0, low_start,
+                                                    tol=ACTIVE_SET_TOL)
+            cov_w = cov.times(w, np.flatnonzero(w))
+            gap = kkt_gap(g, cov_w, w, upper)
+            info.update(iterations=int(pool_info["iterations"]) + steps, low_rank_steps=steps, kkt_gap=gap,
+                        low_rank_outcome=outcome, working_set=cov.size)
+            if outcome == "kkt" and gap <= CERTIFIED_GAP * tol:
+                info.update(singular=False, rank_limited=False)
+                return LazyOutcome(w, info, var=float(w @ cov_w), spread=float(w @ std) ** 2)
+            info["low_rank_fallback"] = f"{outcome}, KKT gap {gap:.1e}"  # the cached working set tries next
+            capped = None
+    w, code, singular, rounds, steps = capped if capped is not None else active_set_rounds(g, cov, upper, start)
     info.update(iterations=int(pool_info["iterations"]) + steps, active_set_kernel_steps=steps,
                 working_set_rounds=rounds, working_set=cov.size)
     cov_w = cov.times(w, np.flatnonzero(w))
