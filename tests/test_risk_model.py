@@ -222,3 +222,24 @@ def test_shrinkage_hands_a_full_cache_to_the_low_rank_solver(shrinkage):
     assert handed.status == "optimal"
     assert handed.diagnostics["shrunk_score"] == pytest.approx(dense.score, rel=1e-9)
     assert intensity == pytest.approx(dense_ledoit_wolf(returns) if shrinkage == "auto" else 0.2, rel=1e-9)
+
+
+def test_cli_risk_model_factor_is_well_posed_where_the_sample_covariance_is_not(tmp_path, capsys):
+    import json
+
+    from bench.universe import write_universe
+
+    from fastopt.cli import main
+
+    folder = write_universe(tmp_path / "strategies", 120, 90, 0, market_factor=False)  # N > T
+    config = tmp_path / "portfolio_config.json"
+    argv = ["optimize", "--strategies", str(folder), "--config", str(config), "--target-vol", "0.3",
+            "--lookback", "60", "--json"]
+    main([*argv, "--allow-unbounded", "--dry-run"])
+    sample = json.loads(capsys.readouterr().out)
+    assert sample["status"] in ("ill_conditioned", "unbounded")  # N >= T: singular sample covariance
+    assert main([*argv, "--risk-model", "factor", "--factors", "4"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "optimal" and config.exists()
+    assert summary["diagnostics"]["risk_model"] == "factor" and summary["diagnostics"]["factors"] == 4
+    assert abs(sum(json.loads(config.read_text())["weights"].values()) - 1) <= 1e-9
