@@ -75,6 +75,7 @@ from fastopt.optimize.ratio.common import (
     submatrix,
     usable_bounds,
 )
+from fastopt.optimize.constant import constant_columns, constant_reason
 from fastopt.optimize.ratio.compound import refine_compound
 from fastopt.optimize.ratio.refine import face_is_singular
 from fastopt.optimize.ratio.search import search_and_refine
@@ -209,6 +210,10 @@ def solve_ratio(
     if usable.size == 1:
         w = np.zeros(n)
         w[usable[0]] = 1.0
+        if not g[usable[0]] > 0:  # the no-rising-curve rule holds for one strategy too
+            return finish(w, "no_rising_curve", "search", {"kkt_gap": 0.0},
+                          "no allocation has a rising curve: the only usable strategy's slope is <= 0 "
+                          "(least-bad allocation returned)")
         return finish(w, "single_strategy", "search", {"kkt_gap": 0.0},
                       "only one usable strategy: it gets weight 1")
 
@@ -495,12 +500,18 @@ def optimize(
     n_days, n_assets = arr.shape
     if names is not None and len(names) != n_assets:
         raise InputError(f"{len(names)} names for {n_assets} strategies")
+    constant = constant_columns(arr)  # excluded like zero variance (fastopt.optimize.constant)
+    if constant.all():
+        raise NothingToDo("no usable strategy: every one is constant (zero variance) in the window")
     if keep.size < read.values.shape[1]:
         # columns dropped from a Panel: positional options follow the kept columns
         if previous_weights is not None and not isinstance(previous_weights, Mapping):
             previous_weights = np.asarray(previous_weights, dtype=np.float64)[keep]
         if not isinstance(max_weight, (Mapping, int, float, np.number)):
             max_weight = [np.asarray(max_weight, dtype=np.float64)[k] for k in keep]
+    if constant.any():
+        max_weight = resolve_upper(max_weight, n_assets, names)
+        max_weight[constant] = 0.0
     options = dict(max_weight=max_weight, min_weight=min_weight, max_strategies=max_strategies,
                    previous_weights=previous_weights, seed=seed, periods_per_year=periods_per_year,
                    names=names)
@@ -578,6 +589,9 @@ def optimize(
                    "optimum is not unique and fits noise; use shrinkage='auto' or a longer lookback")
     diagnostics = {**alloc.diagnostics, **window_info, "shrinkage": intensity, "objective": objective,
                    "n_days": int(n_days)}
+    if constant.any():
+        diagnostics["excluded"] = {**diagnostics.get("excluded", {}),
+                                   **{int(k): constant_reason(arr[:, k]) for k in np.flatnonzero(constant)}}
     if intensity > 0:
         diagnostics["shrunk_score"] = alloc.score
     diagnostics["risk_model"] = risk_model
