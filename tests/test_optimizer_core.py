@@ -137,9 +137,13 @@ def test_deterministic_for_a_seed_and_warm_start_agrees():
 
 
 def test_single_strategy_and_zero_variance_and_nothing():
-    alloc = optimize(universe(1, 50, 1))
+    single = universe(1, 50, 1)
+    rising = single - single.mean() + 1e-3  # same noise, a rising curve
+    alloc = optimize(rising)
     assert alloc.status == "single_strategy"
     np.testing.assert_array_equal(alloc.weights, [1.0])
+    # the no-rising-curve rule holds for one usable strategy too
+    assert optimize(single - single.mean() - 1e-3).status == "no_rising_curve"
     returns = np.column_stack([universe(1, 50, 2), np.zeros(50), np.full(50, 0.25)])
     alloc = optimize(returns)
     assert alloc.weights[2] == 0 and alloc.weights[3] == 0
