@@ -211,14 +211,14 @@ def _check_options(
     *, lookback: int, rebalance: int, target_vol: float | None, max_leverage: float, cost_bps: float,
     when_negative: str, random_n: int, recompute_every: int, shrinkage: float | str | None = None,
 ) -> None:
-    if isinstance(lookback, bool) or not isinstance(lookback, (int, np.integer)) or lookback < 2:
-        raise InputError(f"lookback must be an integer >= 2 days, got {lookback!r}")
+    from fastopt.options import check_lookback, check_max_leverage, check_target_vol
+
+    check_lookback(lookback)  # the rules every command and fastopt.optimize use (fastopt/options.py)
     if isinstance(rebalance, bool) or not isinstance(rebalance, (int, np.integer)) or rebalance < 1:
         raise InputError(f"rebalance must be an integer >= 1 day, got {rebalance!r}")
-    if target_vol is not None and not (math.isfinite(target_vol) and target_vol > 0):
-        raise InputError(f"target_vol must be a positive fraction per year (0.30 = 30 %), got {target_vol!r}")
-    if not (math.isfinite(max_leverage) and max_leverage > 0):
-        raise InputError(f"max_leverage must be positive, got {max_leverage!r}")
+    if target_vol is not None:
+        check_target_vol(target_vol)
+    check_max_leverage(max_leverage)
     if not (math.isfinite(cost_bps) and cost_bps >= 0):
         raise InputError(f"cost_bps must be >= 0, got {cost_bps!r}")
     if when_negative not in WHEN_NEGATIVE:

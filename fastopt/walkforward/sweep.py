@@ -68,15 +68,17 @@ class SweepSpec:
                               ("rebalance periods", self.rebalances)):
             if not values:
                 raise InputError(f"the sweep needs at least one value for {label}")
+        from fastopt.options import check_lookback, check_max_leverage, check_target_vol
+
         for value in self.lookbacks:
-            if int(value) < 2:
-                raise InputError(f"lookback must be >= 2 days, got {value}")
+            check_lookback(value)
         for value in self.rebalances:
             if int(value) < 1:
                 raise InputError(f"rebalance must be >= 1 day, got {value}")
         for value in self.target_vols:
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise InputError(f"target vol must be a positive fraction, got {value}")
+            if value is not None:
+                check_target_vol(value)
+        check_max_leverage(self.max_leverage)
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
