@@ -16,7 +16,6 @@ fractions; Sharpe/Sortino annualized; ``managed_beats_pct_sharpe`` is percent.
 from __future__ import annotations
 
 import itertools
-import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
