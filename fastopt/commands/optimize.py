@@ -20,8 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from fastopt.options import finite_number, non_negative_int, positive_int, shrinkage
+from fastopt.commands.screening import add_screen_options, load_screened, report_skips, warn_lookback
 from fastopt.errors import EXIT_CODES, InputError, NothingToDo
+from fastopt.files.screen import SYNTHETIC_MARK, Skip, stats_file
+from fastopt.optimize.plausible import DEFAULT_MAX_SHARPE, DEFAULT_MIN_ANN_VOL
+from fastopt.options import (finite_number, lookback, max_leverage, non_negative_int, non_negative_number,
+                             periods_per_year, positive_int, shrinkage, target_vol)
 
 SUMMARY = "find the weights maximizing slope/std and write portfolio_config.json"
 
@@ -34,13 +38,21 @@ EPILOG = """examples:
   fastopt optimize --target-vol 0.30 --shrinkage auto          # when N is close to or above the days
   fastopt optimize --target-vol 0.30 --allocator inverse_vol   # or a .py path / allocators/<name>/
   fastopt optimize --target-vol 0.30 --json | jq .weights
+  fastopt optimize --target-vol 0.30 --strict              # any skipped stats.json is an error (exit 2)
+  fastopt optimize --target-vol 0.30 --periods-per-year 252 --max-stale-days 5   # stock days
+  fastopt optimize --target-vol 0.30 --max-sharpe 4 --min-ann-vol 0.02          # stricter sanity
 
 score = OLS slope (per day) of the cumulative-sum curve / daily std (ddof=1) * sqrt(periods per year);
 see docs/objective.md.
 here: 2 bad input (also an allocator module without allocate); 3 nothing to do (no valid strategy; no
 allocation has a rising curve: --allow-negative writes the least-bad one anyway; slope/std unbounded
 on the window (status unbounded, N >= T or near-duplicates): --allow-unbounded writes the
-best-effort weights anyway, --shrinkage auto usually makes the problem well-posed).
+best-effort weights anyway, --shrinkage auto usually makes the problem well-posed; an implausible
+in-sample result: annual vol under --min-ann-vol or Sharpe above --max-sharpe, --allow-implausible
+writes it anyway). Nothing is written when the command fails.
+skipped strategies (invalid stats.json, too little history, stale, synthetic prices, constant) are
+listed on stderr grouped by reason and in --json "skipped"; the change against the previous config's
+weights (turnover = sum |new - old|) is printed on stderr before writing and in --json "changes".
 
 """ + EXIT_CODES
 
@@ -50,16 +62,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--strategies", default="strategies", help="folder of <name>/stats.json (default: strategies)")
     add("--config", default="portfolio_config.json", help="config to merge-write (default: portfolio_config.json)")
-    add("--target-vol", type=finite_number, required=True,
-        help="target annual volatility as a fraction (0.30 = 30%%/yr)")
-    add("--lookback", type=positive_int, default=365, help="window in calendar days (default 365)")
+    add("--target-vol", type=target_vol, required=True,
+        help="target annual volatility as a fraction in (0, 10] (0.30 = 30%%/yr; 30 looks like a percent)")
+    add("--lookback", type=lookback, default=365,
+        help="window in calendar days, >= 2 (default 365; under 60 warns: it fits noise)")
     add("--end", default=None, help="last day of the window, YYYY-MM-DD (default: latest data)")
     add("--vol-window", type=positive_int, default=None,
         help="days of history for the annual vol (default: the lookback)")
     add("--allocator", default="slope_std",
         help="slope_std (default), slope_std_compound, equal, inverse_vol, max_sharpe, a .py path, "
              "a module, or a BlaveClaw allocators/<name>/allocator.py name")
-    add("--max-leverage", type=finite_number, default=5.0, help="leverage cap (default 5)")
+    add("--max-leverage", type=max_leverage, default=5.0, help="leverage cap, > 0 (default 5)")
     add("--max-weight", action="append", default=None, metavar="W|NAME=W",
         help="max weight per strategy, a fraction (default 1); repeat NAME=W to cap one strategy")
     add("--min-weight", type=finite_number, default=0.0,
@@ -80,11 +93,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--allow-unbounded", action="store_true",
         help="write the best-effort weights even when slope/std is unbounded on the window "
              "(status unbounded: they fit noise and the near-zero in-sample vol inflates the leverage)")
-    add("--periods-per-year", type=finite_number, default=365.0, help="annualization (default 365)")
+    add("--periods-per-year", type=periods_per_year, default=365.0,
+        help="annualization: 365 for daily crypto, 252 for stock trading days (default 365)")
+    add("--min-ann-vol", type=non_negative_number, default=DEFAULT_MIN_ANN_VOL,
+        help=f"refuse (exit 3) an in-sample annual vol below this fraction (default {DEFAULT_MIN_ANN_VOL:g} = 1%%)")
+    add("--max-sharpe", type=positive_number_or_inf, default=DEFAULT_MAX_SHARPE,
+        help=f"refuse (exit 3) an in-sample annualized Sharpe above this (default {DEFAULT_MAX_SHARPE:g})")
+    add("--allow-implausible", action="store_true",
+        help="write a result even when it fails --min-ann-vol / --max-sharpe")
+    add_screen_options(parser)
     add("--account-value", type=finite_number, default=None,
         help="set account_value (otherwise kept; 10000 for a new config)")
     add("--dry-run", action="store_true", help="compute and print, do not write the config")
     add("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def positive_number_or_inf(text: str) -> float:
+    """A number > 0 ('inf' turns the check off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
 
 
 def _parse_max_weight(values: list[str]) -> tuple[float, dict[str, float]]:
@@ -118,15 +150,9 @@ def _max_weights(args: argparse.Namespace, names: list[str]) -> float | list[flo
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if not 0 < args.target_vol <= 10:
-        raise InputError(f"--target-vol must be a fraction in (0, 10], got {args.target_vol:g} (0.30 = 30%)")
-    if not args.max_leverage > 0:
-        raise InputError(f"--max-leverage must be > 0, got {args.max_leverage:g}")
     args.max_weight_default, args.max_weight_by_name = _parse_max_weight(args.max_weight or [])
     if not 0 <= args.min_weight <= 1:
         raise InputError(f"--min-weight must be in [0, 1], got {args.min_weight:g}")
-    if not args.periods_per_year > 0:
-        raise InputError(f"--periods-per-year must be > 0, got {args.periods_per_year:g}")
     if args.account_value is not None and not args.account_value > 0:
         raise InputError(f"--account-value must be > 0, got {args.account_value:g}")
     if args.solver == "exact" and args.allocator not in ("slope_std",):
@@ -160,12 +186,12 @@ def run(args: argparse.Namespace) -> int:
 
     existing = read_config(config_path, missing_ok=True)  # a broken config fails here, untouched
 
-    from fastopt.files.loader import load_panel
-
+    warn_lookback("optimize", args.lookback)
     vol_window = args.vol_window or args.lookback
     with _progress("loading stats.json files"):
-        panel = load_panel(strategies, lookback=max(args.lookback, vol_window), end=args.end)
-    # the loader already reports skipped files on stderr (logger fastopt.files.loader)
+        screened = load_screened("optimize", args.strategies, args, lookback=max(args.lookback, vol_window),
+                                 end=args.end)
+    panel = screened.panel
     if panel.n_strategies == 0:
         reasons = "; ".join(f"{k}: {v}" for k, v in list(panel.skipped.items())[:5])
         raise NothingToDo(f"no valid strategy in {strategies}" + (f" ({reasons})" if reasons else
@@ -188,6 +214,10 @@ def run(args: argparse.Namespace) -> int:
         result = _allocate(args, window, names, rising=bool((slopes > 0).any()))
     weights = np.asarray(result["weights"], dtype=np.float64)
     status = result["status"]
+    excluded = [Skip(names[int(k)], stats_file(args.strategies, names[int(k)]), reason)
+                for k, reason in result.get("excluded", {}).items()]
+    if excluded:  # constant columns (the optimizer's exclusions) are skips like the loader's
+        report_skips("optimize", excluded, screened.n_found, strict=args.strict)
     if status == "no_rising_curve" and not args.allow_negative:
         capped = "within the weight bounds" in str(result.get("message", ""))
         reason = ("the strategies whose curve rises are capped too low by --max-weight" if capped else
@@ -229,9 +259,21 @@ def run(args: argparse.Namespace) -> int:
     sharpes = np.asarray(metrics.sharpe(window, args.periods_per_year))
     mdds = np.asarray(metrics.max_drawdown(window))
 
-    skipped = dict(panel.skipped)
-    for k, reason in result.get("excluded", {}).items():
-        skipped[names[int(k)]] = reason
+    from fastopt.optimize.plausible import implausible_reason
+
+    implausible = implausible_reason(ann_vol, port_sharpe, min_ann_vol=args.min_ann_vol, max_sharpe=args.max_sharpe)
+    if implausible and not args.allow_implausible:
+        raise NothingToDo(
+            f"implausible in-sample result: {implausible} (leverage would be {decision.leverage:.3g}x, status "
+            f"{status}); it fits the window, not the future, so the config was not written (check for stale, "
+            "constant or duplicate strategies, lengthen --lookback, or pass --allow-implausible)"
+        )
+    if implausible:
+        _warn(f"implausible in-sample result written anyway (--allow-implausible): {implausible}")
+
+    skipped = {s.strategy: s.reason for s in screened.skips}
+    for skip in excluded:
+        skipped[skip.strategy] = skip.reason
     weight_map = {names[k]: float(weights[k]) for k in np.flatnonzero(weights > 0)}
     updates: dict[str, Any] = {
         "weights": weight_map,
@@ -251,7 +293,14 @@ def run(args: argparse.Namespace) -> int:
         "skipped": skipped,
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "seed": args.seed,
+        "synthetic": [n for n in screened.synthetic if n in weight_map],
+        "options": _audit_options(args, vol_window, result),
     }
+    from fastopt.files.changes import change_lines, weight_changes
+
+    changes = weight_changes(existing, weight_map, decision.leverage)
+    for line in change_lines(changes):
+        print(f"fastopt optimize: {line}", file=sys.stderr)
     merged = merge_config(existing, updates, account_value=args.account_value)
     written = False
     if not args.dry_run:
@@ -288,7 +337,10 @@ def run(args: argparse.Namespace) -> int:
         "account_value": merged["account_value"],
         "weights": weight_map,
         "strategies": rows,
-        "skipped": skipped,
+        "skipped": [s.as_dict() for s in [*screened.skips, *excluded]],
+        "synthetic": list(screened.synthetic),
+        "changes": changes,
+        "options": updates["options"],
         "window_start": updates["window_start"],
         "window_end": updates["window_end"],
         "n_days": int(window.shape[0]),
@@ -367,6 +419,42 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str], *,
     }
 
 
+def _audit_options(args: argparse.Namespace, vol_window: int, result: dict[str, Any]) -> dict[str, Any]:
+    """Every option that shaped the config (the config's "options" key; docs/formats.md)."""
+    from fastopt import __version__
+
+    diagnostics = result.get("diagnostics", {})
+    resolved = diagnostics.get("shrinkage")
+    return {
+        "fastopt_version": __version__,
+        "allocator": args.allocator,
+        "objective": result["objective"],
+        "solver": args.solver,
+        "lookback_days": int(args.lookback),
+        "vol_window_days": int(vol_window),
+        "end": args.end,
+        "periods_per_year": float(args.periods_per_year),
+        "target_vol": float(args.target_vol),
+        "max_leverage": float(args.max_leverage),
+        "max_weight": args.max_weight_default,
+        "max_weight_by_name": dict(args.max_weight_by_name),
+        "min_weight": float(args.min_weight),
+        "max_strategies": args.max_strategies,
+        "seed": int(args.seed),
+        "shrinkage": args.shrinkage,
+        "shrinkage_intensity": float(resolved) if isinstance(resolved, (int, float)) else None,
+        "max_stale_days": int(args.max_stale_days),
+        "min_ann_vol": float(args.min_ann_vol),
+        "max_sharpe": float(args.max_sharpe) if math.isfinite(args.max_sharpe) else None,
+        "strict": bool(args.strict),
+        "allow_synthetic": bool(args.allow_synthetic),
+        "allow_negative": bool(args.allow_negative),
+        "allow_unbounded": bool(args.allow_unbounded),
+        "allow_implausible": bool(args.allow_implausible),
+        "strategies": str(args.strategies),
+    }
+
+
 def _finite_or_none(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
@@ -402,8 +490,9 @@ def _print_table(summary: dict[str, Any], args: argparse.Namespace) -> None:
     table.add_column("max DD", justify="right")
     shown = [r for r in summary["strategies"] if r["weight"] > 0]
     hidden = len(summary["strategies"]) - len(shown)
+    synthetic = set(summary["synthetic"])
     for row in shown:
-        table.add_row(row["name"], f"{row['weight']:.2%}", f"{row['score']:.3f}",
+        table.add_row(row["name"] + (f" {SYNTHETIC_MARK}" if row["name"] in synthetic else ""), f"{row['weight']:.2%}", f"{row['score']:.3f}",
                       f"{row['vol_contribution']:.1%}", f"{row['sharpe']:.2f}", f"{row['max_drawdown']:.1%}")
     console.print(table)
     if hidden:

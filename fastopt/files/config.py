@@ -40,6 +40,8 @@ OPTIMIZER_KEYS = (
     "skipped",
     "generated_at",
     "seed",
+    "synthetic",
+    "options",
 )
 
 
