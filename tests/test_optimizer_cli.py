@@ -137,12 +137,18 @@ def test_unbounded_window_exit_3_unless_allow_unbounded(tmp_path, monkeypatch, c
     assert _snapshot(cfg) == before
     err = capsys.readouterr().err
     assert "unbounded" in err and "--allow-unbounded" in err and "Traceback" not in err
-    assert run_cli("--target-vol", "0.3", "--allow-unbounded") == 0
+    # the best-effort weights are also implausible (near-zero in-sample vol): both flags write them
+    assert run_cli("--target-vol", "0.3", "--allow-unbounded") == 3
+    assert "implausible" in capsys.readouterr().err and _snapshot(cfg) == before
+    assert run_cli("--target-vol", "0.3", "--allow-unbounded", "--allow-implausible") == 0
     data = json.loads(cfg.read_text())
     assert data["keep"] is True and abs(math.fsum(data["weights"].values()) - 1) <= 1e-12
     assert "warning: unbounded" in capsys.readouterr().err
-    # shrinkage makes the same window well-posed: written without the flag
-    assert run_cli("--target-vol", "0.3", "--shrinkage", "auto") == 0
+    # shrinkage makes the same window well-posed (no unbounded status), but 200 strategies fitted on
+    # 50 days still show an in-sample Sharpe near 100: refused as implausible, written with the flag
+    assert run_cli("--target-vol", "0.3", "--shrinkage", "auto") == 3
+    assert "Sharpe" in capsys.readouterr().err
+    assert run_cli("--target-vol", "0.3", "--shrinkage", "auto", "--allow-implausible") == 0
 
 
 def test_nothing_to_do_and_bad_paths(tmp_path, monkeypatch, capsys):
@@ -252,8 +258,8 @@ def test_warmup_reports_every_kernel(capsys):
 
 
 def test_short_window_and_ignored_options(workspace, capsys):
-    assert run_cli("--target-vol", "0.3", "--lookback", "1") == 3
-    assert "at least 2" in capsys.readouterr().err
+    assert run_cli("--target-vol", "0.3", "--lookback", "1") == 2  # the rule of every command: >= 2 days
+    assert "whole number of days >= 2" in capsys.readouterr().err
     assert run_cli("--target-vol", "0.3", "--allocator", "equal", "--max-weight", "0.5", "--dry-run") == 0
     assert "--max-weight ignored" in capsys.readouterr().err
     assert run_cli("--target-vol", "0.3", "--solver", "exact", "--max-strategies", "3", "--dry-run") == 2

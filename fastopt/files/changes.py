@@ -60,9 +60,10 @@ def weight_changes(previous: Mapping[str, Any], weights: Mapping[str, float], le
 
 
 def change_lines(change: Mapping[str, Any], limit: int = 20) -> list[str]:
-    """Human lines for :func:`weight_changes` (at most ``limit`` per-strategy lines)."""
+    """Human lines for :func:`weight_changes` (at most ``limit`` per-strategy lines); none without
+    previous weights (a first config changes nothing)."""
     if not change["previous"]:
-        return ["no previous weights: every strategy is new"]
+        return []
     old_lev = change["old_leverage"]
     lines = [f"change vs the previous config: turnover {change['turnover']:.2%} of weights, exposure change "
              f"{change['exposure_change']:.3f}x the account (leverage "
