@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fastopt.options import non_negative_int, non_negative_number, positive_int, positive_number, shrinkage
+from fastopt.commands.screening import add_screen_options, load_screened, warn_lookback
+from fastopt.options import (lookback, max_leverage, non_negative_int, non_negative_number, periods_per_year,
+                             positive_int, positive_number, shrinkage, target_vol)
 from fastopt.errors import EXIT_CODES, InputError, NothingToDo
+from fastopt.files.screen import SYNTHETIC_MARK
 
 SUMMARY = "walk-forward the allocator out of sample (daily re-fit) vs random Dirichlet portfolios"
 
@@ -18,9 +21,15 @@ EPILOG = """examples:
   fastopt walkforward --allocator inverse_vol --random-n 2000 --seed 7 --json
   fastopt walkforward --shrinkage 0.1    # many strategies (N >= lookback): well-posed and fast
   fastopt walkforward --allocator allocators/my_method/allocator.py --output allocators/my_method
+  fastopt walkforward --periods-per-year 252 --max-stale-days 5   # daily stock data
+  fastopt walkforward --strict --json     # any skipped stats.json is an error (exit 2)
 
 outputs (in --output): stats.json (BlaveClaw management_backtest keys + more) and pnl.png.
-here: 2 bad input (unknown allocator, bad option), 3 nothing to do (too little history).
+here: 2 bad input (unknown allocator, bad option; with --strict any skipped strategy), 3 nothing to do
+(too little history).
+skipped strategies (invalid stats.json, too little history, stale, synthetic prices) are listed on
+stderr grouped by reason and in --json "skipped"; --allow-synthetic keeps synthetic-price strategies,
+marked "(synthetic)" on the table, the plot and in stats.json settings.synthetic_strategies.
 
 """ + EXIT_CODES
 
@@ -31,8 +40,10 @@ def add_walkforward_options(parser: argparse.ArgumentParser) -> None:
                         help="number of random Dirichlet portfolios in the benchmark (default 1000; 0 = none)")
     parser.add_argument("--seed", type=non_negative_int, default=42,
                         help="seed of the random portfolios and the solver, a whole number >= 0 (default 42)")
-    parser.add_argument("--max-leverage", type=positive_number, default=5.0,
-                        help="cap on the target-vol leverage (default 5)")
+    parser.add_argument("--max-leverage", type=max_leverage, default=5.0,
+                        help="cap on the target-vol leverage, > 0 (default 5)")
+    parser.add_argument("--periods-per-year", type=periods_per_year, default=365.0,
+                        help="annualization: 365 for daily crypto, 252 for stock trading days (default 365)")
     parser.add_argument("--cost-bps", type=non_negative_number, default=0.0,
                         help="trading cost in basis points of turnover, charged on the day it trades (default 0)")
     parser.add_argument("--when-negative", choices=("cash", "previous", "least-bad"), default="cash",
@@ -42,21 +53,23 @@ def add_walkforward_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shrinkage", type=shrinkage, default=None, metavar="X|auto",
                         help="fit slope_std on (1-X) cov + X diag(cov), X in [0, 1], or 'auto' (Ledoit-Wolf per "
                              "window, slow); recommended when strategies >= lookback days (default none)")
+    add_screen_options(parser)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("--strategies", default="strategies", metavar="DIR",
                         help="folder of <name>/stats.json backtests (default strategies)")
-    parser.add_argument("--lookback", type=positive_int, default=365,
-                        help="trailing fit window in days (default 365)")
+    parser.add_argument("--lookback", type=lookback, default=365,
+                        help="trailing fit window in days, >= 2 (default 365; under 60 warns: it fits noise)")
     parser.add_argument("--rebalance", type=positive_int, default=1,
                         help="re-fit every N days, holding the weights in between (default 1 = daily)")
     parser.add_argument("--allocator", default="slope_std", metavar="NAME|PATH",
                         help="slope_std (default, fast path), slope_std_compound, equal, inverse_vol, "
                              "max_sharpe, or a plug-in allocator file/module")
-    parser.add_argument("--target-vol", type=positive_number, default=None, metavar="V",
-                        help="target annual volatility as a fraction (0.30 = 30 %%): lever each fit to it")
+    parser.add_argument("--target-vol", type=target_vol, default=None, metavar="V",
+                        help="target annual volatility as a fraction in (0, 10] (0.30 = 30 %%; 30 looks like a "
+                             "percent): lever each fit to it")
     add_walkforward_options(parser)
     parser.add_argument("--cold", action="store_true",
                         help="recompute window statistics from scratch and solve cold every day (slow reference)")
@@ -100,6 +113,7 @@ def summary_document(result: Any, paths: dict[str, Path]) -> dict[str, Any]:
     small = {k: doc[k] for k in ("lookback", "allocator", "start", "end", "managed", "random_benchmark",
                                  "benchmarks", "rebalance", "n_strategies", "settings", "elapsed_seconds")}
     small["outputs"] = {k: str(v) for k, v in paths.items()}
+    small["synthetic"] = list(doc["settings"].get("synthetic_strategies", []))
     return small
 
 
@@ -108,8 +122,10 @@ def _print_table(small: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console(width=None if sys.stdout.isatty() else 140)
+    synthetic = small.get("synthetic") or []
+    marker = f"  {len(synthetic)} strategies {SYNTHETIC_MARK}" if synthetic else ""
     table = Table(title=f"walk-forward {small['allocator']}  {small['start']} -> {small['end']}  "
-                        f"(lookback {small['lookback']} d, rebalance {small['rebalance']} d)")
+                        f"(lookback {small['lookback']} d, rebalance {small['rebalance']} d){marker}")
     for column in ("portfolio", "total return", "CAGR", "Sharpe", "Sortino", "max DD", "vol", "turnover/day"):
         table.add_column(column, justify="right" if column != "portfolio" else "left")
     rows = [("managed", small["managed"])] + list(small["benchmarks"].items())
@@ -130,11 +146,12 @@ def _print_table(small: dict[str, Any]) -> None:
     managed = small["managed"]
     print(f"cash days: {managed['cash_days']} (no rising curve: {managed['no_rising_days']}), "
                   f"avg leverage {managed['avg_leverage']:.2f}x")
+    if synthetic:
+        print(f"{SYNTHETIC_MARK} backtested on synthetic prices, not market data: {', '.join(synthetic)}")
     print(f"outputs: {', '.join(small['outputs'].values())}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from fastopt.files.loader import load_panel
     from fastopt.walkforward.core import resolve_allocator, walkforward
     from fastopt.walkforward.report import write_outputs
 
@@ -144,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
         legacy = Path("allocators") / str(args.allocator)
         is_blaveclaw = getattr(allocator_obj, "kind", None) == "blaveclaw"
         output = str(legacy) if is_blaveclaw and (legacy / "allocator.py").is_file() else "walkforward"
-    panel = load_panel(args.strategies)
+    warn_lookback("walkforward", args.lookback)
+    screened = load_screened("walkforward", args.strategies, args)
+    panel = screened.panel
     if panel.n_strategies == 0:
         raise NothingToDo("no strategy with daily returns found (run the backtests first)", path=args.strategies)
     if panel.n_days < args.lookback + 1:
@@ -161,12 +180,16 @@ def run(args: argparse.Namespace) -> int:
             target_vol=args.target_vol, max_leverage=args.max_leverage, cost_bps=args.cost_bps,
             when_negative=args.when_negative, random_n=args.random_n, seed=args.seed,
             max_weight=args.max_weight, shrinkage=args.shrinkage, incremental=not args.cold, progress=progress,
+            periods_per_year=args.periods_per_year,
         )
+    result.settings.update(max_stale_days=args.max_stale_days, synthetic_strategies=list(screened.synthetic),
+                           skipped=[skip.as_dict() for skip in screened.skips])
     try:
         paths = write_outputs(result, output, plot=not args.no_plot)
     except OSError as exc:
         raise InputError(f"cannot write the outputs: {exc.strerror or exc}", path=output) from None
     small = summary_document(result, paths)
+    small["skipped"] = [skip.as_dict() for skip in screened.skips]
     if args.json:
         sys.stdout.write(json.dumps(small, indent=2, allow_nan=False) + "\n")
     else:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from fastopt.files.atomic import atomic_write_bytes, atomic_write_text
+from fastopt.files.screen import SYNTHETIC_MARK
 from fastopt.walkforward.core import PortfolioSummary, WalkForwardResult
 
 __all__ = ["build_stats", "dumps_stats", "render_pnl_png", "write_outputs", "STATS_NAME", "PNG_NAME"]
@@ -141,8 +142,11 @@ def render_pnl_png(result: WalkForwardResult, *, title: str | None = None) -> by
     fig, (ax_cum, ax_dd, ax_w) = plt.subplots(
         3, 1, figsize=(13, 10), sharex=True, gridspec_kw={"height_ratios": [3, 1, 2]}
     )
+    synthetic = set(result.settings.get("synthetic_strategies") or [])
+    marker = f" - {len(synthetic)} strategies {SYNTHETIC_MARK}" if synthetic else ""
     fig.suptitle(
-        title or f"Walk-forward: {result.allocator}, lookback {result.lookback} d, rebalance {result.rebalance} d",
+        (title or f"Walk-forward: {result.allocator}, lookback {result.lookback} d, rebalance {result.rebalance} d")
+        + marker,
         fontsize=12,
     )
     percent = mticker.FuncFormatter(lambda y, _: f"{y:.0f}%")
@@ -170,7 +174,7 @@ def render_pnl_png(result: WalkForwardResult, *, title: str | None = None) -> by
     order = np.argsort(-weights.mean(axis=0), kind="stable") if weights.size else np.array([], dtype=int)
     top = [int(a) for a in order[:TOP_STRATEGIES] if weights[:, a].any()]
     layers = [weights[:, a] for a in top]
-    labels = [result.names[a] for a in top]
+    labels = [result.names[a] + (f" {SYNTHETIC_MARK}" if result.names[a] in synthetic else "") for a in top]
     rest = [int(a) for a in order if int(a) not in set(top)]
     if rest and weights[:, rest].any():
         layers.append(weights[:, rest].sum(axis=1))
