@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fastopt.commands.screening import load_screened, warn_lookback
 from fastopt.commands.walkforward import add_walkforward_options
 from fastopt.errors import EXIT_CODES, InputError, NothingToDo
+from fastopt.options import lookback_problem, target_vol_problem
 
 SUMMARY = "run a grid of walk-forwards (lookbacks x allocators x target vols x rebalance x universes) on Dask"
 
@@ -17,10 +19,16 @@ EPILOG = """examples:
   fastopt sweep --universes strategies,other_strategies --target-vols none,0.2,0.3 --rebalances 1,7
   fastopt sweep --workers 2 --random-n 200 --output sweep --json
   fastopt sweep --scheduler tcp://10.0.0.5:8786 --lookbacks 365
+  fastopt sweep --periods-per-year 252 --strict     # stock days; any skipped stats.json is an error
 
 grid values are comma-separated; "none" in --target-vols means unlevered.
 outputs (in --output): sweep.csv and sweep.json, rows sorted by out-of-sample Sharpe.
-here: 3 nothing to do means no strategies, or every run failed.
+each value follows the rule of the same option in optimize and walkforward (a target vol is a fraction
+in (0, 10]; a lookback >= 2 days, under 60 warns).
+skipped strategies of each universe are listed on stderr grouped by reason and in sweep.json "skipped"
+(the --json rows stay a list of rows).
+here: 2 bad input (with --strict, any skipped strategy); 3 nothing to do means no strategies, or every
+run failed.
 
 """ + EXIT_CODES
 
@@ -32,6 +40,15 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one value")
+    return values
+
+
+def _lookback_list(text: str) -> list[int]:
+    values = _int_list(text)
+    for value in values:
+        reason = lookback_problem(value)
+        if reason is not None:
+            raise argparse.ArgumentTypeError(reason)
     return values
 
 
@@ -47,8 +64,9 @@ def _vol_list(text: str) -> list[float | None]:
             value = float(part)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected numbers or 'none', got {part!r}") from None
-        if not value > 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"target vol must be a positive fraction, got {part!r}")
+        reason = target_vol_problem(value)
+        if reason is not None:
+            raise argparse.ArgumentTypeError(reason)
         values.append(value)
     if not values:
         raise argparse.ArgumentTypeError("expected at least one value")
@@ -66,12 +84,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("--universes", type=_str_list, default=["strategies"], metavar="DIR[,DIR...]",
                         help="strategies folders to sweep over (default strategies)")
-    parser.add_argument("--lookbacks", type=_int_list, default=[365], metavar="N[,N...]",
-                        help="trailing fit windows in days (default 365)")
+    parser.add_argument("--lookbacks", type=_lookback_list, default=[365], metavar="N[,N...]",
+                        help="trailing fit windows in days, each >= 2 (default 365; under 60 warns: it fits noise)")
     parser.add_argument("--allocators", type=_str_list, default=["slope_std"], metavar="NAME[,NAME...]",
                         help="allocators (default slope_std)")
     parser.add_argument("--target-vols", type=_vol_list, default=[None], metavar="V[,V...]",
-                        help="target annual vols as fractions, 'none' = unlevered (default none)")
+                        help="target annual vols as fractions in (0, 10], 'none' = unlevered (default none)")
     parser.add_argument("--rebalances", type=_int_list, default=[1], metavar="N[,N...]",
                         help="re-fit periods in days (default 1)")
     add_walkforward_options(parser)
@@ -115,7 +133,7 @@ def _print_table(rows: list[dict[str, Any]], limit: int = 30) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fastopt.files.atomic import atomic_write_text, dumps_json
-    from fastopt.walkforward.sweep import SweepSpec, load_universes, rows_to_csv, rows_to_jsonable, run_sweep, sort_rows
+    from fastopt.walkforward.sweep import SweepSpec, rows_to_csv, rows_to_jsonable, run_sweep, sort_rows
     from fastopt.walkforward.core import resolve_allocator
 
     if args.workers < 1:
@@ -126,10 +144,20 @@ def run(args: argparse.Namespace) -> int:
         universes=args.universes, lookbacks=args.lookbacks, allocators=args.allocators,
         target_vols=args.target_vols, rebalances=args.rebalances, random_n=args.random_n, seed=args.seed,
         cost_bps=args.cost_bps, max_leverage=args.max_leverage, when_negative=args.when_negative,
-        max_weight=args.max_weight, shrinkage=args.shrinkage,
+        max_weight=args.max_weight, shrinkage=args.shrinkage, extra={"periods_per_year": args.periods_per_year},
     )
     spec.validate()
-    data = load_universes(spec.universes)
+    for days in sorted(set(spec.lookbacks)):
+        warn_lookback("sweep", days)
+    data: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, list[dict[str, str]]] = {}
+    synthetic: dict[str, list[str]] = {}
+    for folder in dict.fromkeys(str(u) for u in spec.universes):
+        screened = load_screened("sweep", folder, args)
+        panel = screened.panel
+        data[folder] = {"returns": panel.returns, "names": list(panel.names), "dates": panel.dates}
+        skipped[folder] = [skip.as_dict() for skip in screened.skips]
+        synthetic[folder] = list(screened.synthetic)
     empty = [name for name, payload in data.items() if not payload["names"]]
     if empty:
         raise NothingToDo("no strategy with daily returns found", path=empty[0])
@@ -157,7 +185,11 @@ def run(args: argparse.Namespace) -> int:
                                      "rebalances": list(spec.rebalances)},
                             "settings": {"random_n": spec.random_n, "seed": spec.seed, "cost_bps": spec.cost_bps,
                                          "max_leverage": spec.max_leverage, "when_negative": spec.when_negative,
-                                         "max_weight": spec.max_weight, "shrinkage": spec.shrinkage},
+                                         "max_weight": spec.max_weight, "shrinkage": spec.shrinkage,
+                                         "periods_per_year": args.periods_per_year,
+                                         "max_stale_days": args.max_stale_days,
+                                         "allow_synthetic": args.allow_synthetic},
+                            "skipped": skipped, "synthetic": synthetic,
                             "rows": clean})
     try:
         atomic_write_text(folder / "sweep.csv", csv_text)
