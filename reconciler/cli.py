@@ -16,6 +16,7 @@ from typing import Any
 from fastopt.files.atomic import dumps_json
 from fastopt.files.config import read_config, validate_for_trading
 from fastopt.errors import EXIT_CODES, EXIT_FAILURE, EXIT_OK, InputError
+from fastopt.options import max_leverage
 from reconciler.engine import PAPER_DB_NAME, CycleReport, EngineSettings, Reconciler
 from reconciler.loop import HEARTBEAT_NAME, PollingLoop
 from reconciler.notify import Notifier, parse_notify
@@ -72,8 +73,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--full-every", type=float, default=60.0, help="full cycle at least every N seconds (default %(default)s)")
     add("--threshold", type=float, default=10.0, help="skip differences under this notional, account currency "
         "(default %(default)s)")
-    add("--max-leverage", type=float, default=5.0, help="refuse configs above it; gross cap = account_value x it "
-        "(default %(default)s)")
+    add("--max-leverage", type=max_leverage, default=5.0, help="refuse configs above it, > 0; gross cap = "
+        "account_value x it (default %(default)s; the rule of fastopt optimize/walkforward/sweep --max-leverage)")
     add("--max-order-usd", type=float, default=None, help="cap on any single order's notional (default none)")
     add("--stale-after", type=float, default=6.0, help="warn when a state is older than N hours (default %(default)s)")
     add("--halt-after", type=int, default=3, help="halt trading after N consecutive failed position reads "

@@ -63,11 +63,17 @@ def test_commands_use_the_shared_parsers():
         module.configure(parser)
         types = {action.dest: action.type for action in parser._actions}
         assert types["shrinkage"] is options.shrinkage
-        assert types["max_leverage"] in (options.finite_number, options.positive_number)
+        assert types["max_leverage"] is options.max_leverage  # one rule everywhere (fastopt/options.py)
+        assert types["periods_per_year"] is options.periods_per_year
+    for module in (optimize, walkforward):
+        parser = argparse.ArgumentParser()
+        module.configure(parser)
+        types = {action.dest: action.type for action in parser._actions}
+        assert types["target_vol"] is options.target_vol and types["lookback"] is options.lookback
     parser = argparse.ArgumentParser()
     walkforward.configure(parser)
     types = {action.dest: action.type for action in parser._actions}
-    assert types["lookback"] is options.positive_int and types["random_n"] is options.non_negative_int
+    assert types["random_n"] is options.non_negative_int
     assert types["cost_bps"] is options.non_negative_number and types["max_weight"] is options.positive_number
 
 
