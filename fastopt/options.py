@@ -79,10 +79,11 @@ def shrinkage(text: str) -> float | str:
 
 # ---------------------------------------------------------------------------------------------
 # One rule per option shared by every command (optimize, walkforward, sweep, reconcile) and by
-# the library functions (fastopt.optimize / fastopt.walkforward): the same value gets the same
-# verdict and the same words everywhere. ``*_problem`` returns the reason a value is refused
-# (None when it is fine); ``check_*`` raises InputError with "<name> <reason>" for the library;
-# the argparse types raise ArgumentTypeError with the reason (argparse prefixes the option name).
+# the library functions (fastopt.walkforward, fastopt.walkforward.sweep.SweepSpec): the same value gets
+# the same verdict and the same words everywhere. ``*_problem`` returns the reason a value is refused
+# (None when it is fine); the argparse types raise ArgumentTypeError with the reason (argparse prefixes
+# the option name); ``fastopt.walkforward.option_checks`` raises InputError("<name> <reason>") with it
+# for the library (a base module does not import another: no InputError here).
 
 #: Largest --target-vol accepted, a fraction per year: above it the value looks like a percent.
 TARGET_VOL_MAX = 10.0
@@ -144,37 +145,6 @@ def periods_per_year_problem(value: object) -> str | None:
     if number is None or not math.isfinite(number) or number <= 0:
         return f"must be a finite number > 0 (365 for daily crypto, 252 for stock days), got {value!r}"
     return None
-
-
-def _check(problem: str | None, name: str) -> None:
-    if problem is not None:
-        from fastopt.errors import InputError
-
-        raise InputError(f"{name} {problem}")
-
-
-def check_target_vol(value: object, name: str = "target_vol") -> float:
-    """``value`` as a float; InputError "<name> must be a fraction ..." when it is not a target vol."""
-    _check(target_vol_problem(value), name)
-    return float(value)  # type: ignore[arg-type]
-
-
-def check_max_leverage(value: object, name: str = "max_leverage") -> float:
-    """``value`` as a float; InputError when it is not a finite number > 0."""
-    _check(max_leverage_problem(value), name)
-    return float(value)  # type: ignore[arg-type]
-
-
-def check_lookback(value: object, name: str = "lookback") -> int:
-    """``value`` as an int; InputError when it is not a whole number of days >= 2."""
-    _check(lookback_problem(value), name)
-    return int(value)  # type: ignore[call-overload]
-
-
-def check_periods_per_year(value: object, name: str = "periods_per_year") -> float:
-    """``value`` as a float; InputError when it is not a finite number > 0."""
-    _check(periods_per_year_problem(value), name)
-    return float(value)  # type: ignore[arg-type]
 
 
 def _typed(parse, problem):

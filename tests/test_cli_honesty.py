@@ -284,8 +284,10 @@ def test_bad_max_leverage_gets_the_same_message_everywhere(value, capsys):
         assert main([command, f"--max-leverage={text}"]) == 2
         messages.append(_argparse_message(capsys.readouterr().err, "--max-leverage"))
     assert messages == [reason] * 4
+    from fastopt.walkforward.sweep import SweepSpec
+
     with pytest.raises(InputError) as info:
-        options.check_max_leverage(float(text))
+        SweepSpec(universes=["strategies"], max_leverage=float(text)).validate()
     assert str(info.value) == f"max_leverage {reason}"
 
 

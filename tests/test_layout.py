@@ -115,7 +115,7 @@ def test_same_rank_layers_do_not_import_each_other():
 
 @pytest.mark.parametrize("path", _source_files("reconciler"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_reconciler_imports_only_base_and_files(path):
-    allowed = {"fastopt", "fastopt.errors", "fastopt.files", "fastopt.cli", "fastopt.backtest"}
+    allowed = {"fastopt", "fastopt.errors", "fastopt.options", "fastopt.files", "fastopt.cli", "fastopt.backtest"}
     bad = []
     for line, module in _imports(path):
         top = module.split(".")[0]
