@@ -221,7 +221,7 @@ def test_optimize_accepts_a_panel_and_matches_the_cli(mixed_folder, tmp_path, ca
     assert set(alloc.diagnostics["dropped"]) == {"fading", "ended"}
     assert "fading" not in alloc.names and "recent" in alloc.names
     code = main(["optimize", "--strategies", str(mixed_folder), "--config", str(tmp_path / "cfg.json"),
-                 "--target-vol", "0.3", "--dry-run", "--json"])
+                 "--target-vol", "0.3", "--dry-run", "--json", "--allow-implausible"])
     assert code == 0
     cli = json.loads(capsys.readouterr().out)
     api = alloc.weights_by_name(held_only=True)
