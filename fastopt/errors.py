@@ -43,7 +43,8 @@ EXIT_UNHEALTHY = 4
 EXIT_CODES = """exit codes (every fastopt command):
   0  ok
   1  the operation failed (a strategy or check failed, a reconcile cycle not on target, an allocator failed)
-  2  bad input or usage (bad option, missing or malformed file, an allocator module without allocate)
-  3  nothing to do (no strategy, too little history, no rising curve)
+  2  bad input or usage (bad option, missing or malformed file, an allocator module without allocate, any
+     skipped strategy under --strict)
+  3  nothing to do (no strategy, too little history, no rising curve, an implausible in-sample fit)
   4  status unhealthy (fastopt status only)
 """
