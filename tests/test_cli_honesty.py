@@ -403,3 +403,18 @@ def test_weight_changes_properties(old, new, lev_old, lev):
     same = weight_changes({"weights": {k: v for k, v in new.items() if v > 0}, "leverage": lev}, new, lev)
     assert same["turnover"] == 0 and same["exposure_change"] == 0 and not same["changed"]
     assert len(change_lines(change, limit=3)) <= 5 or not change["previous"]
+
+
+def test_reconciler_trades_a_config_written_with_the_audit_keys(ws, monkeypatch, capsys):
+    """The config optimize now writes (options, synthetic) runs a paper reconcile cycle unchanged."""
+    from fakes.workspace import make_workspace, reconciler_for
+
+    monkeypatch.setenv("FASTOPT_OFFLINE", "1")
+    assert optimize_cli("--target-vol", "0.3") == 0
+    written = read_config(ws / "portfolio_config.json")
+    extra = {k: written[k] for k in ("options", "synthetic", "skipped", "strategies_used")}
+    root = ws / "reconcile"
+    states = {name: {"symbol": "BTC/USDT:USDT", "position": 0.1} for name in written["weights"]}
+    cfg = make_workspace(root, weights=written["weights"], states=states, leverage=written["leverage"], **extra)
+    report = reconciler_for(cfg).run_cycle()
+    assert report.status == "ok" and report.plan.orders
