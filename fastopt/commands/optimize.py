@@ -2,9 +2,10 @@
 
 Loads every strategies/<name>/stats.json (``fastopt.files.loader.load_panel``), takes
 the last ``--lookback`` days, finds the weights (default: the certified
-slope/std optimum; or ``--allocator``), measures the portfolio's annual vol over
-``--vol-window`` days, sets leverage = target_vol / ann_vol (capped by
-``--max-leverage``) and merge-writes portfolio_config.json atomically: the
+slope/std optimum; or ``--allocator``), estimates the portfolio's annual vol over
+``--vol-window`` days (``--vol-estimator``, default the one-factor model: the in-sample vol of
+weights optimized on the same window is biased low; docs/objective.md, "Sizing"), sets
+leverage = target_vol / ann_vol (capped by ``--max-leverage``) and merge-writes portfolio_config.json atomically: the
 optimizer's keys are replaced, every other key is kept, ``account_value``
 changes only with ``--account-value``. A failed run leaves the file untouched.
 """
@@ -24,6 +25,7 @@ from fastopt.commands.screening import add_screen_options, load_screened, report
 from fastopt.errors import EXIT_CODES, InputError, NothingToDo
 from fastopt.files.screen import SYNTHETIC_MARK, Skip, stats_file
 from fastopt.optimize.plausible import DEFAULT_MAX_SHARPE, DEFAULT_MIN_ANN_VOL
+from fastopt.optimize.vol_estimate import DEFAULT_VOL_ESTIMATOR, VOL_ESTIMATORS
 from fastopt.options import (finite_number, lookback, max_leverage, non_negative_int, non_negative_number,
                              periods_per_year, positive_int, shrinkage, target_vol)
 
@@ -35,7 +37,8 @@ EPILOG = """examples:
   fastopt optimize --target-vol 0.25 --lookback 180 --max-weight 0.2 --min-weight 0.02
   fastopt optimize --target-vol 0.30 --max-weight 0.25 --max-weight sol_trend=0.1   # per-strategy cap
   fastopt optimize --target-vol 0.30 --max-strategies 10 --seed 3
-  fastopt optimize --target-vol 0.30 --shrinkage auto          # when N is close to or above the days
+  fastopt optimize --target-vol 0.30 --risk-model factor       # when N is close to or above the days
+  fastopt optimize --target-vol 0.30 --vol-estimator in_sample # size on the in-sample vol (old default)
   fastopt optimize --target-vol 0.30 --allocator inverse_vol   # or a .py path / allocators/<name>/
   fastopt optimize --target-vol 0.30 --json | jq .weights
   fastopt optimize --target-vol 0.30 --strict              # any skipped stats.json is an error (exit 2)
@@ -47,7 +50,7 @@ see docs/objective.md.
 here: 2 bad input (also an allocator module without allocate); 3 nothing to do (no valid strategy; no
 allocation has a rising curve: --allow-negative writes the least-bad one anyway; slope/std unbounded
 on the window (status unbounded, N >= T or near-duplicates): --allow-unbounded writes the
-best-effort weights anyway, --shrinkage auto usually makes the problem well-posed; an implausible
+best-effort weights anyway, --risk-model factor makes the problem well-posed; an implausible
 in-sample result: annual vol under --min-ann-vol or Sharpe above --max-sharpe, --allow-implausible
 writes it anyway). Nothing is written when the command fails.
 skipped strategies (invalid stats.json, too little history, stale, synthetic prices, constant) are
@@ -88,6 +91,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
              "specific variances): well-posed when strategies outnumber the days")
     add("--factors", type=positive_int, default=None,
         help="factors of --risk-model factor (default min(20, min(N, days - 1) // 4))")
+    add("--vol-estimator", choices=VOL_ESTIMATORS, default=DEFAULT_VOL_ESTIMATOR,
+        help=f"the vol the leverage divides the target by (default {DEFAULT_VOL_ESTIMATOR}: one principal "
+             "component + specific variances; in_sample: the weights' sample vol on the window, biased "
+             "low; docs/objective.md 'Sizing')")
     add("--allow-negative", action="store_true",
         help="write the least-bad allocation even when no allocation has a rising curve")
     add("--allow-unbounded", action="store_true",
@@ -231,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
             f"slope/std is unbounded on this {window.shape[0]}-day window of {len(names)} strategies "
             "(a long-only mix with almost zero in-sample variance exists): the weights would fit noise "
             "and their near-zero in-sample vol would drive the leverage to the cap, so the config was not "
-            "written; use --shrinkage auto or a longer --lookback (or pass --allow-unbounded to write "
+            "written; use --risk-model factor or a longer --lookback (or pass --allow-unbounded to write "
             "the best-effort weights anyway)"
         )
     if status in ("unbounded", "ill_conditioned"):
@@ -241,8 +248,12 @@ def run(args: argparse.Namespace) -> int:
 
     from fastopt import metrics
     from fastopt.optimize.leverage import portfolio_ann_vol, target_leverage
+    from fastopt.optimize.vol_estimate import portfolio_vol
 
-    ann_vol = portfolio_ann_vol(vol_returns, weights, periods_per_year=args.periods_per_year)
+    # the in-sample vol judges plausibility; the estimator's vol sizes the leverage
+    in_sample_vol = portfolio_ann_vol(vol_returns, weights, periods_per_year=args.periods_per_year)
+    ann_vol = portfolio_vol(vol_returns, weights, estimator=args.vol_estimator,
+                            periods_per_year=args.periods_per_year)
     decision = target_leverage(ann_vol, args.target_vol, max_leverage=args.max_leverage)
     if decision.capped:
         uncapped = "undefined (zero vol)" if decision.leverage_uncapped is None else f"{decision.leverage_uncapped:.3f}"
@@ -261,7 +272,8 @@ def run(args: argparse.Namespace) -> int:
 
     from fastopt.optimize.plausible import implausible_reason
 
-    implausible = implausible_reason(ann_vol, port_sharpe, min_ann_vol=args.min_ann_vol, max_sharpe=args.max_sharpe)
+    implausible = implausible_reason(in_sample_vol, port_sharpe, min_ann_vol=args.min_ann_vol,
+                                     max_sharpe=args.max_sharpe)
     if implausible and not args.allow_implausible:
         raise NothingToDo(
             f"implausible in-sample result: {implausible} (leverage would be {decision.leverage:.3g}x, status "
@@ -278,6 +290,8 @@ def run(args: argparse.Namespace) -> int:
     updates: dict[str, Any] = {
         "weights": weight_map,
         "ann_volatility_pct": ann_vol * 100.0,
+        "ann_volatility_in_sample_pct": in_sample_vol * 100.0,
+        "vol_estimator": args.vol_estimator,
         "target_vol_pct": args.target_vol * 100.0,
         "leverage": decision.leverage,
         "sharpe_ratio": port_sharpe,
@@ -329,6 +343,8 @@ def run(args: argparse.Namespace) -> int:
         "solver": result["solver"],
         "score": _finite_or_none(result["score"]),
         "ann_vol": ann_vol,
+        "ann_vol_in_sample": in_sample_vol,
+        "vol_estimator": args.vol_estimator,
         "target_vol": args.target_vol,
         "leverage": decision.leverage,
         "leverage_uncapped": decision.leverage_uncapped,
@@ -443,6 +459,9 @@ def _audit_options(args: argparse.Namespace, vol_window: int, result: dict[str, 
         "seed": int(args.seed),
         "shrinkage": args.shrinkage,
         "shrinkage_intensity": float(resolved) if isinstance(resolved, (int, float)) else None,
+        "risk_model": diagnostics.get("risk_model", args.risk_model),
+        "factors": diagnostics.get("factors", args.factors),
+        "vol_estimator": args.vol_estimator,
         "max_stale_days": int(args.max_stale_days),
         "min_ann_vol": float(args.min_ann_vol),
         "max_sharpe": float(args.max_sharpe) if math.isfinite(args.max_sharpe) else None,
@@ -500,7 +519,8 @@ def _print_table(summary: dict[str, Any], args: argparse.Namespace) -> None:
     score = summary["score"]
     console.print(
         f"portfolio: score {score:.4f}" if score is not None else "portfolio: score n/a",
-        f"| Sharpe {summary['sharpe_ratio']:.3f} | ann. vol {summary['ann_vol']:.2%} -> target "
+        f"| Sharpe {summary['sharpe_ratio']:.3f} | ann. vol {summary['ann_vol']:.2%} ({summary['vol_estimator']}; "
+        f"in-sample {summary['ann_vol_in_sample']:.2%}) -> target "
         f"{summary['target_vol']:.0%} | leverage {summary['leverage']:.3f}x"
         + (" (capped)" if summary["leverage_capped"] else "")
         + f" | account {summary['account_value']:,.0f} | status {summary['status']}",

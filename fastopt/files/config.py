@@ -25,6 +25,8 @@ WEIGHT_SUM_TOLERANCE = 1e-6
 OPTIMIZER_KEYS = (
     "weights",
     "ann_volatility_pct",
+    "ann_volatility_in_sample_pct",
+    "vol_estimator",
     "target_vol_pct",
     "leverage",
     "sharpe_ratio",

@@ -586,7 +586,7 @@ def optimize(
     if status == "optimal" and n_assets >= n_days and intensity == 0.0 and risk_model == "sample":
         status = "ill_conditioned"
         message = (f"N = {n_assets} strategies >= T = {n_days} days: the covariance is singular, the "
-                   "optimum is not unique and fits noise; use shrinkage='auto' or a longer lookback")
+                   "optimum is not unique and fits noise; use risk_model='factor' or a longer lookback")
     diagnostics = {**alloc.diagnostics, **window_info, "shrinkage": intensity, "objective": objective,
                    "n_days": int(n_days)}
     if constant.any():
