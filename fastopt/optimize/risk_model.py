@@ -47,6 +47,32 @@ def resolve_risk_model(risk_model: str | None) -> str:
     return risk_model.strip().lower()
 
 
+#: Options of the walk-forward's ``risk_model`` (and, once wired, ``optimize``'s): "auto" picks per universe.
+RISK_MODEL_OPTIONS = ("auto", *RISK_MODELS)
+
+
+def resolve_risk_model_option(risk_model: str | None) -> str:
+    """The ``risk_model`` option with "auto": "auto" (also for None), "sample" or "factor"."""
+    if risk_model is None:
+        return "auto"
+    if not isinstance(risk_model, str) or risk_model.strip().lower() not in RISK_MODEL_OPTIONS:
+        raise InputError(f"unknown risk_model {risk_model!r}; choose one of {', '.join(RISK_MODEL_OPTIONS)}")
+    return risk_model.strip().lower()
+
+
+def resolve_risk_model_auto(n_usable: int, n_days: int, shrinkage: float | str | None = None) -> str:
+    """The "auto" rule: "sample" when the window is well-posed, "factor" otherwise.
+
+    Well-posed: fewer usable (non-constant) strategies than days, ``n_usable < n_days``
+    (the sample covariance of T days has rank <= T - 1, so with N >= T it is singular and
+    slope/std can be unbounded), or a shrinkage other than 0/None is asked for (the shrunk
+    covariance is positive definite: the caller's own remedy stands).
+    """
+    if shrinkage is not None and not (isinstance(shrinkage, (int, float)) and float(shrinkage) == 0.0):
+        return "sample"
+    return "sample" if int(n_usable) < int(n_days) else "factor"
+
+
 def default_factors(n_days: int, n_assets: int) -> int:
     """Factors of the default rule: min(20, (min(N, T - 1)) // 4), at least 1.
 

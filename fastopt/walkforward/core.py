@@ -72,6 +72,8 @@ from fastopt.walkforward.rolling import (
     face_moves_np,
 )
 from fastopt.walkforward.rolling_kernels import face_moves_nb
+from fastopt.walkforward.factor_path import FactorFitter, window_variation
+from fastopt.optimize.risk_model import check_factors, resolve_risk_model_auto, resolve_risk_model_option
 from fastopt.optimize.vol_estimate import DEFAULT_VOL_ESTIMATOR, check_vol_estimator, portfolio_variance
 
 logger = logging.getLogger("fastopt.walkforward")
@@ -138,7 +140,8 @@ class WalkForwardResult:
     from a fit with no rising curve); ``cash_days`` (days with zero exposure);
     ``no_rising_days``; ``benchmarks`` (name -> PortfolioSummary) with their
     daily returns in ``benchmark_returns``; ``random`` (None when random_n=0);
-    ``face_fits``: fits certified by the same-face warm start (no solver call);
+    ``face_fits``: fits certified by the same-face warm start (no solver call; on the factor
+    path the fits certified by its warm start, ``fastopt.walkforward.factor_path``);
     ``hold_fits``: ill-posed fits served by :func:`ill_posed_hold` (no solver call).
     """
 
@@ -498,6 +501,8 @@ def walkforward(
     min_weight: float = 0.0,
     max_strategies: int | None = None,
     shrinkage: float | str | None = None,
+    risk_model: str = "auto",
+    factors: int | None = None,
     periods_per_year: float = 365,
     incremental: bool = True,
     recompute_every: int = DEFAULT_RECOMPUTE_EVERY,
@@ -517,7 +522,15 @@ def walkforward(
     intensity of each window, O(L N^2) per fit); leverage and the inverse-vol
     benchmark still use the sample covariance. ``vol_estimator``: the vol the leverage divides
     ``target_vol`` by (``fastopt.optimize.vol_estimate``: ``"factor"`` default, ``"shrunk"``, ``"ewma"``, or
-    ``"in_sample"``, the fitted weights' sample vol on the window, the old behaviour). Raises InputError (bad options, unknown allocator)
+    ``"in_sample"``, the fitted weights' sample vol on the window, the old behaviour).
+    ``risk_model`` (``slope_std`` only): ``"sample"`` (the sample covariance, the fast incremental
+    path above), ``"factor"`` (each window fitted under the statistical factor model with
+    ``factors`` principal components, as ``optimize(window, risk_model="factor")`` fits it:
+    ``fastopt.walkforward.factor_path``, no N x N matrix) or ``"auto"`` (default): "sample" unless
+    some fit window has at least ``lookback`` usable (non-constant) strategies, then "factor" for
+    every window (``fastopt.optimize.risk_model.resolve_risk_model_auto``; "sample" whenever
+    ``shrinkage`` is given). The model used is ``settings["risk_model"]``.
+    Raises InputError (bad options, unknown allocator)
     or NothingToDo (fewer than ``lookback + 1`` days).
     """
     started = time.perf_counter()
@@ -528,6 +541,7 @@ def walkforward(
         shrinkage=shrinkage,
     )
     vol_estimator = check_vol_estimator(vol_estimator)
+    risk_model = resolve_risk_model_option(risk_model)
     lookback = int(lookback)
     rebalance = int(rebalance)
     allocator_name, allocator_obj = resolve_allocator(
@@ -541,12 +555,35 @@ def walkforward(
             f"{lookback + 1} days"
         )
     fast = allocator_obj is None
-    need_cov = fast or target_vol is not None
-    if fast:
-        from fastopt.optimize.solver import solve_ratio
-
     n_oos = n_total - lookback
     fit_days = list(range(lookback, n_total, rebalance))
+    if factors is not None:
+        check_factors(factors, lookback, n_strategies)
+    if risk_model == "factor" and shrinkage is not None:
+        raise InputError("risk_model='factor' and shrinkage cannot be combined in the walk-forward; "
+                         "use one of them")
+    used_model = None  # the risk model of the slope_std fits (None: another allocator)
+    varies = None  # (fits, N): strategies not constant on each fit window (factor path)
+    if fast:
+        used_model = risk_model
+        if risk_model != "sample":
+            varies = window_variation(data, lookback, fit_days)
+        if risk_model == "auto":
+            used_model = resolve_risk_model_auto(int(varies.sum(axis=1).max()), lookback, shrinkage)
+        if used_model == "sample":
+            varies = None
+    factor_fitter = (
+        FactorFitter(data, lookback, factors=factors, max_weight=max_weight, min_weight=min_weight,
+                     max_strategies=max_strategies, seed=seed, periods_per_year=periods_per_year,
+                     incremental=incremental)
+        if used_model == "factor" else None
+    )
+    if factor_fitter is None:
+        need_cov = fast or target_vol is not None
+    else:  # the factor path never needs the N x N covariance; the in-sample leverage does
+        need_cov = target_vol is not None and vol_estimator == "in_sample"
+    if fast:
+        from fastopt.optimize.solver import solve_ratio
     weights = np.zeros((n_oos, n_strategies))
     fit_var = np.zeros((len(fit_days), n_strategies))  # each fit window's variances (inverse-vol benchmark)
     leverage = np.zeros(n_oos)
@@ -560,8 +597,9 @@ def walkforward(
         if incremental else None
     )
     cov_buffer = np.empty((n_strategies, n_strategies)) if (incremental and need_cov) else None
-    shrunk_buffer = np.empty((n_strategies, n_strategies)) if (fast and shrinkage is not None) else None
-    if fast and shrinkage is None and n_strategies >= lookback:
+    shrunk_buffer = (np.empty((n_strategies, n_strategies)) if (fast and shrinkage is not None and factor_fitter is None)
+                     else None)
+    if fast and used_model == "sample" and shrinkage is None and n_strategies >= lookback:
         logger.warning(
             "%d strategies >= %d-day lookback: the sample covariance is singular; on windows where "
             "slope/std is unbounded the fits are flagged 'unbounded' (best-effort weights, not optima) "
@@ -580,14 +618,17 @@ def walkforward(
     with single_thread_blas():
         for fit_index, day in enumerate(fit_days):
             use_face = (fast and incremental and warm_face and solution is not None and min_weight == 0
-                        and max_strategies is None and np.ndim(max_weight) == 0)
+                        and max_strategies is None and np.ndim(max_weight) == 0 and factor_fitter is None)
             max_support: int | None = lookback - 1  # a sample cov of L days has rank <= L - 1
             # a warm day reads covariance entries from the running sums (O(N k)); the N x N
             # matrix is formed only if the solver has to run
             sums_day = use_face and shrinkage is None and window is not None
             stats = _stats_for(data, day, lookback, window, need_cov and not sums_day, cov_buffer,
-                               fast and not incremental)
-            if fast:
+                               fast and not incremental and factor_fitter is None)
+            if factor_fitter is not None:
+                allocation = factor_fitter.fit(day, stats.g, stats.mean, stats.var, varies[fit_index],
+                                               solution if incremental else None)
+            if fast and factor_fitter is None:
                 allocation = None
                 fit_cov = stats.cov
                 if shrinkage is not None:
@@ -625,6 +666,7 @@ def walkforward(
                         )
                     except NothingToDo:  # every strategy flat (zero variance) in the window
                         allocation = None
+            if fast:
                 # yesterday's fit was an uncertified ill-posed one (rank-limited, or flagged unbounded)
                 rank_limited_prev = bool(allocation is not None and (
                     allocation.diagnostics.get("rank_limited") or allocation.status == "unbounded"))
@@ -698,6 +740,7 @@ def walkforward(
         "when_negative": when_negative, "random_n": random_n, "seed": seed,
         "max_weight": max_weight, "min_weight": min_weight, "max_strategies": max_strategies,
         "shrinkage": shrinkage,
+        "risk_model": used_model, "factors": factor_fitter.factors if factor_fitter is not None else None,
         "periods_per_year": periods_per_year, "incremental": incremental,
         "recompute_every": recompute_every, "warm_face": warm_face,
     }
@@ -723,7 +766,7 @@ def walkforward(
         benchmark_returns=bench_returns,
         random=random,
         settings=settings,
-        face_fits=face_hits,
+        face_fits=face_hits if factor_fitter is None else factor_fitter.warm_fits,
         hold_fits=hold_hits,
         elapsed_seconds=time.perf_counter() - started,
     )
