@@ -562,23 +562,25 @@ def walkforward(
     if risk_model == "factor" and shrinkage is not None:
         raise InputError("risk_model='factor' and shrinkage cannot be combined in the walk-forward; "
                          "use one of them")
-    used_model = None  # the risk model of the slope_std fits (None: another allocator)
-    varies = None  # (fits, N): strategies not constant on each fit window (factor path)
-    if fast:
-        used_model = risk_model
-        if risk_model != "sample":
-            varies = window_variation(data, lookback, fit_days)
+    # the risk model of each slope_std fit: "auto" decides window by window from that window's
+    # own data (no look-ahead); varies[i]: the strategies not constant on fit window i
+    factor_fit = np.full(len(fit_days), fast and risk_model == "factor")
+    varies = None
+    if fast and risk_model != "sample" and shrinkage is None:
+        varies = window_variation(data, lookback, fit_days)
         if risk_model == "auto":
-            used_model = resolve_risk_model_auto(int(varies.sum(axis=1).max()), lookback, shrinkage)
-        if used_model == "sample":
-            varies = None
+            factor_fit = np.array([resolve_risk_model_auto(int(count), lookback) == "factor"
+                                   for count in varies.sum(axis=1)], dtype=bool)
+    n_factor_fits = int(np.count_nonzero(factor_fit))
+    used_model = None if not fast else (
+        "sample" if n_factor_fits == 0 else "factor" if n_factor_fits == len(fit_days) else "mixed")
     factor_fitter = (
         FactorFitter(data, lookback, factors=factors, max_weight=max_weight, min_weight=min_weight,
                      max_strategies=max_strategies, seed=seed, periods_per_year=periods_per_year,
                      incremental=incremental)
-        if used_model == "factor" else None
+        if n_factor_fits else None
     )
-    if factor_fitter is None:
+    if used_model != "factor":
         need_cov = fast or target_vol is not None
     else:  # the factor path never needs the N x N covariance; the in-sample leverage does
         need_cov = target_vol is not None and vol_estimator == "in_sample"
@@ -597,9 +599,8 @@ def walkforward(
         if incremental else None
     )
     cov_buffer = np.empty((n_strategies, n_strategies)) if (incremental and need_cov) else None
-    shrunk_buffer = (np.empty((n_strategies, n_strategies)) if (fast and shrinkage is not None and factor_fitter is None)
-                     else None)
-    if fast and used_model == "sample" and shrinkage is None and n_strategies >= lookback:
+    shrunk_buffer = np.empty((n_strategies, n_strategies)) if (fast and shrinkage is not None) else None
+    if fast and risk_model == "sample" and shrinkage is None and n_strategies >= lookback:
         logger.warning(
             "%d strategies >= %d-day lookback: the sample covariance is singular; on windows where "
             "slope/std is unbounded the fits are flagged 'unbounded' (best-effort weights, not optima) "
@@ -618,17 +619,17 @@ def walkforward(
     with single_thread_blas():
         for fit_index, day in enumerate(fit_days):
             use_face = (fast and incremental and warm_face and solution is not None and min_weight == 0
-                        and max_strategies is None and np.ndim(max_weight) == 0 and factor_fitter is None)
+                        and max_strategies is None and np.ndim(max_weight) == 0 and not factor_fit[fit_index])
             max_support: int | None = lookback - 1  # a sample cov of L days has rank <= L - 1
             # a warm day reads covariance entries from the running sums (O(N k)); the N x N
             # matrix is formed only if the solver has to run
             sums_day = use_face and shrinkage is None and window is not None
             stats = _stats_for(data, day, lookback, window, need_cov and not sums_day, cov_buffer,
-                               fast and not incremental and factor_fitter is None)
-            if factor_fitter is not None:
+                               fast and not incremental and not factor_fit[fit_index])
+            if factor_fit[fit_index]:
                 allocation = factor_fitter.fit(day, stats.g, stats.mean, stats.var, varies[fit_index],
                                                solution if incremental else None)
-            if fast and factor_fitter is None:
+            if fast and not factor_fit[fit_index]:
                 allocation = None
                 fit_cov = stats.cov
                 if shrinkage is not None:
@@ -740,7 +741,8 @@ def walkforward(
         "when_negative": when_negative, "random_n": random_n, "seed": seed,
         "max_weight": max_weight, "min_weight": min_weight, "max_strategies": max_strategies,
         "shrinkage": shrinkage,
-        "risk_model": used_model, "factors": factor_fitter.factors if factor_fitter is not None else None,
+        "risk_model": used_model, "factor_fits": n_factor_fits,
+        "factors": factor_fitter.factors if factor_fitter is not None else None,
         "periods_per_year": periods_per_year, "incremental": incremental,
         "recompute_every": recompute_every, "warm_face": warm_face,
     }
@@ -766,7 +768,7 @@ def walkforward(
         benchmark_returns=bench_returns,
         random=random,
         settings=settings,
-        face_fits=face_hits if factor_fitter is None else factor_fitter.warm_fits,
+        face_fits=face_hits + (factor_fitter.warm_fits if factor_fitter is not None else 0),
         hold_fits=hold_hits,
         elapsed_seconds=time.perf_counter() - started,
     )
