@@ -205,3 +205,43 @@ def test_usable_columns_follow_the_constant_rule():
     varies = np.ptp(data, axis=0) > 0
     usable = usable_columns(varies, data.mean(axis=0), data.var(axis=0, ddof=1), 30)
     np.testing.assert_array_equal(usable, ~constant_columns(data))
+
+
+def _write_strategies(folder, n: int, days: int, seed: int):
+    from fastopt.files.stats import write_stats
+
+    returns = _universe(n, days, seed)
+    dates = np.arange(np.datetime64("2023-01-01"), np.datetime64("2023-01-01") + days)
+    for k in range(n):
+        write_stats(folder / f"strat_{k:02d}" / "stats.json", strategy=f"strat_{k:02d}", symbol="BTC/USDT",
+                    dates=dates, returns=returns[:, k])
+    return returns
+
+
+@pytest.mark.parametrize("argv, expected", [([], "factor"), (["--risk-model", "sample"], "sample"),
+                                            (["--risk-model", "factor", "--factors", "3"], "factor")])
+def test_walkforward_cli_risk_model_options(tmp_path, capsys, argv, expected):
+    """35 strategies on 30-day windows: the default (auto) fits the factor model, as the API does."""
+    import json
+
+    from fastopt.cli import main
+
+    returns = _write_strategies(tmp_path / "strategies", 35, 50, 4)
+    out = tmp_path / "wf"
+    code = main(["walkforward", "--strategies", str(tmp_path / "strategies"), "--lookback", "30", "--random-n", "0",
+                 "--no-plot", "--output", str(out), "--json", *argv])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((out / "stats.json").read_text())
+    assert doc["settings"]["risk_model"] == expected
+    factors = 3 if "--factors" in argv else None
+    api = walkforward(returns, lookback=30, random_n=0, risk_model=expected, factors=factors)
+    assert doc["settings"]["factors"] == api.settings["factors"]
+    np.testing.assert_allclose(doc["managed_returns"], np.round(api.returns, 6), atol=2e-6)
+
+
+@pytest.mark.parametrize("argv", [["--risk-model", "pca"], ["--factors", "0"], ["--factors", "x"]])
+def test_walkforward_cli_bad_risk_model_options_exit_2(argv, capsys):
+    from fastopt.cli import main
+
+    assert main(["walkforward", *argv]) == 2
+    assert "Traceback" not in capsys.readouterr().err

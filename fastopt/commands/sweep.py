@@ -144,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         universes=args.universes, lookbacks=args.lookbacks, allocators=args.allocators,
         target_vols=args.target_vols, rebalances=args.rebalances, random_n=args.random_n, seed=args.seed,
         cost_bps=args.cost_bps, max_leverage=args.max_leverage, when_negative=args.when_negative,
-        max_weight=args.max_weight, shrinkage=args.shrinkage, extra={"periods_per_year": args.periods_per_year},
+        max_weight=args.max_weight, shrinkage=args.shrinkage, extra={"periods_per_year": args.periods_per_year,
+                                                                 "risk_model": args.risk_model, "factors": args.factors},
     )
     spec.validate()
     for days in sorted(set(spec.lookbacks)):
@@ -186,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
                             "settings": {"random_n": spec.random_n, "seed": spec.seed, "cost_bps": spec.cost_bps,
                                          "max_leverage": spec.max_leverage, "when_negative": spec.when_negative,
                                          "max_weight": spec.max_weight, "shrinkage": spec.shrinkage,
+                                         "risk_model": args.risk_model, "factors": args.factors,
                                          "periods_per_year": args.periods_per_year,
                                          "max_stale_days": args.max_stale_days,
                                          "allow_synthetic": args.allow_synthetic},

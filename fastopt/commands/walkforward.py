@@ -20,6 +20,7 @@ EPILOG = """examples:
   fastopt walkforward --rebalance 7 --target-vol 0.30 --max-leverage 3 --cost-bps 5
   fastopt walkforward --allocator inverse_vol --random-n 2000 --seed 7 --json
   fastopt walkforward --shrinkage 0.1    # many strategies (N >= lookback): well-posed and fast
+  fastopt walkforward --risk-model factor --factors 10   # (default auto: factor when N >= lookback)
   fastopt walkforward --allocator allocators/my_method/allocator.py --output allocators/my_method
   fastopt walkforward --periods-per-year 252 --max-stale-days 5   # daily stock data
   fastopt walkforward --strict --json     # any skipped stats.json is an error (exit 2)
@@ -53,6 +54,12 @@ def add_walkforward_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shrinkage", type=shrinkage, default=None, metavar="X|auto",
                         help="fit slope_std on (1-X) cov + X diag(cov), X in [0, 1], or 'auto' (Ledoit-Wolf per "
                              "window, slow); recommended when strategies >= lookback days (default none)")
+    parser.add_argument("--risk-model", choices=("auto", "sample", "factor"), default="auto",
+                        help="covariance of the slope_std fits: sample, factor (k principal components + specific "
+                             "variances, no N x N) or auto (default: factor on windows with at least --lookback "
+                             "usable strategies, where the sample covariance is singular; sample otherwise)")
+    parser.add_argument("--factors", type=positive_int, default=None,
+                        help="factors of the factor model (default min(20, min(N, lookback - 1) // 4))")
     add_screen_options(parser)
 
 
@@ -180,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             target_vol=args.target_vol, max_leverage=args.max_leverage, cost_bps=args.cost_bps,
             when_negative=args.when_negative, random_n=args.random_n, seed=args.seed,
             max_weight=args.max_weight, shrinkage=args.shrinkage, incremental=not args.cold, progress=progress,
-            periods_per_year=args.periods_per_year,
+            periods_per_year=args.periods_per_year, risk_model=args.risk_model, factors=args.factors,
         )
     result.settings.update(max_stale_days=args.max_stale_days, synthetic_strategies=list(screened.synthetic),
                            skipped=[skip.as_dict() for skip in screened.skips])
