@@ -245,3 +245,18 @@ def test_walkforward_cli_bad_risk_model_options_exit_2(argv, capsys):
 
     assert main(["walkforward", *argv]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("incremental", [True, False])
+def test_in_sample_leverage_on_factor_fits_uses_the_window_sample_covariance(incremental):
+    lookback = 30
+    returns = _universe(45, lookback + 20, 5)
+    returns[: lookback + 5, 20:] = 0.0  # mixed: sample fits first, then factor fits
+    result = walkforward(returns, lookback=lookback, random_n=0, target_vol=0.3, max_leverage=50.0,
+                         vol_estimator="in_sample", incremental=incremental)
+    assert result.settings["risk_model"] == "mixed"
+    for k in range(20):
+        window = returns[k : k + lookback]
+        w = result.weights[k]
+        ann_vol = float(np.sqrt(w @ np.cov(window, rowvar=False) @ w * 365))
+        assert result.leverage[k] == pytest.approx(min(0.3 / ann_vol, 50.0), rel=1e-9)

@@ -624,7 +624,9 @@ def walkforward(
             # a warm day reads covariance entries from the running sums (O(N k)); the N x N
             # matrix is formed only if the solver has to run
             sums_day = use_face and shrinkage is None and window is not None
-            stats = _stats_for(data, day, lookback, window, need_cov and not sums_day, cov_buffer,
+            # a factor fit needs no covariance (an in-sample leverage reads the sums when they are kept)
+            with_cov = need_cov and not sums_day and not (factor_fit[fit_index] and window is not None)
+            stats = _stats_for(data, day, lookback, window, with_cov, cov_buffer,
                                fast and not incremental and not factor_fit[fit_index])
             if factor_fit[fit_index]:
                 allocation = factor_fitter.fit(day, stats.g, stats.mean, stats.var, varies[fit_index],
