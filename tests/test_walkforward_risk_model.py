@@ -39,7 +39,7 @@ def _same_result(a, b) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 10_000), st.integers(2, 10_000))
 def test_auto_rule_is_sample_below_lookback_and_factor_from_it(n_usable, n_days):
-    expected = "sample" if n_usable < n_days else "factor"
+    expected = "sample" if n_usable < n_days or n_days < 3 else "factor"
     assert resolve_risk_model_auto(n_usable, n_days) == expected
     assert resolve_risk_model_auto(n_usable, n_days, shrinkage=0.0) == expected
     assert resolve_risk_model_auto(n_usable, n_days, shrinkage=0.1) == "sample"
@@ -58,6 +58,10 @@ def test_risk_model_option_values_and_errors():
         walkforward(returns, lookback=20, random_n=0, risk_model="factor", factors=6)
     with pytest.raises(InputError, match="shrinkage"):
         walkforward(returns, lookback=20, random_n=0, risk_model="factor", shrinkage=0.1)
+    with pytest.raises(InputError, match="at least 3 days"):
+        walkforward(returns, lookback=2, random_n=0, risk_model="factor")
+    two_days = walkforward(returns, lookback=2, random_n=0)  # 5 strategies >= 2 days, but no factor model
+    assert two_days.settings["risk_model"] == "sample"
 
 
 @settings(max_examples=5, deadline=None)

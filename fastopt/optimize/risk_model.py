@@ -66,8 +66,11 @@ def resolve_risk_model_auto(n_usable: int, n_days: int, shrinkage: float | str |
     Well-posed: fewer usable (non-constant) strategies than days, ``n_usable < n_days``
     (the sample covariance of T days has rank <= T - 1, so with N >= T it is singular and
     slope/std can be unbounded), or a shrinkage other than 0/None is asked for (the shrunk
-    covariance is positive definite: the caller's own remedy stands).
+    covariance is positive definite: the caller's own remedy stands). Windows under 3 days stay
+    "sample" (the factor model needs 3).
     """
+    if int(n_days) < 3:
+        return "sample"
     if shrinkage is not None and not (isinstance(shrinkage, (int, float)) and float(shrinkage) == 0.0):
         return "sample"
     return "sample" if int(n_usable) < int(n_days) else "factor"

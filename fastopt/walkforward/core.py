@@ -559,6 +559,8 @@ def walkforward(
     fit_days = list(range(lookback, n_total, rebalance))
     if factors is not None:
         check_factors(factors, lookback, n_strategies)
+    if risk_model == "factor" and lookback < 3:
+        raise InputError(f"risk_model='factor' needs a lookback of at least 3 days, got {lookback}")
     if risk_model == "factor" and shrinkage is not None:
         raise InputError("risk_model='factor' and shrinkage cannot be combined in the walk-forward; "
                          "use one of them")
