@@ -91,3 +91,24 @@ def test_unknown_estimator_is_a_usage_error(tmp_path, capsys):
                  "--vol-estimator", "garch"])
     assert code == 2
     assert "--vol-estimator" in capsys.readouterr().err
+
+
+def test_walkforward_cli_sizes_with_the_chosen_estimator(tmp_path, capsys):
+    """`fastopt walkforward --target-vol` levers each fit by the --vol-estimator's vol (default
+    factor), recorded in the result's settings; in_sample is the old sizing."""
+    _workspace(tmp_path, 6, 140, 3)
+    leverage = {}
+    for estimator in ("factor", "in_sample"):
+        out = tmp_path / f"wf_{estimator}"
+        argv = ["walkforward", "--strategies", str(tmp_path / "strategies"), "--lookback", "60",
+                "--rebalance", "7", "--target-vol", "0.3", "--random-n", "0", "--no-plot", "--output", str(out),
+                "--json"]
+        if estimator != "factor":
+            argv += ["--vol-estimator", estimator]
+        assert main(argv) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        stats = json.loads((out / "stats.json").read_text())
+        assert stats["settings"]["vol_estimator"] == estimator
+        leverage[estimator] = np.asarray(stats["leverage_history"], dtype=float)
+    assert leverage["factor"].shape == leverage["in_sample"].shape
+    assert not np.allclose(leverage["factor"], leverage["in_sample"])

@@ -133,14 +133,16 @@ def test_unbounded_window_exit_3_unless_allow_unbounded(tmp_path, monkeypatch, c
     cfg = tmp_path / "portfolio_config.json"
     cfg.write_text('{"account_value": 1, "keep": true}\n')
     before = _snapshot(cfg)
-    assert run_cli("--target-vol", "0.3") == 3
+    # the sample covariance (the default risk model takes the factor model on this N > T window)
+    assert run_cli("--target-vol", "0.3", "--risk-model", "sample") == 3
     assert _snapshot(cfg) == before
     err = capsys.readouterr().err
     assert "unbounded" in err and "--allow-unbounded" in err and "Traceback" not in err
     # the best-effort weights are also implausible (near-zero in-sample vol): both flags write them
-    assert run_cli("--target-vol", "0.3", "--allow-unbounded") == 3
+    assert run_cli("--target-vol", "0.3", "--risk-model", "sample", "--allow-unbounded") == 3
     assert "implausible" in capsys.readouterr().err and _snapshot(cfg) == before
-    assert run_cli("--target-vol", "0.3", "--allow-unbounded", "--allow-implausible") == 0
+    assert run_cli("--target-vol", "0.3", "--risk-model", "sample", "--allow-unbounded",
+                   "--allow-implausible") == 0
     data = json.loads(cfg.read_text())
     assert data["keep"] is True and abs(math.fsum(data["weights"].values()) - 1) <= 1e-12
     assert "warning: unbounded" in capsys.readouterr().err

@@ -257,11 +257,11 @@ def test_cardinality_at_least_greedy_and_close_to_brute_force(problem, k_max):
 
 def test_ill_posed_window_terminates_with_finite_weights_and_shrinkage_helps():
     returns = universe(11, 40, 120, drift=2e-3)  # N > T: covariance singular
-    alloc = optimize(returns)
+    alloc = optimize(returns, risk_model="sample")
     assert alloc.status in ("unbounded", "ill_conditioned")
     assert_valid(alloc.weights)
     assert alloc.message
-    shrunk = optimize(returns, shrinkage="auto")
+    shrunk = optimize(returns, shrinkage="auto", risk_model="sample")
     assert_valid(shrunk.weights)
     assert 0 < shrunk.diagnostics["shrinkage"] <= 1
     assert shrunk.status in ("optimal", "ill_conditioned")
@@ -356,10 +356,10 @@ def test_real_prices_long_only_and_long_short_strategies(shared_prices):
 
 def test_two_thousand_strategies_on_a_short_window():
     returns = universe(0, 200, 2000, drift=5e-4)  # N = 10 T: the raw ratio is unbounded
-    raw = optimize(returns)
+    raw = optimize(returns, risk_model="sample")
     assert raw.status == "unbounded" and "shrinkage" in raw.message
     assert_valid(raw.weights)
-    shrunk = optimize(returns, shrinkage="auto")
+    shrunk = optimize(returns, shrinkage="auto", risk_model="sample")
     assert shrunk.status == "optimal" and shrunk.diagnostics["kkt_gap"] <= 1e-10
     assert_valid(shrunk.weights)
 
@@ -543,7 +543,7 @@ def test_near_certified_active_set_point_is_not_reported_unbounded():
     result = solve_ratio(stats.g, stats.cov, n_days=30)
     assert result.status == "optimal" and not result.diagnostics["rank_limited"]
     assert result.diagnostics["kkt_gap"] <= 1e-10
-    assert result.score == pytest.approx(optimize(returns, solver="exact").score, rel=1e-9)
+    assert result.score == pytest.approx(optimize(returns, solver="exact", risk_model="sample").score, rel=1e-9)
 
 
 def test_restricted_results_are_judged_on_their_own_support():
@@ -560,9 +560,9 @@ def test_capped_n_above_t_window_gets_enough_active_set_steps():
     """Review find: with max_weight on an N > T window the SMO/active-set rounds stopped after
     10 steps on a singular face and reported 'unbounded'; 20 steps certify cvxpy's optimum."""
     returns = universe(1431, 54, 133)
-    result = optimize(returns, max_weight=0.349)
+    result = optimize(returns, max_weight=0.349, risk_model="sample")
     assert result.status == "ill_conditioned" and result.diagnostics["kkt_gap"] <= 1e-10
-    assert result.score == pytest.approx(optimize(returns, max_weight=0.349, solver="exact").score, rel=1e-8)
+    assert result.score == pytest.approx(optimize(returns, max_weight=0.349, solver="exact", risk_model="sample").score, rel=1e-8)
 
 
 def _stats_pair(returns):

@@ -110,7 +110,7 @@ def test_small_pool_grows_to_the_exact_optimum(seed):
 @pytest.mark.parametrize(("n_days", "n_assets"), [(365, 600), (1000, 400)])
 def test_large_universe_takes_the_lazy_path_and_matches_the_dense_solve(n_days, n_assets):
     returns = universe(7, n_days, n_assets)
-    alloc = optimize(returns)
+    alloc = optimize(returns, risk_model="sample")
     assert "fallback" not in alloc.diagnostics
     assert alloc.diagnostics["working_set"] < n_assets  # the covariance was never formed in full
     stats = window_stats(returns)
@@ -118,23 +118,23 @@ def test_large_universe_takes_the_lazy_path_and_matches_the_dense_solve(n_days, 
     assert alloc.score == pytest.approx(dense.score, rel=1e-9)
     cov_w = stats.cov @ np.asarray(alloc.weights)
     assert kkt_gap(stats.g, cov_w, np.asarray(alloc.weights), np.ones(n_assets)) <= 1e-10
-    warm = optimize(returns, previous_weights=alloc.weights)
+    warm = optimize(returns, previous_weights=alloc.weights, risk_model="sample")
     assert warm.score == pytest.approx(alloc.score, rel=1e-9)
 
 
 def test_cases_the_lazy_path_leaves_to_the_dense_solver_are_recorded():
     returns = universe(3, 365, 400)
-    capped = optimize(returns, max_weight=0.05)
+    capped = optimize(returns, max_weight=0.05, risk_model="sample")
     assert capped.diagnostics["fallback"] == "dense solve: max_weight bounds"
     stats = window_stats(returns)
     dense = solve_ratio(stats.g, stats.cov, max_weight=0.05, n_days=365)
     assert capped.score == pytest.approx(dense.score, rel=1e-9)
     assert float(np.max(capped.weights)) <= 0.05 + 1e-12
-    falling = optimize(-np.abs(returns) - 1e-4)
+    falling = optimize(-np.abs(returns) - 1e-4, risk_model="sample")
     assert falling.status == "no_rising_curve"
     assert falling.diagnostics["fallback"] == "dense solve: no rising strategy"
     with pytest.raises(Exception, match="previous_weights"):
-        optimize(returns, previous_weights=np.ones(3))
+        optimize(returns, previous_weights=np.ones(3), risk_model="sample")
 
 
 def test_shrunk_windows_take_the_lazy_path_even_when_the_optimum_holds_more_than_t_strategies():

@@ -194,16 +194,16 @@ def test_beyond_the_dense_limits_no_n_by_n_is_formed():
     returns = universe(4, 60, 400)  # N > T, sample covariance: the ratio is unbounded
     with patch.object(optimizer_module, "covariance_of_centered", side_effect=AssertionError("N x N formed")), \
             patch.multiple(optimizer_module, DENSE_FALLBACK_MAX_BYTES=1000):
-        alloc = optimize(returns)
+        alloc = optimize(returns, risk_model="sample")
     assert alloc.status == "unbounded" and alloc.diagnostics["fallback"].startswith("none")
     assert alloc.diagnostics["rank_limited"] and np.isfinite(alloc.score)
-    dense = optimize(returns)
+    dense = optimize(returns, risk_model="sample")
     assert dense.status == "unbounded"
     with patch.multiple(optimizer_module, DENSE_MAX_BYTES=1000):
         with pytest.raises(InputError, match="needs the dense 400 x 400 covariance"):
             optimize(returns, risk_model="factor", max_weight=0.01)
         with pytest.raises(InputError, match="max_strategies or min_weight"):
-            optimize(returns, max_strategies=5)
+            optimize(returns, max_strategies=5, risk_model="sample")
         assert optimize(returns, risk_model="factor").status == "optimal"  # the low-rank path needs no N x N
 
 
@@ -235,7 +235,7 @@ def test_cli_risk_model_factor_is_well_posed_where_the_sample_covariance_is_not(
     config = tmp_path / "portfolio_config.json"
     argv = ["optimize", "--strategies", str(folder), "--config", str(config), "--target-vol", "0.3",
             "--lookback", "60", "--json"]
-    main([*argv, "--allow-unbounded", "--allow-implausible", "--dry-run"])  # noise: in-sample Sharpe > 5
+    main([*argv, "--risk-model", "sample", "--allow-unbounded", "--allow-implausible", "--dry-run"])  # noise
     sample = json.loads(capsys.readouterr().out)
     assert sample["status"] in ("ill_conditioned", "unbounded")  # N >= T: singular sample covariance
     assert main([*argv, "--risk-model", "factor", "--factors", "4", "--allow-implausible"]) == 0
@@ -243,3 +243,41 @@ def test_cli_risk_model_factor_is_well_posed_where_the_sample_covariance_is_not(
     assert summary["status"] == "optimal" and config.exists()
     assert summary["diagnostics"]["risk_model"] == "factor" and summary["diagnostics"]["factors"] == 4
     assert abs(sum(json.loads(config.read_text())["weights"].values()) - 1) <= 1e-9
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), n_days=st.integers(8, 40), ratio=st.floats(0.2, 3.0))
+def test_auto_is_the_sample_fit_below_the_days_and_the_factor_fit_from_them(seed, n_days, ratio):
+    """The default risk model: bit-for-bit the sample fit while N < T (the user's slope/std),
+    the factor fit once N >= T (the sample covariance is singular there)."""
+    from fastopt.optimize.solver import optimize
+
+    n = max(2, int(round(ratio * n_days)))
+    rng = np.random.default_rng(seed)
+    returns = rng.normal(0.001, 0.01, (n_days, n)) + rng.normal(0, 0.01, (n_days, 1))
+    auto = optimize(returns)
+    expected = "sample" if n < n_days else "factor"
+    explicit = optimize(returns, risk_model=expected)
+    assert auto.diagnostics["risk_model"] == expected
+    assert auto.diagnostics["risk_model_option"] == "auto"
+    np.testing.assert_array_equal(auto.weights, explicit.weights)
+    assert auto.status == explicit.status
+
+
+def test_cli_default_risk_model_is_recorded_as_chosen(tmp_path, capsys):
+    import json
+
+    from bench.universe import write_universe
+
+    from fastopt.cli import main
+
+    for n, expected in ((20, "sample"), (120, "factor")):
+        folder = write_universe(tmp_path / f"s{n}", n, 90, 1, market_factor=True)
+        config = tmp_path / f"pc{n}.json"
+        code = main(["optimize", "--strategies", str(folder), "--config", str(config), "--target-vol", "0.3",
+                     "--lookback", "60", "--allow-implausible", "--allow-unbounded", "--json"])
+        assert code == 0, capsys.readouterr().err
+        summary = json.loads(capsys.readouterr().out)
+        options = json.loads(config.read_text())["options"]
+        assert summary["diagnostics"]["risk_model"] == expected == options["risk_model"]
+        assert options["risk_model_option"] == "auto"

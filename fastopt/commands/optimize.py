@@ -37,7 +37,7 @@ EPILOG = """examples:
   fastopt optimize --target-vol 0.25 --lookback 180 --max-weight 0.2 --min-weight 0.02
   fastopt optimize --target-vol 0.30 --max-weight 0.25 --max-weight sol_trend=0.1   # per-strategy cap
   fastopt optimize --target-vol 0.30 --max-strategies 10 --seed 3
-  fastopt optimize --target-vol 0.30 --risk-model factor       # when N is close to or above the days
+  fastopt optimize --target-vol 0.30 --risk-model factor       # force the factor model (auto: when N >= days)
   fastopt optimize --target-vol 0.30 --vol-estimator in_sample # size on the in-sample vol (old default)
   fastopt optimize --target-vol 0.30 --allocator inverse_vol   # or a .py path / allocators/<name>/
   fastopt optimize --target-vol 0.30 --json | jq .weights
@@ -86,9 +86,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="search (fast, KKT-certified) or exact (cvxpy + Clarabel reference)")
     add("--shrinkage", type=shrinkage, default=0.0,
         help="covariance shrinkage toward its diagonal: 0..1 or 'auto' (Ledoit-Wolf) (default 0)")
-    add("--risk-model", choices=("sample", "factor"), default="sample",
-        help="sample covariance (default) or a statistical factor model (k principal components + "
-             "specific variances): well-posed when strategies outnumber the days")
+    add("--risk-model", choices=("auto", "sample", "factor"), default="auto",
+        help="auto (default): the sample covariance (exactly slope/std) when fewer usable strategies "
+             "than days, else a statistical factor model (k principal components + specific variances, "
+             "well-posed when strategies outnumber the days); or force sample / factor")
     add("--factors", type=positive_int, default=None,
         help="factors of --risk-model factor (default min(20, min(N, days - 1) // 4))")
     add("--vol-estimator", choices=VOL_ESTIMATORS, default=DEFAULT_VOL_ESTIMATOR,
@@ -411,7 +412,7 @@ def _allocate(args: argparse.Namespace, window: np.ndarray, names: list[str], *,
     ignored = [flag for flag, active in (
         ("--max-weight", bool(args.max_weight)), ("--min-weight", args.min_weight != 0.0),
         ("--max-strategies", args.max_strategies is not None), ("--shrinkage", args.shrinkage not in (0, 0.0)),
-        ("--risk-model", args.risk_model != "sample"), ("--factors", args.factors is not None),
+        ("--risk-model", args.risk_model != "auto"), ("--factors", args.factors is not None),
     ) if active]
     if args.allocator == "max_sharpe":
         ignored = [flag for flag in ignored if flag == "--shrinkage"]
@@ -460,6 +461,7 @@ def _audit_options(args: argparse.Namespace, vol_window: int, result: dict[str, 
         "shrinkage": args.shrinkage,
         "shrinkage_intensity": float(resolved) if isinstance(resolved, (int, float)) else None,
         "risk_model": diagnostics.get("risk_model", args.risk_model),
+        "risk_model_option": args.risk_model,
         "factors": diagnostics.get("factors", args.factors),
         "vol_estimator": args.vol_estimator,
         "max_stale_days": int(args.max_stale_days),

@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         target_vols=args.target_vols, rebalances=args.rebalances, random_n=args.random_n, seed=args.seed,
         cost_bps=args.cost_bps, max_leverage=args.max_leverage, when_negative=args.when_negative,
         max_weight=args.max_weight, shrinkage=args.shrinkage, extra={"periods_per_year": args.periods_per_year,
-                                                                 "risk_model": args.risk_model, "factors": args.factors},
+                                                                 "risk_model": args.risk_model, "factors": args.factors,
+                                                                 "vol_estimator": args.vol_estimator},
     )
     spec.validate()
     for days in sorted(set(spec.lookbacks)):
@@ -188,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
                                          "max_leverage": spec.max_leverage, "when_negative": spec.when_negative,
                                          "max_weight": spec.max_weight, "shrinkage": spec.shrinkage,
                                          "risk_model": args.risk_model, "factors": args.factors,
+                                         "vol_estimator": args.vol_estimator,
                                          "periods_per_year": args.periods_per_year,
                                          "max_stale_days": args.max_stale_days,
                                          "allow_synthetic": args.allow_synthetic},

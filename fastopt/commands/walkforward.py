@@ -10,6 +10,7 @@ from typing import Any
 from fastopt.commands.screening import add_screen_options, load_screened, warn_lookback
 from fastopt.options import (lookback, max_leverage, non_negative_int, non_negative_number, periods_per_year,
                              positive_int, positive_number, shrinkage, target_vol)
+from fastopt.optimize.vol_estimate import DEFAULT_VOL_ESTIMATOR, VOL_ESTIMATORS
 from fastopt.errors import EXIT_CODES, InputError, NothingToDo
 from fastopt.files.screen import SYNTHETIC_MARK
 
@@ -21,6 +22,7 @@ EPILOG = """examples:
   fastopt walkforward --allocator inverse_vol --random-n 2000 --seed 7 --json
   fastopt walkforward --shrinkage 0.1    # many strategies (N >= lookback): well-posed and fast
   fastopt walkforward --risk-model factor --factors 10   # (default auto: factor when N >= lookback)
+  fastopt walkforward --target-vol 0.30 --vol-estimator in_sample   # size on the in-sample vol (default factor)
   fastopt walkforward --allocator allocators/my_method/allocator.py --output allocators/my_method
   fastopt walkforward --periods-per-year 252 --max-stale-days 5   # daily stock data
   fastopt walkforward --strict --json     # any skipped stats.json is an error (exit 2)
@@ -60,6 +62,10 @@ def add_walkforward_options(parser: argparse.ArgumentParser) -> None:
                              "usable strategies, where the sample covariance is singular; sample otherwise)")
     parser.add_argument("--factors", type=positive_int, default=None,
                         help="factors of the factor model (default min(20, min(N, lookback - 1) // 4))")
+    parser.add_argument("--vol-estimator", choices=VOL_ESTIMATORS, default=DEFAULT_VOL_ESTIMATOR,
+                        help=f"with --target-vol, the vol each fit's leverage divides by (default "
+                             f"{DEFAULT_VOL_ESTIMATOR}: one principal component + specific variances of the fit "
+                             "window; in_sample: the fitted weights' sample vol, biased low; docs/objective.md)")
     add_screen_options(parser)
 
 
@@ -188,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
             when_negative=args.when_negative, random_n=args.random_n, seed=args.seed,
             max_weight=args.max_weight, shrinkage=args.shrinkage, incremental=not args.cold, progress=progress,
             periods_per_year=args.periods_per_year, risk_model=args.risk_model, factors=args.factors,
+            vol_estimator=args.vol_estimator,
         )
     result.settings.update(max_stale_days=args.max_stale_days, synthetic_strategies=list(screened.synthetic),
                            skipped=[skip.as_dict() for skip in screened.skips])

@@ -80,7 +80,14 @@ from fastopt.optimize.ratio.compound import refine_compound
 from fastopt.optimize.ratio.refine import face_is_singular
 from fastopt.optimize.ratio.search import search_and_refine
 from fastopt.optimize.ratio.working_set import WORKING_SET_MIN_N, CenteredWindow, solve_lazy
-from fastopt.optimize.risk_model import factor_model, gram, ledoit_wolf_intensity_gram, resolve_risk_model
+from fastopt.optimize.risk_model import (
+    factor_model,
+    gram,
+    ledoit_wolf_intensity_gram,
+    resolve_risk_model,
+    resolve_risk_model_auto,
+    resolve_risk_model_option,
+)
 
 #: Largest dense covariance (bytes) the large-N path falls back to when the working set cannot
 #: certify a window: 256 MB, N <= 5792. Beyond it the working set's own point and
@@ -463,7 +470,7 @@ def optimize(
     periods_per_year: float = DEFAULT_PERIODS_PER_YEAR,
     names: Sequence[str] | None = None,
     n_samples: int | None = None,
-    risk_model: str = "sample",
+    risk_model: str = "auto",
     factors: int | None = None,
 ) -> Allocation:
     """Optimal long-only weights for a window of daily returns; an :class:`Allocation` with the names.
@@ -483,7 +490,10 @@ def optimize(
     ``solver``: "search" (this module) or "exact" (cvxpy + Clarabel, slope_std only).
     ``shrinkage``: X in [0, 1] or "auto" (Ledoit-Wolf intensity): the solver sees
     (1-X) cov + X diag(cov); ``score`` is always reported on the raw covariance.
-    ``risk_model``: "sample" (the sample covariance, default) or "factor": a statistical
+    ``risk_model``: "auto" (default: "sample" when the window is well-posed, fewer usable
+    strategies than days or a shrinkage asked for, else "factor";
+    ``fastopt.optimize.risk_model.resolve_risk_model_auto``, the walk-forward's rule too),
+    "sample" (the sample covariance: exactly the user's slope/std) or "factor": a statistical
     factor model cov = L'L + diag(d) from the ``factors`` leading principal components of the
     window (default min(20, min(N, T-1) // 4); ``fastopt.optimize.risk_model``), positive definite, so
     well-posed when strategies outnumber days; from 300 strategies on it is solved without
@@ -515,7 +525,9 @@ def optimize(
     options = dict(max_weight=max_weight, min_weight=min_weight, max_strategies=max_strategies,
                    previous_weights=previous_weights, seed=seed, periods_per_year=periods_per_year,
                    names=names)
-    risk_model = resolve_risk_model(risk_model)
+    risk_model_option = resolve_risk_model_option(risk_model)
+    risk_model = (resolve_risk_model_auto(int(n_assets - constant.sum()), n_days, shrinkage)
+                  if risk_model_option == "auto" else resolve_risk_model(risk_model_option))
     auto = isinstance(shrinkage, str) and shrinkage.strip().lower() == "auto"
     working_set = (solver == "search" and n_assets >= WORKING_SET_MIN_N and max_strategies is None
                    and not float(min_weight) > 0)
@@ -595,6 +607,7 @@ def optimize(
     if intensity > 0:
         diagnostics["shrunk_score"] = alloc.score
     diagnostics["risk_model"] = risk_model
+    diagnostics["risk_model_option"] = risk_model_option
     if risk_model == "factor":
         diagnostics["factors"] = n_factors
         diagnostics["model_score"] = alloc.score
