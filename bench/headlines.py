@@ -131,8 +131,53 @@ def _shrinkage(case: dict) -> Iterator[str]:
                f"{rows['auto']['oos_sharpe']:.2f} with Ledoit–Wolf shrinkage.")
 
 
+#: Issue 13 targets of the scale case: (strategies, seconds, peak RSS MB or None).
+SCALE_TARGETS = {20_000: (30.0, 2048.0), 5_000: (8.0, None)}
+#: Issue 13 band of realized out-of-sample vol / target for the default estimator.
+VOL_BAND = (0.85, 1.15)
+
+
+def _scale(case: dict) -> Iterator[str]:
+    records = case["records"]
+    for n, (limit_s, limit_mb) in SCALE_TARGETS.items():
+        runs = [r for r in records if r.get("key") == "optimize_cli" and r["n_strategies"] == n]
+        if not runs:
+            continue
+        worst = max(runs, key=lambda r: r["seconds"])
+        heaviest = max(runs, key=lambda r: r["peak_rss_mb"])
+        ok = worst["seconds"] < limit_s and (limit_mb is None or heaviest["peak_rss_mb"] < limit_mb)
+        options = ", ".join(f"{r['option']} {fmt_time(r['seconds'])}" for r in runs)
+        rss = f", peak RSS at most {heaviest['peak_rss_mb']:.0f} MB" + (
+            f" (target < {limit_mb / 1024:.0f} GB)" if limit_mb else "")
+        yield (f"`fastopt optimize` end to end, {n:,} strategies x {runs[0]['days']} days of files: slowest option "
+               f"{fmt_time(worst['seconds'])} (target < {limit_s:g} s){rss}: {_verdict(ok)} ({options})")
+    wf = next((r for r in records if r.get("key") == "walkforward"), None)
+    if wf is not None:
+        yield (f"daily walk-forward, {wf['n_strategies']:,} strategies x {wf['fits']:,} fits (lookback "
+               f"{wf['lookback']}, risk model {wf['risk_model']}): {fmt_time(wf['seconds'])} (target < 30 s): "
+               f"{_verdict(wf['seconds'] < 30.0)}")
+
+
+def _vol_targeting(case: dict) -> Iterator[str]:
+    rows = [r for r in case["records"] if "default" in r.get("estimator", "")]
+    cells = []
+    inside = []
+    for r in rows:
+        ratio = r.get("ratio")
+        if ratio is None:
+            cells.append(f"{r['universe']}: capped every day")
+            continue
+        cells.append(f"{r['universe']} {ratio:.2f}")
+        inside.append(VOL_BAND[0] <= ratio <= VOL_BAND[1])
+    if rows:
+        yield (f"weekly walk-forward at target vol 0.30, realized out-of-sample vol / target on uncapped days "
+               f"(default vol estimator; band {VOL_BAND[0]}-{VOL_BAND[1]}): " + "; ".join(cells)
+               + f": {sum(inside)} of {len(inside)} measured universes inside")
+
+
 _BY_CASE = {"optimize": _optimize, "load": _load, "end_to_end": _end_to_end, "walkforward": _walkforward,
-            "reconcile": _reconcile, "cardinality": _cardinality, "shrinkage": _shrinkage}
+            "reconcile": _reconcile, "cardinality": _cardinality, "shrinkage": _shrinkage, "scale": _scale,
+            "vol_targeting": _vol_targeting}
 
 
 def headlines(payload: dict) -> list[str]:

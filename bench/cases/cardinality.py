@@ -37,7 +37,7 @@ def _run_size(ctx: BenchContext, optimize, n: int, n_days: int, result: CaseResu
     _, _, returns = universe(n, n_days, seed=ctx.seed)
     budget = {"max_repeats": 3 if ctx.quick else 5, "budget_s": 1.0 if ctx.quick else 8.0}
     ctx.log(f"cardinality: N={n}, K={MAX_STRATEGIES}")
-    fast_w, fast_t = measure(lambda: np.asarray(optimize(returns, solver="search", max_strategies=MAX_STRATEGIES).weights,
+    fast_w, fast_t = measure(lambda: np.asarray(optimize(returns, solver="search", max_strategies=MAX_STRATEGIES, risk_model="sample").weights,
                                                 dtype=np.float64), **budget)
     greedy_w, greedy_t = measure(lambda: greedy_cardinality(returns, max_strategies=MAX_STRATEGIES), **budget)
     free_score = slope_std_score(returns, exact_cvxpy(returns))
