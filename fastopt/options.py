@@ -1,13 +1,16 @@
-"""argparse ``type=`` parsers shared by the commands (optimize, walkforward, sweep).
+"""The option rules shared by every command and the library: argparse ``type=`` parsers and ``check_*``.
 
-Each takes the option's text and returns the parsed value or raises
+Each parser takes the option's text and returns the parsed value or raises
 ``argparse.ArgumentTypeError`` (argparse turns it into a one-line usage error,
-exit 2). None accepts NaN or infinity.
+exit 2); each ``check_*`` takes a library argument and raises ``InputError`` with the same
+words. None accepts NaN or infinity.
 """
 from __future__ import annotations
 
 import argparse
 import math
+
+from fastopt.errors import InputError
 
 
 def _number(text: str) -> float:
@@ -82,8 +85,8 @@ def shrinkage(text: str) -> float | str:
 # the library functions (fastopt.walkforward, fastopt.walkforward.sweep.SweepSpec): the same value gets
 # the same verdict and the same words everywhere. ``*_problem`` returns the reason a value is refused
 # (None when it is fine); the argparse types raise ArgumentTypeError with the reason (argparse prefixes
-# the option name); ``fastopt.walkforward.option_checks`` raises InputError("<name> <reason>") with it
-# for the library (a base module does not import another: no InputError here).
+# the option name); the ``check_*`` functions at the end raise InputError("<name> <reason>") with it
+# for the library.
 
 #: Largest --target-vol accepted, a fraction per year: above it the value looks like a percent.
 TARGET_VOL_MAX = 10.0
@@ -176,3 +179,37 @@ def lookback(text: str) -> int:
 def periods_per_year(text: str) -> float:
     """argparse type of --periods-per-year: a finite number > 0."""
     return _typed(_number, periods_per_year_problem)(text)
+
+
+# --------------------------------------------------------------------------- the library side
+# ``fastopt.walkforward(target_vol=30)`` and ``SweepSpec`` refuse a value with the words the
+# commands print for the same value (``fastopt optimize --target-vol 30``): InputError "<name> <reason>".
+
+
+def _check_problem(problem: str | None, name: str) -> None:
+    if problem is not None:
+        raise InputError(f"{name} {problem}")
+
+
+def check_target_vol(value: object, name: str = "target_vol") -> float:
+    """``value`` as a float; InputError when it is not a fraction per year in (0, 10]."""
+    _check_problem(target_vol_problem(value), name)
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_max_leverage(value: object, name: str = "max_leverage") -> float:
+    """``value`` as a float; InputError when it is not a finite number > 0."""
+    _check_problem(max_leverage_problem(value), name)
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_lookback(value: object, name: str = "lookback") -> int:
+    """``value`` as an int; InputError when it is not a whole number of days >= 2."""
+    _check_problem(lookback_problem(value), name)
+    return int(value)  # type: ignore[call-overload]
+
+
+def check_periods_per_year(value: object, name: str = "periods_per_year") -> float:
+    """``value`` as a float; InputError when it is not a finite number > 0."""
+    _check_problem(periods_per_year_problem(value), name)
+    return float(value)  # type: ignore[arg-type]

@@ -418,3 +418,24 @@ def test_reconciler_trades_a_config_written_with_the_audit_keys(ws, monkeypatch,
     cfg = make_workspace(root, weights=written["weights"], states=states, leverage=written["leverage"], **extra)
     report = reconciler_for(cfg).run_cycle()
     assert report.status == "ok" and report.plan.orders
+
+
+def test_the_api_screens_a_panel_like_the_cli(tmp_path, monkeypatch, capsys):
+    """optimize(load_panel(folder)) leaves out the stale and the synthetic strategies the CLI skips,
+    says why, and finds the CLI's weights."""
+    monkeypatch.chdir(tmp_path)
+    for k in range(3):
+        write_stats(tmp_path / "strategies", f"s{k}", noisy(k, 400, drift=2e-3))
+    write_stats(tmp_path / "strategies", "stopped", noisy(9, 200, drift=3e-3))  # ends 200 days early
+    write_stats(tmp_path / "strategies", "fake", noisy(8, 400, drift=3e-3), price_source="synthetic")
+    alloc = optimize(load_panel(tmp_path / "strategies"))
+    screened = alloc.diagnostics["screened"]
+    assert set(screened) == {"stopped", "fake"}
+    assert "trails" in screened["stopped"] and "synthetic" in screened["fake"]
+    assert set(alloc.weights_by_name()) <= {"s0", "s1", "s2"}
+    assert optimize_cli("--target-vol", "0.3", "--allow-implausible", "--json") == 0
+    cli = json.loads(capsys.readouterr().out)
+    for name, weight in cli["weights"].items():
+        assert alloc.weights_by_name()[name] == pytest.approx(weight, abs=1e-9)
+    kept = optimize(load_panel(tmp_path / "strategies"), max_stale_days=400, allow_synthetic=True)
+    assert "screened" not in kept.diagnostics and {"stopped", "fake"} <= set(kept.names)

@@ -60,7 +60,8 @@ from fastopt.optimize.objective import (
     window_slopes_centered,
     window_stats,
 )
-from fastopt.files.panel import DEFAULT_LOOKBACK_DAYS, NamedReturns, as_named_returns, last_days_mask
+from fastopt.files.panel import DEFAULT_LOOKBACK_DAYS, NamedReturns, Panel, as_named_returns, last_days_mask
+from fastopt.files.screen import DEFAULT_MAX_STALE_DAYS, screen_panel
 from fastopt.optimize.ratio.cardinality import apply_min_weight, cardinality
 from fastopt.optimize.ratio.common import (
     CERTIFIED_GAP,
@@ -472,6 +473,8 @@ def optimize(
     n_samples: int | None = None,
     risk_model: str = "auto",
     factors: int | None = None,
+    max_stale_days: int = DEFAULT_MAX_STALE_DAYS,
+    allow_synthetic: bool = False,
 ) -> Allocation:
     """Optimal long-only weights for a window of daily returns; an :class:`Allocation` with the names.
 
@@ -500,11 +503,29 @@ def optimize(
     ever forming an N x N matrix. Shrinkage, if any, then applies to the model's covariance.
     ``score`` stays the window's true slope/std (sample covariance);
     ``diagnostics["model_score"]`` is the objective the solver saw.
+    ``max_stale_days`` / ``allow_synthetic`` (a Panel only, the CLI's screening,
+    ``fastopt.files.screen``): a strategy whose last day trails the panel's by more than
+    ``max_stale_days`` calendar days, or backtested on synthetic prices, is left out with its reason
+    in ``diagnostics["screened"]`` (name -> reason), as ``fastopt optimize`` skips it.
     """
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     if solver not in ("search", "exact"):
         raise InputError(f"unknown solver {solver!r}; choose search or exact")
+    screened: dict[str, str] = {}
+    if isinstance(returns, Panel):
+        screen = screen_panel(returns, "", max_stale_days=max_stale_days, allow_synthetic=allow_synthetic)
+        screened = {s.strategy: s.reason for s in screen.skips if s.strategy not in returns.skipped}
+        if screen.panel.n_strategies == 0:
+            raise NothingToDo("no usable strategy: " + "; ".join(f"{k}: {v}" for k, v in list(screened.items())[:5]))
+        if screened:  # positional options follow the kept columns
+            kept = [returns.names.index(name) for name in screen.panel.names]
+            if previous_weights is not None and not isinstance(previous_weights, Mapping) \
+                    and np.size(previous_weights) == returns.n_strategies:
+                previous_weights = np.asarray(previous_weights, dtype=np.float64)[kept]
+            if not isinstance(max_weight, (Mapping, int, float, np.number)) and np.size(max_weight) == returns.n_strategies:
+                max_weight = [np.asarray(max_weight, dtype=np.float64)[k] for k in kept]
+        returns = screen.panel
     read = as_named_returns(returns, names=names, dates=dates)
     arr, names, keep, window_info = _window_of(read, lookback)
     n_days, n_assets = arr.shape
@@ -608,6 +629,8 @@ def optimize(
         diagnostics["shrunk_score"] = alloc.score
     diagnostics["risk_model"] = risk_model
     diagnostics["risk_model_option"] = risk_model_option
+    if screened:
+        diagnostics["screened"] = screened
     if risk_model == "factor":
         diagnostics["factors"] = n_factors
         diagnostics["model_score"] = alloc.score

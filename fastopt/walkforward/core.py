@@ -214,7 +214,7 @@ def _check_options(
     *, lookback: int, rebalance: int, target_vol: float | None, max_leverage: float, cost_bps: float,
     when_negative: str, random_n: int, recompute_every: int, shrinkage: float | str | None = None,
 ) -> None:
-    from fastopt.walkforward.option_checks import check_lookback, check_max_leverage, check_target_vol
+    from fastopt.options import check_lookback, check_max_leverage, check_target_vol
 
     check_lookback(lookback)  # the rules and words of every command (fastopt/options.py)
     if isinstance(rebalance, bool) or not isinstance(rebalance, (int, np.integer)) or rebalance < 1:

@@ -67,7 +67,7 @@ class SweepSpec:
                               ("rebalance periods", self.rebalances)):
             if not values:
                 raise InputError(f"the sweep needs at least one value for {label}")
-        from fastopt.walkforward.option_checks import check_lookback, check_max_leverage, check_target_vol
+        from fastopt.options import check_lookback, check_max_leverage, check_target_vol
 
         for value in self.lookbacks:
             check_lookback(value)
