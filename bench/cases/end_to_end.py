@@ -55,7 +55,8 @@ def run(ctx: BenchContext) -> CaseResult:
     argv = [sys.executable, "-m", "fastopt", "optimize", "--strategies", str(folder),
             "--config", str(ctx.scratch / "e2e" / "portfolio_config.json"), "--target-vol", "0.30",
             "--lookback", str(N_DAYS), "--dry-run", "--json",
-            "--allow-implausible"]  # a seeded synthetic universe fits an in-sample Sharpe above 5: timed, not judged
+            "--allow-implausible",  # a seeded synthetic universe fits an in-sample Sharpe above 5: timed, not judged
+            "--risk-model", "sample"]  # the objective the parity reference solves (N >= T: auto would pick factor)
     env = {"NUMBA_CACHE_DIR": str(cache)}
     ctx.log("end_to_end: cold numba cache")
     cold_s, proc = run_command(argv, env=env, timeout_s=900)
