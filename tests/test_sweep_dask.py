@@ -100,10 +100,11 @@ def test_sweep_command_writes_csv_and_json(tmp_path, capsys):
                  "--threads", "--output", str(out), "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    rows = json.loads(captured.out)
-    assert len(rows) == 8
+    printed = json.loads(captured.out)
+    rows = printed["rows"]
+    assert len(rows) == 8 and all(skips == [] for skips in printed["skipped"].values())
     doc = json.loads((out / "sweep.json").read_text())
-    assert doc["rows"] == rows
+    assert doc == printed
     assert doc["grid"]["target_vols"] == [None, 0.3]
     with (out / "sweep.csv").open() as handle:
         table = list(csv.DictReader(handle))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ grid values are comma-separated; "none" in --target-vols means unlevered.
 outputs (in --output): sweep.csv and sweep.json, rows sorted by out-of-sample Sharpe.
 each value follows the rule of the same option in optimize and walkforward (a target vol is a fraction
 in (0, 10]; a lookback >= 2 days, under 60 warns).
-skipped strategies of each universe are listed on stderr grouped by reason and in sweep.json "skipped"
-(the --json rows stay a list of rows).
+skipped strategies of each universe are listed on stderr grouped by reason and in "skipped" of
+sweep.json and of --json (which prints the sweep.json document: grid, settings, skipped, synthetic, rows).
 here: 2 bad input (with --strict, any skipped strategy); 3 nothing to do means no strategies, or every
 run failed.
 
@@ -101,7 +100,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="use an existing Dask cluster (e.g. tcp://host:8786) instead of a LocalCluster")
     parser.add_argument("--output", default="sweep", metavar="DIR",
                         help="output folder for sweep.csv and sweep.json (default sweep)")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
+    parser.add_argument("--json", action="store_true",
+                        help="print the sweep.json document (grid, settings, skipped, synthetic, rows) on stdout")
 
 
 def _print_table(rows: list[dict[str, Any]], limit: int = 30) -> None:
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"cannot write the outputs: {exc.strerror or exc}", path=folder) from None
     if args.json:
-        sys.stdout.write(json.dumps(clean, indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(json_text)
     else:
         _print_table(clean)
         print(f"outputs: {folder / 'sweep.csv'}, {folder / 'sweep.json'}")
