@@ -31,8 +31,19 @@ def constant_columns(returns: np.ndarray, rtol: float = CONSTANT_RTOL) -> np.nda
     arr = np.asarray(returns, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] == 0:
         return np.zeros(arr.shape[1] if arr.ndim == 2 else 0, dtype=bool)
-    std = arr.std(axis=0, ddof=1)
-    rms = np.sqrt(np.einsum("ti,ti->i", arr, arr) / arr.shape[0])
+    n_days = arr.shape[0]
+    square_sums = np.einsum("ti,ti->i", arr, arr)
+    mean = arr.sum(axis=0) / n_days
+    # sum of squared deviations = sum x^2 - T mean^2 loses every digit for a constant column (it is
+    # rounding of c^2 T), so the deviations are summed directly where that difference is small
+    deviations = square_sums - n_days * mean * mean
+    doubtful = deviations <= 1e-6 * square_sums
+    if doubtful.any():
+        cols = np.flatnonzero(doubtful)
+        centered = arr[:, cols] - mean[cols]
+        deviations[cols] = np.einsum("ti,ti->i", centered, centered)
+    std = np.sqrt(np.maximum(deviations, 0.0) / (n_days - 1))
+    rms = np.sqrt(square_sums / n_days)
     varying = std[std > 0]
     typical = float(np.median(varying)) if varying.size else 0.0
     return std <= rtol * np.maximum(rms, typical)
