@@ -6,9 +6,9 @@ under 8 s at 5,000; a daily 4-year walk-forward of 2,000 strategies under 30 s (
 ``risk_model="auto"`` fits these N >= lookback windows with the factor model; the table reports it).
 
 Each `fastopt optimize` run is a separate process (stdout to a file) waited with
-``os.wait4``, whose rusage gives the process's peak RSS. The default (sample
-covariance) is refused on these N > T windows (exit 3, status unbounded): that is
-the expected answer, timed too. ``--allow-implausible``: these synthetic windows fit in-sample
+``os.wait4``, whose rusage gives the process's peak RSS. The default (``--risk-model auto``)
+fits these N > T windows with the factor model; ``--risk-model sample`` is refused on them
+(exit 3, status unbounded): that is the expected answer, timed too. ``--allow-implausible``: these synthetic windows fit in-sample
 Sharpe ratios far above the plausibility threshold (exit 3 otherwise); the case measures speed and memory. A tracemalloc run of ``optimize(risk_model="factor")``
 on the in-memory 20,000 x 365 window shows no N x N (3.2 GB) allocation.
 """
@@ -29,8 +29,8 @@ TITLE = "8. scale: `fastopt optimize` on 5,000 / 20,000 strategies, daily walk-f
 
 FULL = {"sizes": [5000, 20000], "days": 730, "lookback": 365, "wf_n": 2000, "wf_days": 365 + 4 * 365}
 QUICK = {"sizes": [600], "days": 200, "lookback": 120, "wf_n": 150, "wf_days": 120 + 60}
-OPTIONS = {"sample (default)": [], "--shrinkage auto": ["--shrinkage", "auto"],
-           "--risk-model factor": ["--risk-model", "factor"]}
+OPTIONS = {"default (risk model auto)": [], "--risk-model sample": ["--risk-model", "sample"],
+           "--shrinkage auto": ["--shrinkage", "auto"], "--risk-model factor": ["--risk-model", "factor"]}
 
 
 #: Runs argv[2:] and writes its peak RSS (KB) to argv[1]. Linux carries the RSS high-water mark of
