@@ -606,7 +606,8 @@ def walkforward(
         logger.warning(
             "%d strategies >= %d-day lookback: the sample covariance is singular; on windows where "
             "slope/std is unbounded the fits are flagged 'unbounded' (best-effort weights, not optima) "
-            "and the others fit noise; consider shrinkage (e.g. 0.1) or a longer lookback",
+            "and the others fit noise; the default risk_model='auto' fits the factor model there (or pass "
+            "shrinkage, or a longer lookback)",
             n_strategies, lookback,
         )
     solution: NDArray[np.float64] | None = None  # last optimizer solution (warm start)
