@@ -112,3 +112,15 @@ def test_walkforward_cli_sizes_with_the_chosen_estimator(tmp_path, capsys):
         leverage[estimator] = np.asarray(stats["leverage_history"], dtype=float)
     assert leverage["factor"].shape == leverage["in_sample"].shape
     assert not np.allclose(leverage["factor"], leverage["in_sample"])
+
+
+def test_factor_estimator_on_a_too_short_window_is_a_clear_usage_error(tmp_path, capsys):
+    _workspace(tmp_path, 4, 100, 4)
+    base = ["--strategies", str(tmp_path / "strategies"), "--target-vol", "0.3"]
+    assert main(["optimize", *base, "--vol-window", "2", "--dry-run"]) == 2
+    assert "--vol-estimator factor needs at least 3 days" in capsys.readouterr().err
+    assert main(["walkforward", *base, "--lookback", "2", "--no-plot", "--random-n", "0",
+                 "--output", str(tmp_path / "wf")]) == 2
+    err = capsys.readouterr().err
+    assert "vol_estimator='factor' needs a lookback of at least 3 days" in err and "Traceback" not in err
+    assert not (tmp_path / "wf" / "stats.json").exists()

@@ -252,6 +252,9 @@ def run(args: argparse.Namespace) -> int:
     from fastopt.optimize.vol_estimate import portfolio_vol
 
     # the in-sample vol judges plausibility; the estimator's vol sizes the leverage
+    if args.vol_estimator == "factor" and vol_returns.shape[0] < 3:
+        raise InputError(f"--vol-estimator factor needs at least 3 days of returns, the vol window holds "
+                         f"{vol_returns.shape[0]}: use a longer --vol-window / --lookback or --vol-estimator in_sample")
     in_sample_vol = portfolio_ann_vol(vol_returns, weights, periods_per_year=args.periods_per_year)
     ann_vol = portfolio_vol(vol_returns, weights, estimator=args.vol_estimator,
                             periods_per_year=args.periods_per_year)

@@ -541,6 +541,9 @@ def walkforward(
         shrinkage=shrinkage,
     )
     vol_estimator = check_vol_estimator(vol_estimator)
+    if target_vol is not None and vol_estimator == "factor" and lookback < 3:
+        raise InputError(f"vol_estimator='factor' needs a lookback of at least 3 days, got {lookback} "
+                         "(or vol_estimator='in_sample')")
     risk_model = resolve_risk_model_option(risk_model)
     lookback = int(lookback)
     rebalance = int(rebalance)
