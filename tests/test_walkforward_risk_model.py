@@ -8,12 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastopt.errors import InputError
-from fastopt.optimize.risk_model import resolve_risk_model_auto, resolve_risk_model_option
+from fastopt.optimize.risk_model import factor_model_from_gram, resolve_risk_model_auto, resolve_risk_model_option
 from fastopt.optimize.solver import optimize
 from fastopt.walkforward.core import walkforward
 from fastopt.walkforward.factor_path import (
     SlidingGram,
-    factor_model_of_window,
     usable_columns,
     window_variation,
     window_variation_np,
@@ -186,14 +185,15 @@ def test_sliding_gram_equals_the_window_gram(seed, steps):
 
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 6))
-def test_factor_model_of_window_is_optimizes_model(seed, factors):
+def test_factor_model_from_the_raw_window_is_optimizes_model(seed, factors):
     from fastopt.optimize.risk_model import factor_model
 
     data = _universe(40, 20, seed)
     centered = data - data.mean(axis=0)
     expected = factor_model(centered, factors, centered @ centered.T)
-    got = factor_model_of_window(centered @ centered.T, data, data.mean(axis=0), centered.var(axis=0, ddof=1),
-                                 factors)
+    # the walk-forward's form: the raw window and its mean, never the centered window
+    got = factor_model_from_gram(centered @ centered.T, data, factors, variances=centered.var(axis=0, ddof=1),
+                                 mean=data.mean(axis=0))
     scale = float(np.abs(expected.dense()).max())
     np.testing.assert_allclose(got.dense(), expected.dense(), rtol=0, atol=1e-11 * scale)
     np.testing.assert_allclose(got.specific, expected.specific, rtol=1e-9)

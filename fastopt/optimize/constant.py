@@ -23,7 +23,15 @@ import numpy as np
 #: Relative std under which a column is numerically constant (see the module docstring).
 CONSTANT_RTOL = 1e-12
 
-__all__ = ["CONSTANT_RTOL", "constant_columns", "constant_reason"]
+__all__ = ["CONSTANT_RTOL", "constant_columns", "constant_from_moments", "constant_reason"]
+
+
+def constant_from_moments(std: np.ndarray, rms: np.ndarray, rtol: float = CONSTANT_RTOL) -> np.ndarray:
+    """The rule itself, from each column's daily std (ddof 1) and root mean square: std <= rtol x
+    max(rms, the median std of the columns that vary). (N,) booleans."""
+    varying = std[std > 0]
+    typical = float(np.median(varying)) if varying.size else 0.0
+    return std <= rtol * np.maximum(rms, typical)
 
 
 def constant_columns(returns: np.ndarray, rtol: float = CONSTANT_RTOL) -> np.ndarray:
@@ -43,10 +51,7 @@ def constant_columns(returns: np.ndarray, rtol: float = CONSTANT_RTOL) -> np.nda
         centered = arr[:, cols] - mean[cols]
         deviations[cols] = np.einsum("ti,ti->i", centered, centered)
     std = np.sqrt(np.maximum(deviations, 0.0) / (n_days - 1))
-    rms = np.sqrt(square_sums / n_days)
-    varying = std[std > 0]
-    typical = float(np.median(varying)) if varying.size else 0.0
-    return std <= rtol * np.maximum(rms, typical)
+    return constant_from_moments(std, np.sqrt(square_sums / n_days), rtol)
 
 
 def constant_reason(column: np.ndarray) -> str:

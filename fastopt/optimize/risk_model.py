@@ -196,20 +196,47 @@ def factor_model(centered: np.ndarray, factors: int | None = None,
             matrix /= n_days - 1
         else:
             matrix = gram(x) if gram_matrix is None else gram_matrix
-        size = matrix.shape[0]
-        # only the k leading eigenpairs (LAPACK dsyevr on a subset: no full eigenvector matrix)
-        values, vectors = eigh(matrix, subset_by_index=[size - k, size - 1], check_finite=False)
-        values, vectors = values[::-1], vectors[:, ::-1]  # descending
-        if gram_matrix is None and n_assets < n_days:
-            loadings = (vectors * np.sqrt(np.maximum(values, 0.0))).T
-        else:
-            lead = vectors * (values > 0)  # a zero eigenvalue carries no factor
-            loadings = (lead.T @ x) / math.sqrt(n_days - 1)
-        loadings = np.ascontiguousarray(loadings)
     variances = np.einsum("ti,ti->i", x, x) / (n_days - 1)
+    if gram_matrix is not None or n_assets >= n_days:
+        return factor_model_from_gram(matrix, x, k, variances=variances)
+    with single_thread_blas():
+        values, vectors = _leading_eigenpairs(matrix, k)
+        loadings = np.ascontiguousarray((vectors * np.sqrt(np.maximum(values, 0.0))).T)
+    return _with_specific(loadings, variances, n_days, k)
+
+
+def _leading_eigenpairs(matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenvalues (descending) and their eigenvectors of a symmetric matrix
+    (LAPACK dsyevr on a subset: no full eigenvector matrix)."""
+    size = matrix.shape[0]
+    values, vectors = eigh(matrix, subset_by_index=[size - k, size - 1], check_finite=False)
+    return values[::-1], vectors[:, ::-1]
+
+
+def _with_specific(loadings: np.ndarray, variances: np.ndarray, n_days: int, k: int) -> LowRankDiag:
+    """The model L'L + diag(d), d_i = max(var_i - |L_i|^2, SPECIFIC_FLOOR var_i)."""
     explained = np.einsum("ti,ti->i", loadings, loadings)
     specific = np.maximum(variances - explained, SPECIFIC_FLOOR * variances)
     return LowRankDiag(loadings, 1.0, specific, n_days, factors=k)
+
+
+def factor_model_from_gram(gram_matrix: np.ndarray, rows: np.ndarray, factors: int, *, variances: np.ndarray,
+                           mean: np.ndarray | None = None) -> LowRankDiag:
+    """:func:`factor_model` from the T x T Gram matrix X X' of the centered window.
+
+    ``rows``: the T x N window, centered (``mean`` None) or raw with its column ``mean``: the
+    loadings U_k' X / sqrt(T - 1) are then U_k' R - (U_k' 1) mean', so the walk-forward never forms
+    X. ``variances``: the window's sample variances (ddof 1); ``factors``: k (already checked).
+    """
+    n_days = rows.shape[0]
+    with single_thread_blas():
+        values, vectors = _leading_eigenpairs(gram_matrix, factors)
+        lead = np.ascontiguousarray(vectors * (values > 0))  # a zero eigenvalue carries no factor
+        loadings = lead.T @ rows
+        if mean is not None:
+            loadings -= np.outer(lead.sum(axis=0), mean)
+        loadings /= math.sqrt(n_days - 1)
+    return _with_specific(np.ascontiguousarray(loadings), variances, n_days, factors)
 
 
 def sample_model(centered: np.ndarray, intensity: float = 0.0) -> LowRankDiag:

@@ -32,15 +32,14 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.linalg import eigh
 
 from fastopt.errors import NothingToDo
 from fastopt.optimize.allocation import Allocation, normalize_weights
-from fastopt.optimize.constant import CONSTANT_RTOL
+from fastopt.optimize.constant import constant_from_moments
 from fastopt.optimize.objective import single_thread_blas
 from fastopt.optimize.ratio.common import CERTIFIED_GAP, KKT_TOL, kkt_gap
 from fastopt.optimize.ratio.low_rank import low_rank_active_set
-from fastopt.optimize.risk_model import SPECIFIC_FLOOR, LowRankDiag, check_factors
+from fastopt.optimize.risk_model import check_factors, factor_model_from_gram
 
 #: Most active-set steps of the warm start before ``optimize`` takes over.
 WARM_MAX_STEPS = 200
@@ -119,42 +118,14 @@ class SlidingGram:
         return out
 
 
-def factor_model_of_window(
-    centered_gram: NDArray[np.float64], window: NDArray[np.float64], mean: NDArray[np.float64],
-    variances: NDArray[np.float64], factors: int,
-) -> LowRankDiag:
-    """``fastopt.optimize.risk_model.factor_model`` of a T x N window from its centered Gram matrix.
-
-    The same model (k leading eigenvectors U_k of X X', loadings L = U_k' X / sqrt(T - 1),
-    specific variances max(var - colsum(L^2), SPECIFIC_FLOOR var)) without forming X:
-    U_k' X = U_k' R - (U_k' 1) mean'. ``variances``: the window's sample variances (ddof 1).
-    """
-    n_days = window.shape[0]
-    size = centered_gram.shape[0]
-    with single_thread_blas():
-        values, vectors = eigh(centered_gram, subset_by_index=[size - factors, size - 1], check_finite=False)
-        values, vectors = values[::-1], vectors[:, ::-1]
-        lead = np.ascontiguousarray(vectors * (values > 0))  # a zero eigenvalue carries no factor
-        loadings = lead.T @ window
-        loadings -= np.outer(lead.sum(axis=0), mean)
-        loadings /= math.sqrt(n_days - 1)
-    explained = np.einsum("ti,ti->i", loadings, loadings)
-    variances = np.maximum(variances, 0.0)
-    specific = np.maximum(variances - explained, SPECIFIC_FLOOR * variances)
-    return LowRankDiag(loadings, 1.0, specific, n_days, factors=factors)
-
-
 def usable_columns(varies: NDArray[np.bool_], mean: NDArray[np.float64], var: NDArray[np.float64],
                    n_days: int) -> NDArray[np.bool_]:
     """Strategies a fit may hold: varying on the window and not numerically constant by
     ``fastopt.optimize.constant.constant_columns``'s rule (std <= 1e-12 max(rms, typical std)),
     evaluated from the window's moments."""
     var = np.maximum(var, 0.0)
-    std = np.sqrt(var)
     rms = np.sqrt(var * (n_days - 1) / n_days + mean * mean)
-    varying = std[std > 0]
-    typical = float(np.median(varying)) if varying.size else 0.0
-    return varies & (var > 0) & ~(std <= CONSTANT_RTOL * np.maximum(rms, typical))
+    return varies & (var > 0) & ~constant_from_moments(np.sqrt(var), rms)
 
 
 class FactorFitter:
@@ -208,7 +179,8 @@ class FactorFitter:
         start = np.where(allowed, previous, 0.0)
         if not float(g @ start) > 0:
             return None
-        model = factor_model_of_window(self.gram.centered(), window, mean, var, self.factors)
+        model = factor_model_from_gram(self.gram.centered(), window, self.factors,
+                                       variances=np.maximum(var, 0.0), mean=mean)
         g_c = np.ascontiguousarray(g, dtype=np.float64)
         with single_thread_blas():
             w, outcome, steps = low_rank_active_set(g_c, model.rows, 1.0, model.specific, allowed, start,

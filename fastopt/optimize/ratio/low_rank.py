@@ -97,7 +97,6 @@ def low_rank_active_set(
     "kkt" (no violator left: certify with ``kkt_gap``), "step_limit" or "failed" (the face
     optimum has g.z <= 0, is not finite, or a face system is not positive definite).
     """
-    n = g.size
     y = np.where(allowed, np.asarray(start, dtype=np.float64), 0.0)
     gy = float(g @ y)
     if not gy > 0:
