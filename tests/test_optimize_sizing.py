@@ -124,3 +124,17 @@ def test_factor_estimator_on_a_too_short_window_is_a_clear_usage_error(tmp_path,
     err = capsys.readouterr().err
     assert "vol_estimator='factor' needs a lookback of at least 3 days" in err and "Traceback" not in err
     assert not (tmp_path / "wf" / "stats.json").exists()
+
+
+@pytest.mark.parametrize("target, cap", [(30.0, 5.0), (0.0, 5.0), (float("nan"), 5.0), (0.3, 0.0), (0.3, float("inf"))])
+def test_target_leverage_refuses_with_the_commands_words(target, cap):
+    """The library's leverage rule is the CLI's (fastopt.options): same verdict, same reason."""
+    from fastopt.errors import InputError
+    from fastopt.optimize.leverage import target_leverage
+    from fastopt.options import max_leverage_problem, target_vol_problem
+
+    reason = target_vol_problem(target) or max_leverage_problem(cap)
+    assert reason is not None
+    with pytest.raises(InputError) as exc:
+        target_leverage(0.2, target, max_leverage=cap)
+    assert reason in str(exc.value)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastopt.errors import InputError
+from fastopt.options import check_max_leverage, check_target_vol
 
 DEFAULT_MAX_LEVERAGE = 5.0
 
@@ -48,12 +49,8 @@ def target_leverage(
     With ann_vol == 0 the uncapped leverage is undefined (infinite): the
     decision records None and the cap applies.
     """
-    if not (math.isfinite(target_vol) and target_vol > 0):
-        raise InputError(f"target vol must be a positive fraction (0.30 = 30%), got {target_vol!r}")
-    if target_vol > 10:
-        raise InputError(f"target vol {target_vol:g} looks like a percent; give a fraction (0.30 = 30%)")
-    if not (math.isfinite(max_leverage) and max_leverage > 0):
-        raise InputError(f"max leverage must be a positive number, got {max_leverage!r}")
+    check_target_vol(target_vol)  # the rule and words of every command's --target-vol / --max-leverage
+    check_max_leverage(max_leverage)
     if not (math.isfinite(ann_vol) and ann_vol >= 0):
         raise InputError(f"annual volatility must be finite and >= 0, got {ann_vol!r}")
     if ann_vol == 0:

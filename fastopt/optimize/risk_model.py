@@ -38,26 +38,26 @@ MAX_DEFAULT_FACTORS = 20
 SPECIFIC_FLOOR = 1e-4
 
 
-def resolve_risk_model(risk_model: str | None) -> str:
-    """The ``risk_model`` option: "sample" (default) or "factor"."""
+#: Options of ``risk_model`` in ``optimize`` and ``walkforward``: "auto" picks per window.
+RISK_MODEL_OPTIONS = ("auto", *RISK_MODELS)
+
+
+def _choose(risk_model: str | None, choices: tuple[str, ...], default: str) -> str:
     if risk_model is None:
-        return "sample"
-    if not isinstance(risk_model, str) or risk_model.strip().lower() not in RISK_MODELS:
-        raise InputError(f"unknown risk_model {risk_model!r}; choose one of {', '.join(RISK_MODELS)}")
+        return default
+    if not isinstance(risk_model, str) or risk_model.strip().lower() not in choices:
+        raise InputError(f"unknown risk_model {risk_model!r}; choose one of {', '.join(choices)}")
     return risk_model.strip().lower()
 
 
-#: Options of the walk-forward's ``risk_model`` (and, once wired, ``optimize``'s): "auto" picks per universe.
-RISK_MODEL_OPTIONS = ("auto", *RISK_MODELS)
+def resolve_risk_model(risk_model: str | None) -> str:
+    """A concrete risk model: "sample" (also for None) or "factor"."""
+    return _choose(risk_model, RISK_MODELS, "sample")
 
 
 def resolve_risk_model_option(risk_model: str | None) -> str:
     """The ``risk_model`` option with "auto": "auto" (also for None), "sample" or "factor"."""
-    if risk_model is None:
-        return "auto"
-    if not isinstance(risk_model, str) or risk_model.strip().lower() not in RISK_MODEL_OPTIONS:
-        raise InputError(f"unknown risk_model {risk_model!r}; choose one of {', '.join(RISK_MODEL_OPTIONS)}")
-    return risk_model.strip().lower()
+    return _choose(risk_model, RISK_MODEL_OPTIONS, "auto")
 
 
 def resolve_risk_model_auto(n_usable: int, n_days: int, shrinkage: float | str | None = None) -> str:
